@@ -1,0 +1,20 @@
+"""The canary function (not built yet): every API path answers 501 until its issue lands."""
+
+import flask
+import functions_framework
+
+from recoengine.errors import NotImplementedYet
+from recoengine.web import ApiRequest, HttpApp
+
+app = HttpApp("canary")
+
+
+@app.route("GET", "/api/v2/{rest:path}")
+@app.route("POST", "/api/v2/{rest:path}")
+def not_built(req: ApiRequest) -> None:
+    raise NotImplementedYet("the canary function is not built yet")
+
+
+@functions_framework.http
+def canary(request: flask.Request) -> flask.Response:
+    return app(request)

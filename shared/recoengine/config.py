@@ -1,0 +1,148 @@
+"""All configuration, read from environment variables in this one module and validated once.
+
+Defaults make ``make run`` work on a laptop with no Google account: a demo model trained on
+first start, sessions in SQLite, the offline responder, a local bearer token for canary.
+Cloud parts switch on by configuration (``SESSION_BACKEND=firestore``, ``LLM_BACKEND=gemini``,
+``MODEL_URI=gs://...``, ``CANARY_AUTH=iam``), never by editing code.
+
+Each area owns one frozen section; ``load_settings()`` builds them all and raises
+``ConfigError`` naming the variable when a value is invalid, so a bad deployment fails at
+start-up instead of on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from recoengine.errors import ConfigError
+
+Env = Mapping[str, str]
+
+
+def _get(env: Env, name: str, default: str) -> str:
+    value = env.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def env_str(env: Env, name: str, default: str, choices: tuple[str, ...] | None = None) -> str:
+    value = _get(env, name, default)
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def env_int(env: Env, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    raw = _get(env, name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected an integer") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{name}={value}: expected a value in [{lo}, {hi}]")
+    return value
+
+
+def env_float(
+    env: Env, name: str, default: float, lo: float | None = None, hi: float | None = None
+) -> float:
+    raw = _get(env, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{name}={value}: expected a value in [{lo}, {hi}]")
+    return value
+
+
+def env_bool(env: Env, name: str, default: bool) -> bool:
+    raw = _get(env, name, "true" if default else "false").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _weights(env: Env, name: str, default: str) -> tuple[float, float, float]:
+    raw = _get(env, name, default)
+    parts = [p.strip() for p in raw.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected three numbers 'cf,cb,pa'") from None
+    if len(values) != 3 or any(v < 0 or v != v for v in values) or sum(values) <= 0:
+        raise ConfigError(f"{name}={raw!r}: expected three non-negative numbers 'cf,cb,pa'")
+    total = sum(values)
+    return (values[0] / total, values[1] / total, values[2] / total)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Identity of the running instance (Cloud Run sets K_SERVICE/K_REVISION)."""
+
+    project: str
+    service: str
+    revision: str
+    log_level: str
+    max_body_bytes: int
+    var_dir: Path
+
+    @classmethod
+    def from_env(cls, env: Env) -> ServiceSettings:
+        return cls(
+            project=_get(env, "GOOGLE_CLOUD_PROJECT", "local-project"),
+            service=_get(env, "K_SERVICE", "local"),
+            revision=_get(env, "K_REVISION", "local"),
+            log_level=env_str(
+                env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+            ),
+            max_body_bytes=env_int(env, "MAX_BODY_BYTES", 65536, 1024, 10 * 1024 * 1024),
+            var_dir=Path(_get(env, "VAR_DIR", "var")),
+        )
+
+
+@dataclass(frozen=True)
+class RecommendSettings:
+    model_uri: str
+    weights: tuple[float, float, float]
+    cache_size: int
+    cache_ttl_seconds: float
+    demo_seed: int
+
+    @classmethod
+    def from_env(cls, env: Env, var_dir: Path) -> RecommendSettings:
+        return cls(
+            model_uri=_get(env, "MODEL_URI", str(var_dir / "model")),
+            weights=_weights(env, "BLEND_WEIGHTS", "0.4,0.4,0.2"),
+            cache_size=env_int(env, "RECO_CACHE_SIZE", 4096, 0, 1_000_000),
+            cache_ttl_seconds=env_float(env, "RECO_CACHE_TTL_SECONDS", 30.0, 0.0, 86400.0),
+            demo_seed=env_int(env, "DEMO_SEED", 7, 0),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings
+    recommend: RecommendSettings
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def load_settings(env: Env | None = None) -> Settings:
+    """Build and validate every section; raises ConfigError naming the bad variable."""
+    env = os.environ if env is None else env
+    service = ServiceSettings.from_env(env)
+    return Settings(
+        service=service,
+        recommend=RecommendSettings.from_env(env, service.var_dir),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process-wide settings, loaded once (functions are stateless; env does not change)."""
+    return load_settings()

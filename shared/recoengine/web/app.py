@@ -1,0 +1,304 @@
+"""A small HTTP application that each function's ``main.py`` builds and hands its routes to.
+
+It does what every endpoint needs, once: path routing with ``{params}``, body size limits,
+JSON parsing (400), validation with pydantic models (422), one JSON error envelope for every
+error, request ids, trace-aware access logs, Prometheus metrics, and the ``/health``,
+``/health/detailed`` and ``/metrics`` endpoints. Handlers stay thin: parse, call the engine,
+shape the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel, ValidationError
+
+from recoengine.config import settings
+from recoengine.errors import (
+    BadRequest,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+)
+from recoengine.web import health, metrics
+from recoengine.web.logs import configure_logging
+from recoengine.web.tracing import current_request_id, current_trace, parse_trace
+
+log = logging.getLogger("recoengine.http")
+
+M = TypeVar("M", bound=BaseModel)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.\-]{8,64}$")
+
+
+@dataclass
+class Reply:
+    """A handler's answer when it needs a status or headers other than 200 + JSON."""
+
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors without the offending input echoed back (it may be huge or hostile)."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+class ApiRequest:
+    """What a handler sees of a request: path params, query, headers and a validated body."""
+
+    def __init__(
+        self, raw: flask.Request, params: dict[str, str], request_id: str, max_body: int
+    ) -> None:
+        self.raw = raw
+        self.params = params
+        self.request_id = request_id
+        self._max_body = max_body
+        self._json: Any = None
+        self._parsed = False
+
+    @property
+    def method(self) -> str:
+        return self.raw.method
+
+    @property
+    def path(self) -> str:
+        return self.raw.path
+
+    @property
+    def headers(self) -> Any:
+        return self.raw.headers
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v for k, v in self.raw.args.items()}
+
+    def json(self) -> Any:
+        """The parsed JSON body: 413 over the size limit, 415 for non-JSON, 400 if malformed."""
+        if self._parsed:
+            return self._json
+        length = self.raw.content_length
+        if length is not None and length > self._max_body:
+            raise PayloadTooLarge(f"request body exceeds {self._max_body} bytes")
+        ctype = (self.raw.mimetype or "").lower()
+        if ctype and ctype != "application/json" and not ctype.endswith("+json"):
+            raise UnsupportedMediaType("request body must be application/json")
+        data = self.raw.stream.read(self._max_body + 1)
+        if len(data) > self._max_body:
+            raise PayloadTooLarge(f"request body exceeds {self._max_body} bytes")
+        if not data.strip():
+            raise BadRequest("request body is empty; expected a JSON object")
+        try:
+            self._json = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"malformed JSON body: {str(exc)[:120]}") from None
+        self._parsed = True
+        return self._json
+
+    def body(self, model: type[M]) -> M:
+        """The body validated against ``model`` (422 with per-field problems when invalid)."""
+        data = self.json()
+        if not isinstance(data, dict):
+            raise InvalidArgument("request body must be a JSON object")
+        return validate(model, data)
+
+    def query_as(self, model: type[M]) -> M:
+        return validate(model, self.query)
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidArgument("request is invalid", details=validation_details(exc)) from None
+
+
+Handler = Callable[[ApiRequest], Any]
+Guard = Callable[[ApiRequest], None]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: str
+    regex: re.Pattern[str]
+    handler: Handler
+    guard: Guard | None
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    """``/a/{id}`` matches one segment; ``/a/{rest:path}`` matches the rest of the path."""
+    parts = re.split(r"(\{[a-z_]+(?::path)?\})", pattern)
+    rx = ""
+    for part in parts:
+        if part.startswith("{"):
+            name, _, kind = part[1:-1].partition(":")
+            rx += f"(?P<{name}>.+)" if kind == "path" else f"(?P<{name}>[^/]+)"
+        else:
+            rx += re.escape(part)
+    return re.compile(f"^{rx}$")
+
+
+class HttpApp:
+    """One function's HTTP surface. Call it with a ``flask.Request`` (functions-framework does)."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        self._routes: list[_Route] = []
+        self.health = health.HealthRegistry(function)
+        self.route("GET", "/health")(self._health)
+        self.route("GET", "/health/detailed")(self._health_detailed)
+        self.route("GET", "/metrics")(self._metrics)
+        cfg = settings().service
+        configure_logging(
+            cfg.project, cfg.log_level, {"service": cfg.service, "revision": cfg.revision}
+        )
+
+    # -- registration -------------------------------------------------------------------
+    def route(
+        self, method: str, pattern: str, *, guard: Guard | None = None
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append(_Route(method, pattern, _compile(pattern), handler, guard))
+            return handler
+
+        return register
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        return [(r.method, r.pattern) for r in self._routes]
+
+    # -- dispatch -----------------------------------------------------------------------
+    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+        allowed: list[str] = []
+        for route in self._routes:
+            m = route.regex.match(path)
+            if m is None:
+                continue
+            if route.method == method:
+                return route, m.groupdict()
+            allowed.append(route.method)
+        if allowed:
+            raise MethodNotAllowed(
+                f"{method} is not allowed on {path}", headers={"Allow": ", ".join(allowed)}
+            )
+        raise NotFound(f"no such endpoint: {method} {path}")
+
+    def __call__(self, raw: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        header_id = raw.headers.get("X-Request-Id", "")
+        request_id = header_id if _REQUEST_ID.match(header_id) else secrets.token_hex(12)
+        id_token = current_request_id.set(request_id)
+        trace_token = current_trace.set(
+            parse_trace(raw.headers.get("X-Cloud-Trace-Context"), raw.headers.get("traceparent"))
+        )
+        route_label = "unmatched"
+        try:
+            try:
+                route, params = self._match(raw.method, raw.path)
+                route_label = route.pattern
+                req = ApiRequest(raw, params, request_id, settings().service.max_body_bytes)
+                if route.guard is not None:
+                    route.guard(req)
+                result = route.handler(req)
+                response = self._respond(result, request_id)
+            except ServiceError as exc:
+                response = self._error(exc, request_id)
+            except Exception:
+                log.exception("unhandled error in %s %s", raw.method, raw.path)
+                response = self._error(ServiceError("internal error"), request_id)
+            elapsed = time.perf_counter() - started
+            self._observe(raw, response, route_label, elapsed)
+            return response
+        finally:
+            current_trace.reset(trace_token)
+            current_request_id.reset(id_token)
+
+    def _respond(self, result: Any, request_id: str) -> flask.Response:
+        reply = result if isinstance(result, Reply) else Reply(result)
+        if isinstance(reply.body, bytes | str):
+            response = flask.Response(reply.body, status=reply.status)
+        else:
+            response = flask.Response(
+                json.dumps(reply.body, separators=(",", ":"), default=str),
+                status=reply.status,
+                mimetype="application/json",
+            )
+        response.headers.update(reply.headers)
+        return self._common_headers(response, request_id)
+
+    def _error(self, exc: ServiceError, request_id: str) -> flask.Response:
+        body = {"error": exc.to_dict(), "request_id": request_id}
+        response = flask.Response(
+            json.dumps(body, default=str), status=exc.status, mimetype="application/json"
+        )
+        response.headers.update(exc.headers)
+        return self._common_headers(response, request_id)
+
+    @staticmethod
+    def _common_headers(response: flask.Response, request_id: str) -> flask.Response:
+        response.headers["X-Request-Id"] = request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _observe(
+        self, raw: flask.Request, response: flask.Response, route: str, elapsed: float
+    ) -> None:
+        status = str(response.status_code)
+        metrics.HTTP_REQUEST_DURATION.labels(self.function, route, raw.method, status).observe(
+            elapsed
+        )
+        metrics.HTTP_REQUEST_TOTAL.labels(self.function, route, raw.method, status).inc()
+        metrics.RECENT.record(response.status_code, elapsed)
+        level = logging.ERROR if response.status_code >= 500 else logging.INFO
+        if route in ("/health", "/metrics") and level == logging.INFO:
+            return  # probes and scrapes would drown the request log
+        log.log(
+            level,
+            "%s %s %s",
+            raw.method,
+            raw.path,
+            status,
+            extra={
+                "http_request": {
+                    "requestMethod": raw.method,
+                    "requestUrl": raw.path,
+                    "status": response.status_code,
+                    "latency": f"{elapsed:.6f}s",
+                    "userAgent": raw.headers.get("User-Agent", ""),
+                    "remoteIp": raw.remote_addr or "",
+                    "requestSize": str(raw.content_length or 0),
+                    "responseSize": str(response.calculate_content_length() or 0),
+                },
+                "json_fields": {"function": self.function, "route": route},
+            },
+        )
+
+    # -- built-in endpoints -------------------------------------------------------------
+    def _health(self, req: ApiRequest) -> Reply:
+        report = self.health.summary()
+        return Reply(report, 503 if report["status"] == "unhealthy" else 200)
+
+    def _health_detailed(self, req: ApiRequest) -> Reply:
+        report = self.health.detailed(metrics.RECENT.snapshot())
+        return Reply(report, 503 if report["status"] == "unhealthy" else 200)
+
+    def _metrics(self, req: ApiRequest) -> Reply:
+        self.health.refresh_gauges()
+        body, ctype = metrics.exposition()
+        return Reply(body, 200, {"Content-Type": ctype})

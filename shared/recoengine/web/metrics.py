@@ -1,0 +1,115 @@
+"""The product's Prometheus metrics, defined once for every function.
+
+Names come from the product spec. Locally they are scraped from ``GET /metrics``; in the cloud
+the same numbers reach Cloud Monitoring through log-based metrics and Cloud Run's own metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+process_collector.ProcessCollector(registry=REGISTRY)
+platform_collector.PlatformCollector(registry=REGISTRY)
+gc_collector.GCCollector(registry=REGISTRY)
+
+_HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ENGINE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1.0)
+
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by function, route and status code.",
+    ["function", "route", "method", "status"],
+    buckets=_HTTP_BUCKETS,
+    registry=REGISTRY,
+)
+HTTP_REQUEST_TOTAL = Counter(
+    "http_request_total",
+    "HTTP requests by function, route and status code.",
+    ["function", "route", "method", "status"],
+    registry=REGISTRY,
+)
+PERSONALITY_ROUTER_LATENCY = Histogram(
+    "personality_router_latency_seconds",
+    "Time the personality router takes to pick the persona of a turn.",
+    buckets=_ENGINE_BUCKETS,
+    registry=REGISTRY,
+)
+RECOMMENDATION_ENGINE_LATENCY = Histogram(
+    "recommendation_engine_latency",
+    "Seconds the recommendation engine spends scoring one request (cache misses).",
+    buckets=_ENGINE_BUCKETS,
+    registry=REGISTRY,
+)
+MULTITURN_ENGINE_LATENCY = Histogram(
+    "multiturn_engine_latency",
+    "Seconds the multi-turn engine spends on one turn, excluding the language model call.",
+    buckets=_HTTP_BUCKETS,
+    registry=REGISTRY,
+)
+SESSION_COUNT = Gauge(
+    "session_count",
+    "Active (unexpired) chat sessions, from an aggregation query.",
+    registry=REGISTRY,
+)
+RECOMMENDATION_CACHE = Counter(
+    "recommendation_cache_requests_total",
+    "Recommendation result cache lookups by result (hit or miss).",
+    ["result"],
+    registry=REGISTRY,
+)
+RECOMMENDATION_FEEDBACK = Counter(
+    "recommendation_feedback_total",
+    "Feedback events on recommendations by event and serving revision (A/B conversion).",
+    ["event", "revision"],
+    registry=REGISTRY,
+)
+
+
+class RecentRequests:
+    """Status and latency of the last N requests: the error-rate gauge and /health/detailed."""
+
+    def __init__(self, size: int = 100) -> None:
+        self._items: deque[tuple[int, float]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def record(self, status: int, seconds: float) -> None:
+        with self._lock:
+            self._items.append((status, seconds))
+
+    def snapshot(self) -> list[tuple[int, float]]:
+        with self._lock:
+            return list(self._items)
+
+    def error_rate_percentage(self) -> float:
+        items = self.snapshot()
+        if not items:
+            return 0.0
+        return 100.0 * sum(1 for status, _ in items if status >= 500) / len(items)
+
+
+RECENT = RecentRequests(100)
+ERROR_RATE_PERCENTAGE = Gauge(
+    "error_rate_percentage",
+    "Share of 5xx answers among the last 100 requests of this instance, in percent.",
+    registry=REGISTRY,
+)
+ERROR_RATE_PERCENTAGE.set_function(RECENT.error_rate_percentage)
+
+
+def exposition() -> tuple[bytes, str]:
+    """Prometheus text exposition of every metric of this process."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

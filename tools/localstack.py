@@ -1,0 +1,53 @@
+"""The local stack behind ``make run``: all three functions on one port, routed by path.
+
+Each function is loaded by functions-framework exactly as Cloud Run loads it
+(``create_app(target, source)``), and a front app dispatches by the same path table as the
+production load balancer (``recoengine.web.routing``). The server is functions-framework's own
+(gunicorn, one worker, threads), so what runs here is what runs in a Cloud Run instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import flask
+import functions_framework
+from functions_framework._http import create_server
+
+from recoengine.web.routing import FUNCTIONS, function_for
+
+ROOT = Path(__file__).resolve().parent.parent
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def build_app(functions: Iterable[str] = FUNCTIONS) -> flask.Flask:
+    apps: dict[str, WsgiApp] = {}
+    for name in functions:
+        apps[name] = functions_framework.create_app(
+            target=name, source=str(ROOT / "functions" / name / "main.py")
+        )
+
+    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return apps[function_for(environ.get("PATH_INFO", "/"))](environ, start_response)
+
+    front = flask.Flask("localstack")
+    front.wsgi_app = dispatch  # type: ignore[method-assign]
+    return front
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    args = parser.parse_args()
+    app = build_app()
+    print(f"local stack listening on http://{args.host}:{args.port}", flush=True)
+    create_server(app, False).run(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
