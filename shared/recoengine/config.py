@@ -126,9 +126,55 @@ class RecommendSettings:
 
 
 @dataclass(frozen=True)
+class ChatSettings:
+    """Sessions, the multi-turn engine and the language model (issue 3).
+
+    Defaults are the embedded ones (SQLite file under ``var/``, offline responder) so
+    ``make run`` converses with no Google account; Firestore and Gemini switch on here.
+    """
+
+    session_backend: str
+    sqlite_path: Path
+    session_ttl_hours: float
+    firestore_database: str
+    llm_backend: str
+    gemini_model: str
+    location: str
+    llm_timeout_seconds: float
+    llm_max_retries: int
+    llm_base_url: str
+    personalities_file: str
+    max_message_chars: int
+    context_budget_chars: int
+    summary_max_chars: int
+    user_events_max: int
+
+    @classmethod
+    def from_env(cls, env: Env, var_dir: Path) -> ChatSettings:
+        return cls(
+            session_backend=env_str(env, "SESSION_BACKEND", "sqlite", ("sqlite", "firestore")),
+            sqlite_path=Path(_get(env, "SQLITE_PATH", str(var_dir / "sessions.sqlite3"))),
+            session_ttl_hours=env_float(env, "SESSION_TTL_HOURS", 24.0, 0.001, 24.0 * 365),
+            firestore_database=_get(env, "FIRESTORE_DATABASE", "(default)"),
+            llm_backend=env_str(env, "LLM_BACKEND", "offline", ("offline", "gemini")),
+            gemini_model=_get(env, "GEMINI_MODEL", "gemini-2.5-flash"),
+            location=_get(env, "GOOGLE_CLOUD_LOCATION", "us-central1"),
+            llm_timeout_seconds=env_float(env, "LLM_TIMEOUT_SECONDS", 10.0, 0.05, 300.0),
+            llm_max_retries=env_int(env, "LLM_MAX_RETRIES", 2, 0, 10),
+            llm_base_url=_get(env, "LLM_BASE_URL", ""),
+            personalities_file=_get(env, "PERSONALITIES_FILE", ""),
+            max_message_chars=env_int(env, "CHAT_MAX_MESSAGE_CHARS", 4000, 1, 100_000),
+            context_budget_chars=env_int(env, "CHAT_CONTEXT_BUDGET_CHARS", 6000, 200, 1_000_000),
+            summary_max_chars=env_int(env, "CHAT_SUMMARY_MAX_CHARS", 1500, 100, 100_000),
+            user_events_max=env_int(env, "USER_EVENTS_MAX", 50, 1, 1000),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings
     recommend: RecommendSettings
+    chat: ChatSettings = field(default_factory=lambda: ChatSettings.from_env({}, Path("var")))
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -139,6 +185,7 @@ def load_settings(env: Env | None = None) -> Settings:
     return Settings(
         service=service,
         recommend=RecommendSettings.from_env(env, service.var_dir),
+        chat=ChatSettings.from_env(env, service.var_dir),
     )
 
 

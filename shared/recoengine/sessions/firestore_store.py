@@ -1,0 +1,309 @@
+"""The cloud session store: Firestore documents with a native TTL on ``expires_at``.
+
+Layout (collection names from ``recoengine.storage_schema``)::
+
+    sessions/{session_id}                       owner, times, expires_at, turns, state (bounded)
+    sessions/{session_id}/messages/{seq}        one turn: u (user text), a (reply), p, c, expires_at
+    user_events/{sha256(user_id)[:40]}          user_id, expires_at, events[<= USER_EVENTS_MAX]
+
+Why it stays small: the session document never holds messages, only bounded state; a turn
+document holds two texts capped by the message limit; the event list is capped. Why turn
+documents are short: document name and field names count towards stored bytes, so turn fields
+have one-letter names and turn ids are ~3 characters (``encode_seq``). Each turn document
+carries its own ``expires_at`` because Firestore's TTL does not cascade to subcollections.
+
+Firestore deletes expired documents only eventually (typically within 24 h), so every read
+here compares ``expires_at`` with the clock. An append is one transaction over the session
+document: the turn number comes from the freshest ``turns`` counter, so concurrent turns are
+totally ordered and none is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from recoengine.sessions.model import (
+    Clock,
+    ItemEvent,
+    Session,
+    SessionNotFound,
+    SessionState,
+    StateUpdate,
+    Turn,
+    apply_update,
+    check_event,
+    check_texts,
+    decode_seq,
+    encode_seq,
+    new_session_id,
+    user_key,
+    utcnow,
+)
+from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS, USER_EVENTS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_TX_ATTEMPTS = 8  # outer attempts around the client's own commit retries
+_BATCH = 400  # deletes per batch (Firestore allows 500 writes per batch)
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    raise TypeError(f"expected a timestamp, got {type(value).__name__}")
+
+
+class FirestoreSessionStore:
+    backend = "firestore"
+
+    def __init__(
+        self,
+        client: Any = None,
+        ttl: timedelta = timedelta(hours=24),
+        *,
+        project: str | None = None,
+        database: str = "(default)",
+        events_max: int = 50,
+        clock: Clock = utcnow,
+    ) -> None:
+        if client is None:
+            from google.cloud import firestore  # heavy import only when this backend is used
+
+            client = firestore.Client(project=project, database=database)
+        self.client = client
+        self.ttl = ttl
+        self.events_max = events_max
+        self.clock = clock
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ping(self) -> None:
+        self.client.collection(SESSIONS).document("_ping").get(timeout=5.0)
+
+    # -- helpers ---------------------------------------------------------------------
+    def _ref(self, session_id: str) -> Any:
+        return self.client.collection(SESSIONS).document(session_id)
+
+    def _session(self, snap: Any, now: datetime) -> Session | None:
+        if not snap.exists:
+            return None
+        data = snap.to_dict() or {}
+        expires = _aware(data[EXPIRY_FIELD])
+        if expires <= now:
+            return None  # expired: invisible even before the TTL policy deletes it
+        return Session(
+            snap.id,
+            str(data["user_id"]),
+            _aware(data["created_at"]),
+            _aware(data["updated_at"]),
+            expires,
+            int(data.get("turns", 0)),
+            SessionState.from_dict(data.get("state")),
+        )
+
+    def _transact(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in a transaction, retrying contention with jittered backoff.
+
+        The client retries only aborted commits; under contention a read inside the
+        transaction can abort too, so the whole attempt is retried here, a bounded number
+        of times.
+        """
+        from google.api_core import exceptions
+        from google.cloud.firestore_v1 import transactional
+
+        run = transactional(body)
+        delay = 0.02
+        for attempt in range(_TX_ATTEMPTS):
+            try:
+                return run(self.client.transaction(max_attempts=5))
+            except (exceptions.Aborted, ValueError) as exc:
+                if attempt == _TX_ATTEMPTS - 1 or (
+                    isinstance(exc, ValueError)
+                    and not isinstance(exc.__cause__, exceptions.Aborted)
+                ):
+                    raise
+                log.info("firestore transaction contention, retrying (%s)", exc)
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise RuntimeError("unreachable")
+
+    # -- sessions --------------------------------------------------------------------
+    def create(self, user_id: str, state: SessionState | None = None) -> Session:
+        check_texts(user_id)
+        now = self.clock()
+        state = apply_update(state or SessionState(), None)
+        session = Session(new_session_id(), user_id, now, now, now + self.ttl, 0, state)
+        self._ref(session.session_id).create(
+            {
+                "user_id": user_id,
+                "created_at": now,
+                "updated_at": now,
+                EXPIRY_FIELD: session.expires_at,
+                "turns": 0,
+                "state": state.to_dict(),
+            }
+        )
+        return session
+
+    def get(self, session_id: str) -> Session | None:
+        return self._session(self._ref(session_id).get(), self.clock())
+
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+        from google.cloud.firestore_v1 import FieldFilter
+
+        session = self.get(session_id)
+        if limit <= 0 or session is None:
+            return []
+        # The session's turn counter says where the last ``limit`` turns start, so an
+        # ascending key range does it (the emulator has no descending key scans).
+        now = self.clock()
+        messages = self._ref(session_id).collection(SESSION_MESSAGES)
+        first = messages.document(encode_seq(max(0, session.turns - limit)))
+        query = (
+            messages.where(filter=FieldFilter("__name__", ">=", first))
+            .order_by("__name__")
+            .limit(limit)
+        )
+        turns = []
+        for snap in query.stream():
+            data = snap.to_dict() or {}
+            expires = _aware(data[EXPIRY_FIELD])
+            if expires <= now:
+                continue
+            turns.append(
+                Turn(
+                    decode_seq(snap.id),
+                    str(data.get("u", "")),
+                    str(data.get("a", "")),
+                    str(data.get("p", "")),
+                    _aware(data["c"]),
+                    expires,
+                    bool(data.get("f", False)),
+                )
+            )
+        turns.sort(key=lambda t: t.seq)
+        return turns
+
+    def append_turn(
+        self,
+        session_id: str,
+        user_text: str,
+        reply_text: str,
+        personality: str,
+        update: StateUpdate | None = None,
+        *,
+        fallback: bool = False,
+    ) -> tuple[Session, Turn]:
+        ref = self._ref(session_id)
+
+        def body(tx: Any) -> tuple[Session, Turn]:
+            now = self.clock()
+            session = self._session(ref.get(transaction=tx), now)
+            if session is None:
+                raise SessionNotFound()
+            check_texts(session.user_id, user_text, reply_text, personality)
+            expires = now + self.ttl
+            state = apply_update(session.state, update)
+            turn = Turn(session.turns, user_text, reply_text, personality, now, expires, fallback)
+            doc: dict[str, Any] = {
+                EXPIRY_FIELD: expires,
+                "c": now,
+                "u": user_text,
+                "a": reply_text,
+                "p": personality,
+            }
+            if fallback:
+                doc["f"] = True
+            tx.create(ref.collection(SESSION_MESSAGES).document(encode_seq(turn.seq)), doc)
+            tx.update(
+                ref,
+                {
+                    "turns": session.turns + 1,
+                    "updated_at": now,
+                    EXPIRY_FIELD: expires,
+                    "state": state.to_dict(),
+                },
+            )
+            updated = Session(
+                session_id,
+                session.user_id,
+                session.created_at,
+                now,
+                expires,
+                session.turns + 1,
+                state,
+            )
+            return updated, turn
+
+        return self._transact(body)
+
+    def delete(self, session_id: str) -> bool:
+        ref = self._ref(session_id)
+        existed = bool(ref.get().exists)
+        messages = ref.collection(SESSION_MESSAGES)
+        while True:
+            docs = list(messages.limit(_BATCH).stream())
+            if not docs:
+                break
+            batch = self.client.batch()
+            for doc in docs:
+                batch.delete(doc.reference)
+            batch.commit()
+        ref.delete()
+        return existed
+
+    def count_active(self) -> int:
+        from google.cloud.firestore_v1 import FieldFilter
+
+        query = self.client.collection(SESSIONS).where(
+            filter=FieldFilter(EXPIRY_FIELD, ">", self.clock())
+        )
+        result = query.count(alias="active").get()
+        return int(result[0][0].value)
+
+    # -- per-user item events --------------------------------------------------------
+    def _events_ref(self, user_id: str) -> Any:
+        return self.client.collection(USER_EVENTS).document(user_key(user_id))
+
+    def record_item_event(self, user_id: str, item_id: str, event: str) -> None:
+        check_event(user_id, item_id, event)
+        ref = self._events_ref(user_id)
+
+        def body(tx: Any) -> None:
+            now = self.clock()
+            snap = ref.get(transaction=tx)
+            data = (snap.to_dict() or {}) if snap.exists else {}
+            events = [e for e in data.get("events", []) if _aware(e["t"]) + self.ttl > now]
+            events.append({"i": item_id, "e": event, "t": now})
+            tx.set(
+                ref,
+                {
+                    "user_id": user_id,
+                    EXPIRY_FIELD: now + self.ttl,
+                    "events": events[-self.events_max :],
+                },
+            )
+
+        self._transact(body)
+
+    def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
+        snap = self._events_ref(user_id).get()
+        if not snap.exists:
+            return []
+        data = snap.to_dict() or {}
+        now = self.clock()
+        if _aware(data[EXPIRY_FIELD]) <= now or data.get("user_id") != user_id:
+            return []
+        events = [
+            ItemEvent(str(e["i"]), str(e["e"]), _aware(e["t"]))
+            for e in data.get("events", [])
+            if _aware(e["t"]) + self.ttl > now
+        ]
+        events.reverse()
+        return events[: max(0, min(limit, self.events_max))]

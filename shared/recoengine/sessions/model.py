@@ -1,0 +1,232 @@
+"""What a session store keeps, and the one interface every backend implements.
+
+A conversation is stored as a small session document (owner, times, the expiry that the TTL
+policy acts on, the engine's bounded state) plus one document per *turn* (the user's message
+and the reply) in its ``messages`` subcollection. Neither grows with the conversation: the
+session document holds only bounded state, and each turn document holds two length-limited
+texts, so no document ever comes near Firestore's 1 MiB limit however long the conversation.
+This module is pure (standard library only); backends live next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from recoengine.errors import InvalidArgument, NotFound
+
+Clock = Callable[[], datetime]
+
+# 16 random bytes = 128 bits from the OS CSPRNG, base64url without padding = 22 characters.
+SESSION_ID_BYTES = 16
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+MAX_TEXT_CHARS = 100_000  # hard cap per stored text, above any configured message limit
+MAX_STATE_ITEMS = 200  # items remembered in the session state (shown / last recommended)
+MAX_STATE_CHARS = 200_000  # hard cap on the serialised state (documents stay far below 1 MiB)
+MAX_ITEM_ID_CHARS = 256
+MAX_EVENT_CHARS = 32
+MAX_USER_ID_CHARS = 256
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_session_id() -> str:
+    """An unguessable id: 128 bits from ``secrets`` (the OS CSPRNG)."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def is_session_id(value: str) -> bool:
+    """Ids that cannot have been issued are rejected before any read (they are simply unknown)."""
+    return bool(SESSION_ID_PATTERN.match(value))
+
+
+def encode_seq(seq: int) -> str:
+    """A turn number as a short document id whose byte order is the numeric order.
+
+    One hex digit of length, then the decimal digits: 0 -> ``10``, 12 -> ``212``. Short ids keep
+    the per-message storage overhead small; the length prefix makes them sort like numbers.
+    """
+    if seq < 0:
+        raise ValueError("turn numbers are non-negative")
+    digits = str(seq)
+    return f"{len(digits):x}{digits}"
+
+
+def decode_seq(doc_id: str) -> int:
+    return int(doc_id[1:])
+
+
+def user_key(user_id: str) -> str:
+    """A fixed-length document id for a user (user ids may hold characters ids cannot)."""
+    return hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class RecommendedItem:
+    item_id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """The engine's bounded memory of a conversation, stored on the session document."""
+
+    personality: str = ""
+    topic: str = ""
+    summary: str = ""
+    summarized_through: int = -1  # the last turn folded into ``summary``
+    last_items: tuple[RecommendedItem, ...] = ()  # the previous answer's recommendations
+    shown_items: tuple[str, ...] = ()  # every item shown in this session (bounded, newest last)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "personality": self.personality,
+            "topic": self.topic,
+            "summary": self.summary,
+            "summarized_through": self.summarized_through,
+            "last_items": [{"id": i.item_id, "title": i.title} for i in self.last_items],
+            "shown_items": list(self.shown_items),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SessionState:
+        data = data or {}
+        return cls(
+            personality=str(data.get("personality", "")),
+            topic=str(data.get("topic", "")),
+            summary=str(data.get("summary", "")),
+            summarized_through=int(data.get("summarized_through", -1)),
+            last_items=tuple(
+                RecommendedItem(str(i.get("id", "")), str(i.get("title", "")))
+                for i in data.get("last_items", [])
+            ),
+            shown_items=tuple(str(i) for i in data.get("shown_items", [])),
+        )
+
+    def bounded(self) -> SessionState:
+        """Trim lists to their caps; reject a state that would make the document large."""
+        state = replace(
+            self,
+            last_items=self.last_items[:MAX_STATE_ITEMS],
+            shown_items=self.shown_items[-MAX_STATE_ITEMS:],
+        )
+        size = len(state.summary) + sum(len(i.item_id) + len(i.title) for i in state.last_items)
+        size += sum(len(i) for i in state.shown_items)
+        if size > MAX_STATE_CHARS:
+            raise InvalidArgument("session state is too large")
+        return state
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    user_id: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    turns: int
+    state: SessionState = field(default_factory=SessionState)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange: the user's message and the reply, stored as one document."""
+
+    seq: int
+    user_text: str
+    reply_text: str
+    personality: str
+    created_at: datetime
+    expires_at: datetime
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
+class ItemEvent:
+    item_id: str
+    event: str
+    at: datetime
+
+
+class SessionNotFound(NotFound):
+    """Unknown, expired, deleted or someone else's: one answer, so ids cannot be probed."""
+
+    def __init__(self) -> None:
+        super().__init__("session not found")
+
+
+StateUpdate = Callable[[SessionState], SessionState]
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Sessions, their turns and each user's recent item events.
+
+    Every read treats an expired record as absent (Firestore's TTL deletes it only later).
+    ``append_turn`` is atomic: concurrent turns on one session each get their own number and
+    none is lost; ``update`` runs on the freshest state inside the transaction.
+    """
+
+    backend: str
+    ttl: timedelta
+
+    def create(self, user_id: str, state: SessionState | None = None) -> Session: ...
+
+    def get(self, session_id: str) -> Session | None: ...
+
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]: ...
+
+    def append_turn(
+        self,
+        session_id: str,
+        user_text: str,
+        reply_text: str,
+        personality: str,
+        update: StateUpdate | None = None,
+        *,
+        fallback: bool = False,
+    ) -> tuple[Session, Turn]: ...
+
+    def delete(self, session_id: str) -> bool: ...
+
+    def count_active(self) -> int: ...
+
+    def record_item_event(self, user_id: str, item_id: str, event: str) -> None: ...
+
+    def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_texts(user_id: str, *texts: str) -> None:
+    if not user_id or len(user_id) > MAX_USER_ID_CHARS:
+        raise InvalidArgument(f"user_id must have 1 to {MAX_USER_ID_CHARS} characters")
+    for text in texts:
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidArgument(f"text exceeds {MAX_TEXT_CHARS} characters")
+
+
+def check_event(user_id: str, item_id: str, event: str) -> None:
+    check_texts(user_id)
+    if not item_id or len(item_id) > MAX_ITEM_ID_CHARS:
+        raise InvalidArgument(f"item_id must have 1 to {MAX_ITEM_ID_CHARS} characters")
+    if not event or len(event) > MAX_EVENT_CHARS:
+        raise InvalidArgument(f"event must have 1 to {MAX_EVENT_CHARS} characters")
+
+
+def apply_update(state: SessionState, update: StateUpdate | None) -> SessionState:
+    return (update(state) if update is not None else state).bounded()
+
+
+def expiry(now: datetime, ttl: timedelta) -> datetime:
+    return now + ttl

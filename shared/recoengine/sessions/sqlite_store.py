@@ -1,0 +1,301 @@
+"""The embedded session store: one SQLite file under ``var/`` (the default for ``make run``).
+
+Each thread gets its own connection (WAL mode), and every append is one ``BEGIN IMMEDIATE``
+transaction, so concurrent turns from the server's threads, or from several processes on the
+same file, serialise in SQLite's write lock and lose nothing. Expired rows are invisible to
+reads and are purged by the store itself, at most once a minute, on a write.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from recoengine.sessions.model import (
+    Clock,
+    ItemEvent,
+    Session,
+    SessionNotFound,
+    SessionState,
+    StateUpdate,
+    Turn,
+    apply_update,
+    check_event,
+    check_texts,
+    new_session_id,
+    utcnow,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+  rid INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  user_id TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  expires_at REAL NOT NULL,
+  turns INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expires_at ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS messages (
+  rid INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  created_at REAL NOT NULL,
+  expires_at REAL NOT NULL,
+  personality TEXT NOT NULL,
+  user_text TEXT NOT NULL,
+  reply_text TEXT NOT NULL,
+  fallback INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (rid, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_events (
+  user_id TEXT NOT NULL,
+  at REAL NOT NULL,
+  item_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS user_events_user_at ON user_events (user_id, at);
+"""
+PURGE_INTERVAL_SECONDS = 60.0
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class SqliteSessionStore:
+    backend = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path,
+        ttl: timedelta = timedelta(hours=24),
+        *,
+        events_max: int = 50,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.path = Path(path)
+        self.ttl = ttl
+        self.events_max = events_max
+        self.clock = clock
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._last_purge = 0.0
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn().executescript(_SCHEMA)
+
+    # -- connections -----------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1").fetchone()
+
+    # -- sessions --------------------------------------------------------------------
+    def create(self, user_id: str, state: SessionState | None = None) -> Session:
+        check_texts(user_id)
+        now = self.clock()
+        state = apply_update(state or SessionState(), None)
+        session = Session(new_session_id(), user_id, now, now, now + self.ttl, 0, state)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, turns,"
+                " state) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (
+                    session.session_id,
+                    user_id,
+                    _ts(now),
+                    _ts(now),
+                    _ts(session.expires_at),
+                    json.dumps(state.to_dict(), separators=(",", ":")),
+                ),
+            )
+            self._maybe_purge(conn)
+        return session
+
+    def _row(self, conn: sqlite3.Connection, session_id: str) -> tuple[int, Session] | None:
+        row = conn.execute(
+            "SELECT rid, user_id, created_at, updated_at, expires_at, turns, state FROM sessions"
+            " WHERE id = ? AND expires_at > ?",
+            (session_id, _ts(self.clock())),
+        ).fetchone()
+        if row is None:
+            return None
+        rid, user_id, created, updated, expires, turns, state = row
+        session = Session(
+            session_id,
+            user_id,
+            _dt(created),
+            _dt(updated),
+            _dt(expires),
+            turns,
+            SessionState.from_dict(json.loads(state)),
+        )
+        return rid, session
+
+    def get(self, session_id: str) -> Session | None:
+        found = self._row(self._conn(), session_id)
+        return None if found is None else found[1]
+
+    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+        conn = self._conn()
+        now = _ts(self.clock())
+        rows = conn.execute(
+            "SELECT m.seq, m.user_text, m.reply_text, m.personality, m.created_at,"
+            " m.expires_at, m.fallback FROM messages m JOIN sessions s ON s.rid = m.rid"
+            " WHERE s.id = ? AND s.expires_at > ? AND m.expires_at > ?"
+            " ORDER BY m.seq DESC LIMIT ?",
+            (session_id, now, now, max(0, limit)),
+        ).fetchall()
+        return [
+            Turn(seq, u, a, p, _dt(c), _dt(x), bool(f)) for seq, u, a, p, c, x, f in reversed(rows)
+        ]
+
+    def append_turn(
+        self,
+        session_id: str,
+        user_text: str,
+        reply_text: str,
+        personality: str,
+        update: StateUpdate | None = None,
+        *,
+        fallback: bool = False,
+    ) -> tuple[Session, Turn]:
+        with self._write() as conn:
+            found = self._row(conn, session_id)
+            if found is None:
+                raise SessionNotFound()
+            rid, session = found
+            check_texts(session.user_id, user_text, reply_text, personality)
+            now = self.clock()
+            expires = now + self.ttl
+            state = apply_update(session.state, update)
+            turn = Turn(session.turns, user_text, reply_text, personality, now, expires, fallback)
+            conn.execute(
+                "INSERT INTO messages (rid, seq, created_at, expires_at, personality, user_text,"
+                " reply_text, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (rid, turn.seq, _ts(now), _ts(expires), personality, user_text, reply_text,
+                 int(fallback)),
+            )  # fmt: skip
+            conn.execute(
+                "UPDATE sessions SET turns = ?, updated_at = ?, expires_at = ?, state = ?"
+                " WHERE rid = ?",
+                (
+                    session.turns + 1,
+                    _ts(now),
+                    _ts(expires),
+                    json.dumps(state.to_dict(), separators=(",", ":")),
+                    rid,
+                ),
+            )
+            self._maybe_purge(conn)
+        updated = Session(
+            session_id, session.user_id, session.created_at, now, expires, session.turns + 1, state
+        )
+        return updated, turn
+
+    def delete(self, session_id: str) -> bool:
+        with self._write() as conn:
+            row = conn.execute("SELECT rid FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM messages WHERE rid = ?", (row[0],))
+            conn.execute("DELETE FROM sessions WHERE rid = ?", (row[0],))
+        return True
+
+    def count_active(self) -> int:
+        row = (
+            self._conn()
+            .execute("SELECT COUNT(*) FROM sessions WHERE expires_at > ?", (_ts(self.clock()),))
+            .fetchone()
+        )
+        return int(row[0])
+
+    # -- per-user item events --------------------------------------------------------
+    def record_item_event(self, user_id: str, item_id: str, event: str) -> None:
+        check_event(user_id, item_id, event)
+        now = self.clock()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO user_events (user_id, at, item_id, event, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user_id, _ts(now), item_id, event, _ts(now + self.ttl)),
+            )
+            conn.execute(
+                "DELETE FROM user_events WHERE user_id = ? AND rowid NOT IN (SELECT rowid FROM"
+                " user_events WHERE user_id = ? ORDER BY at DESC, rowid DESC LIMIT ?)",
+                (user_id, user_id, self.events_max),
+            )
+            self._maybe_purge(conn)
+
+    def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT item_id, event, at FROM user_events WHERE user_id = ? AND expires_at > ?"
+                " ORDER BY at DESC, rowid DESC LIMIT ?",
+                (user_id, _ts(self.clock()), max(0, min(limit, self.events_max))),
+            )
+            .fetchall()
+        )
+        return [ItemEvent(item, event, _dt(at)) for item, event, at in rows]
+
+    # -- expiry ----------------------------------------------------------------------
+    def purge_expired(self) -> int:
+        with self._write() as conn:
+            return self._purge(conn)
+
+    def _maybe_purge(self, conn: sqlite3.Connection) -> None:
+        if time.monotonic() - self._last_purge >= PURGE_INTERVAL_SECONDS:
+            self._purge(conn)
+
+    def _purge(self, conn: sqlite3.Connection) -> int:
+        self._last_purge = time.monotonic()
+        now = _ts(self.clock())
+        removed = conn.execute("DELETE FROM messages WHERE expires_at <= ?", (now,)).rowcount
+        removed += conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+        conn.execute("DELETE FROM user_events WHERE expires_at <= ?", (now,))
+        return int(removed)

@@ -1,0 +1,239 @@
+"""One contract for every session-store backend: SQLite and Firestore (Google's emulator)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from recoengine.sessions import SessionNotFound, SessionState, is_session_id
+from recoengine.sessions.firestore_store import FirestoreSessionStore
+from recoengine.sessions.model import RecommendedItem, decode_seq, encode_seq
+from recoengine.sessions.sizing import document_size
+from recoengine.sessions.sqlite_store import SqliteSessionStore
+from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS
+
+TTL = timedelta(hours=24)
+
+
+class Clock:
+    """A clock the test moves by hand (expiry is about time, tests should not sleep)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.firestore)])
+def store(request, tmp_path, clock):
+    if request.param == "sqlite":
+        s = SqliteSessionStore(tmp_path / "s.sqlite3", TTL, events_max=5, clock=clock)
+        yield s
+        s.close()
+    else:
+        client = request.getfixturevalue("firestore_client")
+        yield FirestoreSessionStore(client, TTL, events_max=5, clock=clock)
+
+
+def test_session_ids_are_unguessable_and_distinct(store):
+    ids = {store.create("u1").session_id for _ in range(20)}
+    assert len(ids) == 20
+    assert all(is_session_id(i) and len(i) == 22 for i in ids)  # 22 base64url chars = 132 bits
+
+
+def test_create_then_get_round_trips(store, clock):
+    state = SessionState(personality="curator", summary="hello")
+    created = store.create("alice", state)
+    got = store.get(created.session_id)
+    assert got is not None
+    assert got.user_id == "alice"
+    assert got.turns == 0
+    assert got.state.personality == "curator"
+    assert got.state.summary == "hello"
+    assert got.expires_at == clock.now + TTL
+    assert store.get("A" * 22) is None
+
+
+def test_turns_are_numbered_and_read_back_in_order(store):
+    sid = store.create("alice").session_id
+    for i in range(5):
+        _, turn = store.append_turn(sid, f"q{i}", f"a{i}", "guide")
+        assert turn.seq == i
+    turns = store.recent_turns(sid, 3)
+    assert [t.seq for t in turns] == [2, 3, 4]
+    assert [(t.user_text, t.reply_text) for t in turns] == [
+        ("q2", "a2"),
+        ("q3", "a3"),
+        ("q4", "a4"),
+    ]
+    assert store.get(sid).turns == 5
+    assert [t.seq for t in store.recent_turns(sid, 100)] == [0, 1, 2, 3, 4]
+
+
+def test_turn_numbers_past_nine_keep_numeric_order():
+    encoded = [encode_seq(n) for n in (0, 9, 10, 99, 100, 12345)]
+    assert encoded == sorted(encoded)
+    assert [decode_seq(e) for e in encoded] == [0, 9, 10, 99, 100, 12345]
+
+
+def test_state_update_runs_on_stored_state(store):
+    sid = store.create("alice").session_id
+    items = (RecommendedItem("i1", "One"), RecommendedItem("i2", "Two"))
+    store.append_turn(sid, "q", "a", "curator", lambda s: replace(s, last_items=items, topic="t"))
+    session, _ = store.append_turn(
+        sid, "q", "a", "curator", lambda s: replace(s, shown_items=(*s.shown_items, "x"))
+    )
+    again = store.get(sid)
+    assert again.state.last_items == items
+    assert again.state.topic == "t"
+    assert again.state.shown_items == ("x",)
+    assert session.state == again.state
+
+
+def test_unicode_and_fallback_flag_survive(store):
+    sid = store.create("ünï").session_id
+    store.append_turn(sid, "héllo 👋", "ça va ✓", "companion", fallback=True)
+    (turn,) = store.recent_turns(sid, 10)
+    assert (turn.user_text, turn.reply_text, turn.fallback) == ("héllo 👋", "ça va ✓", True)
+
+
+def test_expired_sessions_are_invisible_and_expiry_slides(store, clock):
+    sid = store.create("alice").session_id
+    clock.advance(hours=20)
+    store.append_turn(sid, "q", "a", "guide")  # activity slides the expiry to now + 24 h
+    clock.advance(hours=10)
+    assert store.get(sid) is not None
+    assert store.count_active() == 1
+    clock.advance(hours=15)  # 25 h after the last activity
+    assert store.get(sid) is None
+    assert store.recent_turns(sid, 10) == []
+    assert store.count_active() == 0
+    with pytest.raises(SessionNotFound):
+        store.append_turn(sid, "q", "a", "guide")
+
+
+def test_count_active_counts_only_live_sessions(store, clock):
+    store.create("a")
+    clock.advance(hours=23)
+    store.create("b")
+    store.create("c")
+    assert store.count_active() == 3
+    clock.advance(hours=2)
+    assert store.count_active() == 2
+
+
+def test_delete_removes_session_and_turns(store):
+    sid = store.create("alice").session_id
+    store.append_turn(sid, "q", "a", "guide")
+    assert store.delete(sid) is True
+    assert store.get(sid) is None
+    assert store.recent_turns(sid, 10) == []
+    assert store.delete(sid) is False
+
+
+def test_item_events_newest_first_bounded_and_expiring(store, clock):
+    for i in range(7):
+        store.record_item_event("alice", f"item{i}", "click")
+        clock.advance(seconds=1)
+    store.record_item_event("bob", "other", "accept")
+    events = store.recent_item_events("alice", 10)
+    assert [e.item_id for e in events] == ["item6", "item5", "item4", "item3", "item2"]  # max 5
+    assert [e.item_id for e in store.recent_item_events("alice", 2)] == ["item6", "item5"]
+    assert [(e.item_id, e.event) for e in store.recent_item_events("bob")] == [("other", "accept")]
+    clock.advance(hours=25)
+    assert store.recent_item_events("alice") == []
+
+
+def test_concurrent_turns_lose_nothing_and_are_totally_ordered(store):
+    """Writers append at once; every turn lands with its own number, each writer's in order,
+    and the state counter that every update bumps equals the number of turns."""
+    sid = store.create("alice").session_id
+    writers, per_writer = (3, 3) if store.backend == "firestore" else (6, 10)
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def bump(state: SessionState) -> SessionState:
+        return replace(state, summarized_through=state.summarized_through + 1)
+
+    def write(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_writer):
+                store.append_turn(sid, f"w{w}-{i}", "r", "guide", bump)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    total = writers * per_writer
+    turns = store.recent_turns(sid, total + 5)
+    assert [t.seq for t in turns] == list(range(total))
+    assert sorted(t.user_text for t in turns) == sorted(
+        f"w{w}-{i}" for w in range(writers) for i in range(per_writer)
+    )
+    for w in range(writers):
+        mine = [int(t.user_text.split("-")[1]) for t in turns if t.user_text.startswith(f"w{w}-")]
+        assert mine == list(range(per_writer))
+    session = store.get(sid)
+    assert session.turns == total
+    assert session.state.summarized_through == total - 1
+
+
+@pytest.mark.firestore
+def test_firestore_message_bytes_stay_within_text_plus_120(firestore_client):
+    store = FirestoreSessionStore(firestore_client, TTL)
+    sid = store.create("alice").session_id
+    for user_text, reply in [("hi", "hello there"), ("x" * 500, "y" * 2000), ("é" * 30, "")]:
+        _, turn = store.append_turn(sid, user_text, reply, "companion")
+        snap = (
+            firestore_client.collection(SESSIONS)
+            .document(sid)
+            .collection(SESSION_MESSAGES)
+            .document(encode_seq(turn.seq))
+            .get()
+        )
+        data = snap.to_dict()
+        assert set(data) == {EXPIRY_FIELD, "c", "u", "a", "p"}
+        size = document_size((SESSIONS, sid, SESSION_MESSAGES, snap.id), data)
+        text_bytes = len(user_text.encode()) + len(reply.encode())
+        assert size <= text_bytes + 2 * 120  # one document holds two messages
+
+
+@pytest.mark.firestore
+def test_firestore_reads_ignore_expired_documents_the_emulator_keeps(firestore_client, clock):
+    store = FirestoreSessionStore(firestore_client, TTL, clock=clock)
+    sid = store.create("alice").session_id
+    store.append_turn(sid, "q", "a", "guide")
+    clock.advance(hours=25)
+    assert firestore_client.collection(SESSIONS).document(sid).get().exists  # not deleted
+    assert store.get(sid) is None
+    assert store.recent_turns(sid, 5) == []
+
+
+def test_sqlite_purges_expired_rows(tmp_path, clock):
+    store = SqliteSessionStore(tmp_path / "p.sqlite3", TTL, clock=clock)
+    sid = store.create("alice").session_id
+    store.append_turn(sid, "q", "a", "guide")
+    keep = store.create("bob").session_id
+    clock.advance(hours=25)
+    store.create("carol")
+    assert store.purge_expired() == 3  # two sessions and one turn
+    assert store.get(keep) is None
+    assert store.count_active() == 1
+    store.close()
