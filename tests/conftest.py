@@ -13,4 +13,4 @@ if str(ROOT) not in sys.path:
 # Tests never touch a developer's var/ directory or a real Google project.
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "test-project")
 
-pytest_plugins = ["tests.support.firestore_emulator"]
+pytest_plugins = ["tests.support.firestore_emulator", "tests.support.engine"]

@@ -1,18 +1,118 @@
-"""The recommend function (not built yet): every API path answers 501 until its issue lands."""
+"""The recommend function: ``POST /api/v2/recommendations`` and its feedback endpoint.
+
+Thin by design: validate, call the engine (``recoengine.serving``), shape the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Literal
 
 import flask
 import functions_framework
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recoengine.errors import NotImplementedYet
-from recoengine.web import ApiRequest, HttpApp
+from recoengine.config import settings
+from recoengine.serving import RecommendContext, get_service, service_status
+from recoengine.web import ApiRequest, HttpApp, Reply
+from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
 
+log = logging.getLogger("recoengine.recommend")
 app = HttpApp("recommend")
 
+Id = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")
+_TOKEN = re.compile(r"^[^\x00-\x1f]{1,64}$")
 
-@app.route("GET", "/api/v2/{rest:path}")
-@app.route("POST", "/api/v2/{rest:path}")
-def not_built(req: ApiRequest) -> None:
-    raise NotImplementedYet("the recommend function is not built yet")
+
+class Context(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    persona: dict[str, str] = Field(default_factory=dict, max_length=20)
+    features: list[str] = Field(default_factory=list, max_length=50)
+    exclude: list[str] = Field(default_factory=list, max_length=500)
+    recent_items: list[str] = Field(default_factory=list, max_length=100)
+
+    @field_validator("features", "exclude", "recent_items")
+    @classmethod
+    def _tokens(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not _TOKEN.match(v):
+                raise ValueError("entries must be 1-64 printable characters")
+        return values
+
+    @field_validator("persona")
+    @classmethod
+    def _persona(cls, values: dict[str, str]) -> dict[str, str]:
+        for k, v in values.items():
+            if not _TOKEN.match(k) or not _TOKEN.match(v):
+                raise ValueError("persona keys and values must be 1-64 printable characters")
+        return values
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Id
+    context: Context = Field(default_factory=Context)
+    k: int = Field(default=10, ge=1, le=100, strict=True)
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    user_id: str = Id
+    item_id: str = Id
+    event: Literal["impression", "click", "accept"]
+
+
+@app.route("POST", "/api/v2/recommendations")
+def recommend_items(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(RecommendRequest)
+    service = get_service()
+    result = service.recommend(
+        body.user_id,
+        body.k,
+        RecommendContext(
+            persona=body.context.persona,
+            features=body.context.features,
+            exclude=body.context.exclude,
+            recent_items=body.context.recent_items,
+        ),
+    )
+    answer: dict[str, Any] = {
+        "items": [item.to_dict() for item in result.items],
+        "model_version": result.model_version,
+        "request_id": req.request_id,
+    }
+    if result.warnings:
+        answer["warnings"] = result.warnings
+    return answer
+
+
+@app.route("POST", "/api/v2/recommendations/feedback")
+def feedback(req: ApiRequest) -> Reply:
+    body = req.body(FeedbackRequest)
+    revision = settings().service.revision
+    RECOMMENDATION_FEEDBACK.labels(body.event, revision).inc()
+    log.info(
+        "recommendation feedback",
+        extra={
+            "json_fields": {
+                "event": "feedback",
+                "feedback_event": body.event,
+                "revision": revision,
+                "recommendation_request_id": body.request_id,
+                "user_id": body.user_id,
+                "item_id": body.item_id,
+            }
+        },
+    )
+    return Reply({"status": "recorded", "request_id": req.request_id}, 202)
+
+
+app.health.component("engine", critical=True)(service_status)
 
 
 @functions_framework.http

@@ -1,0 +1,1 @@
+"""Offline evaluation: the team's protocol, ranking metrics, paired statistics and peers."""

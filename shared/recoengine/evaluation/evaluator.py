@@ -1,0 +1,60 @@
+"""Scores a model under the protocol: full-ranking HR@10/NDCG@10/HR@2 and sampled HR@2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from recoengine.evaluation import metrics
+from recoengine.evaluation.protocol import Split
+from recoengine.models.history import histories
+
+ScoreFn = Callable[[int, np.ndarray], np.ndarray]  # (user index, train history) -> item scores
+
+
+@dataclass
+class PerUser:
+    ndcg10: np.ndarray
+    hr10: np.ndarray
+    hr2: np.ndarray
+    sampled_hr2: np.ndarray
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "ndcg10": float(self.ndcg10.mean()),
+            "hr10": float(self.hr10.mean()),
+            "hr2": float(self.hr2.mean()),
+            "sampled_hr2": float(self.sampled_hr2.mean()),
+        }
+
+
+class Evaluator:
+    """Fixes the split, each user's train history and the sampled negatives (fixed seed), so
+    every model is scored on exactly the same cases."""
+
+    def __init__(self, split: Split, seed: int = 2024, n_negatives: int = 99) -> None:
+        self.split = split
+        self.histories = histories(split.train)
+        n_items = split.train.n_items
+        rng = np.random.default_rng(seed)
+        self.negatives = [
+            metrics.sample_negatives(rng, n_items, np.append(self.histories[u], t), n_negatives)
+            for u, t in zip(split.test_users, split.test_items, strict=True)
+        ]
+
+    def run(self, score: ScoreFn) -> PerUser:
+        ranks = np.empty(len(self.split.test_users))
+        sampled = np.empty(len(self.split.test_users))
+        for n, (u, t) in enumerate(zip(self.split.test_users, self.split.test_items, strict=True)):
+            hist = self.histories[u]
+            s = score(int(u), hist)
+            ranks[n] = metrics.rank_of(s, int(t), hist)
+            sampled[n] = metrics.sampled_rank(s, int(t), self.negatives[n])
+        return PerUser(
+            ndcg10=metrics.ndcg_at(ranks, 10),
+            hr10=metrics.hit_at(ranks, 10),
+            hr2=metrics.hit_at(ranks, 2),
+            sampled_hr2=metrics.hit_at(sampled, 2),
+        )

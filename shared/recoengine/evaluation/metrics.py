@@ -1,0 +1,47 @@
+"""Ranking metrics with known answers on hand-made cases (see tests/engine/test_metrics.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rank_of(scores: np.ndarray, target: int, exclude: np.ndarray) -> float:
+    """0-based rank of ``target`` among all items not in ``exclude``.
+
+    Ties count half (the expected rank under a random tie-break), so a model that scores
+    everything equally is not rewarded for the target's position in the catalog.
+    """
+    s = scores.astype(np.float64, copy=True)
+    s[exclude] = -np.inf
+    t = s[target]
+    greater = int(np.count_nonzero(s > t))
+    ties = int(np.count_nonzero(s == t)) - 1
+    return greater + 0.5 * ties
+
+
+def hit_at(rank: float | np.ndarray, k: int) -> np.ndarray:
+    """HR@k: 1 when the held-out item ranks in the top k."""
+    return (np.asarray(rank) < k).astype(np.float64)
+
+
+def ndcg_at(rank: float | np.ndarray, k: int) -> np.ndarray:
+    """NDCG@k with one relevant item: 1/log2(rank + 2) inside the top k, else 0."""
+    r = np.asarray(rank, dtype=np.float64)
+    return np.where(r < k, 1.0 / np.log2(r + 2.0), 0.0)
+
+
+def sampled_rank(scores: np.ndarray, target: int, negatives: np.ndarray) -> float:
+    """Rank of ``target`` among itself and the sampled ``negatives`` (ties count half)."""
+    t = scores[target]
+    neg = scores[negatives]
+    return float(np.count_nonzero(neg > t) + 0.5 * np.count_nonzero(neg == t))
+
+
+def sample_negatives(
+    rng: np.random.Generator, n_items: int, forbidden: np.ndarray, n: int = 99
+) -> np.ndarray:
+    """``n`` distinct items outside ``forbidden`` (the user's history and held-out item)."""
+    allowed = np.ones(n_items, dtype=bool)
+    allowed[forbidden] = False
+    pool = np.flatnonzero(allowed)
+    return rng.choice(pool, size=min(n, pool.size), replace=False)

@@ -1,0 +1,82 @@
+"""CF: a sequence-aware item-to-item model.
+
+Two item-item matrices learned from implicit feedback:
+
+- EASE (Steck, WWW 2019): a closed-form linear autoencoder ``B = I - P / diag(P)`` with
+  ``P = (XᵀX + λI)⁻¹``; strong on MovieLens and with no iterative training to tune.
+- Transitions: how often item j follows item i in a user's chronological sequence (within a
+  few steps), row-normalised. What users do next matters on a leave-last-out protocol.
+
+A user's score vector is the recency-weighted sum of the rows of their recent items, so the
+model follows what a user just did (including events supplied at request time) without
+retraining. Cost per request: O(len(recent history) x n_items). The dense matrices limit the
+catalog to ``max_items`` (about 0.4 GB per matrix at 10,000 items); beyond that, swap in a
+sparse neighbourhood version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recoengine.models.history import recency_weights
+
+
+@dataclass
+class CFParams:
+    l2: float = 400.0  # EASE regularisation
+    half_life: float = 20.0  # recency half-life, in history steps
+    max_history: int = 50  # only the most recent items contribute at serving time
+    transition_weight: float = 1.0  # weight of the transition matrix against EASE
+    transition_window: int = 3  # j counts as following i when within this many steps
+    transition_half_life: float = 1.5
+    max_items: int = 10_000
+
+
+class SequenceCF:
+    def __init__(self, params: CFParams | None = None) -> None:
+        self.params = params or CFParams()
+        self.ease: np.ndarray | None = None
+        self.transitions: np.ndarray | None = None
+
+    def fit(self, histories: list[np.ndarray], n_items: int) -> SequenceCF:
+        p = self.params
+        if n_items > p.max_items:
+            raise ValueError(f"{n_items} items exceed the dense CF limit of {p.max_items}")
+        gram = np.zeros((n_items, n_items), dtype=np.float64)
+        trans = np.zeros((n_items, n_items), dtype=np.float64)
+        for hist in histories:
+            if len(hist) == 0:
+                continue
+            unique = np.unique(hist)
+            gram[np.ix_(unique, unique)] += 1.0
+            for step in range(1, p.transition_window + 1):
+                if len(hist) > step:
+                    w = 0.5 ** ((step - 1) / p.transition_half_life)
+                    np.add.at(trans, (hist[:-step], hist[step:]), w)
+        diag = np.diag_indices(n_items)
+        gram[diag] += p.l2
+        precision = np.linalg.inv(gram)
+        ease = precision / (-np.diag(precision))
+        ease[diag] = 0.0
+        np.fill_diagonal(trans, 0.0)
+        row_sums = trans.sum(axis=1, keepdims=True)
+        trans = np.divide(trans, row_sums, out=np.zeros_like(trans), where=row_sums > 0)
+        self.ease = ease.astype(np.float32)
+        self.transitions = trans.astype(np.float32)
+        return self
+
+    def score(self, history: np.ndarray) -> np.ndarray:
+        assert self.ease is not None and self.transitions is not None
+        p = self.params
+        recent = history[-p.max_history :]
+        if len(recent) == 0:
+            return np.zeros(self.ease.shape[0], dtype=np.float32)
+        w = recency_weights(len(recent), p.half_life)
+        scores = w @ self.ease[recent]
+        if p.transition_weight:
+            last = recent[-p.transition_window :]
+            tw = recency_weights(len(last), p.transition_half_life)
+            scores += np.float32(p.transition_weight) * (tw @ self.transitions[last])
+        return scores

@@ -1,0 +1,24 @@
+"""Per-user chronological histories, the input of every component."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recoengine.data.dataset import Dataset
+
+
+def histories(data: Dataset) -> list[np.ndarray]:
+    """Each user's item indices ordered by time (stable: equal timestamps keep file order)."""
+    order = data.chronological()
+    users = data.users[order]
+    items = data.items[order]
+    bounds = np.searchsorted(users, np.arange(data.n_users + 1))
+    return [items[bounds[u] : bounds[u + 1]].astype(np.int32) for u in range(data.n_users)]
+
+
+def recency_weights(length: int, half_life: float) -> np.ndarray:
+    """Weights that halve every ``half_life`` steps back from the most recent item."""
+    if length == 0:
+        return np.zeros(0, dtype=np.float32)
+    age = np.arange(length - 1, -1, -1, dtype=np.float32)
+    return np.power(np.float32(0.5), age / np.float32(max(half_life, 1e-3)))

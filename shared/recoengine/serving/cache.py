@@ -1,0 +1,62 @@
+"""A bounded in-instance cache of recent results with a short TTL and hit/miss counters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+from recoengine.web.metrics import RECOMMENDATION_CACHE
+
+V = TypeVar("V")
+
+
+class TTLCache(Generic[V]):
+    def __init__(self, max_size: int, ttl_seconds: float) -> None:
+        self.max_size = max_size
+        self.ttl = ttl_seconds
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> V | None:
+        if self.max_size == 0 or self.ttl <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is not None and entry[0] > now:
+                self._data.move_to_end(key)
+                self.hits += 1
+                RECOMMENDATION_CACHE.labels("hit").inc()
+                return entry[1]
+            if entry is not None:
+                del self._data[key]
+            self.misses += 1
+        RECOMMENDATION_CACHE.labels("miss").inc()
+        return None
+
+    def put(self, key: Hashable, value: V) -> None:
+        if self.max_size == 0 or self.ttl <= 0:
+            return
+        with self._lock:
+            self._data[key] = (time.monotonic() + self.ttl, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def stats(self) -> dict[str, float]:
+        total = self.hits + self.misses
+        return {
+            "size": len(self._data),
+            "max_size": self.max_size,
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": self.hits / total if total else 0.0,
+        }

@@ -1,0 +1,177 @@
+"""The recommender service: one request in, the top items with their component scores out.
+
+Pure logic over a loaded artifact (numpy only). Context handling:
+
+- ``recent_items`` (from the request) and ``recent_events`` (the user's latest clicks/accepts,
+  from the session store) extend the user's history, so answers follow what the user just did
+  without retraining; ``exclude`` and the history are never recommended;
+- ``features`` keeps only items carrying at least one of the tokens;
+- ``persona`` overrides/extends the persona attributes known from training.
+
+A user the model has never seen gets persona (if given) + popularity + context, never an error.
+Unknown item ids or feature tokens in the context are ignored and reported in ``warnings``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recoengine.artifact import LoadedModel
+from recoengine.serving.cache import TTLCache
+from recoengine.web.metrics import RECOMMENDATION_ENGINE_LATENCY
+
+
+@dataclass(frozen=True)
+class RecommendContext:
+    persona: dict[str, str] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    recent_items: list[str] = field(default_factory=list)
+
+    def key(self) -> str:
+        return json.dumps(
+            [sorted(self.persona.items()), self.features, self.exclude, self.recent_items]
+        )
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    item_id: str
+    title: str
+    score: float
+    components: dict[str, float]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "item_id": self.item_id,
+            "title": self.title,
+            "score": self.score,
+            "components": self.components,
+        }
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    items: list[ScoredItem]
+    model_version: str
+    warnings: list[str]
+    cached: bool = False
+
+
+class RecommenderService:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        weights: tuple[float, float, float],
+        cache: TTLCache[Recommendations] | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.catalog = loaded.catalog
+        self.weights = weights
+        self.cache: TTLCache[Recommendations] = cache if cache is not None else TTLCache(0, 0)
+        self._item_index = {iid: i for i, iid in enumerate(self.catalog.item_ids)}
+        self._user_index = {uid: u for u, uid in enumerate(self.catalog.user_ids)}
+        self.n_items = len(self.catalog.item_ids)
+
+    @property
+    def version(self) -> str:
+        return self.loaded.version
+
+    def _indices(self, ids: Sequence[str], what: str, warnings: list[str]) -> list[int]:
+        found = []
+        for iid in ids:
+            idx = self._item_index.get(iid)
+            if idx is None:
+                warnings.append(f"unknown item id {iid!r} in {what} ignored")
+            else:
+                found.append(idx)
+        return found
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        context: RecommendContext | None = None,
+        recent_events: Sequence[str] = (),
+    ) -> Recommendations:
+        context = context or RecommendContext()
+        key = (user_id, context.key(), tuple(recent_events), k, self.version, self.weights)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return Recommendations(cached.items, cached.model_version, cached.warnings, True)
+        started = time.perf_counter()
+        result = self._score(user_id, k, context, recent_events)
+        RECOMMENDATION_ENGINE_LATENCY.observe(time.perf_counter() - started)
+        self.cache.put(key, result)
+        return result
+
+    def _score(
+        self,
+        user_id: str,
+        k: int,
+        context: RecommendContext,
+        recent_events: Sequence[str],
+    ) -> Recommendations:
+        warnings: list[str] = []
+        user = self._user_index.get(user_id)
+        history = self.loaded.history(user) if user is not None else np.zeros(0, np.int32)
+        extra = self._indices(recent_events, "recent events", []) + self._indices(
+            context.recent_items, "context.recent_items", warnings
+        )
+        if extra:
+            history = np.concatenate([history, np.asarray(extra, dtype=np.int32)])
+        persona = (
+            {a: v[user] for a, v in self.catalog.user_attrs.items() if v[user]}
+            if user is not None
+            else {}
+        )
+        persona.update(context.persona)
+        rows = self.model.pa.rows_for(persona)
+        candidates = np.ones(self.n_items, dtype=bool)
+        candidates[history] = False
+        excluded = self._indices(context.exclude, "context.exclude", warnings)
+        candidates[excluded] = False
+        if context.features:
+            unknown = [t for t in context.features if t not in self.model.cb.vocabulary]
+            warnings.extend(f"unknown feature {t!r} in context.features ignored" for t in unknown)
+            if len(unknown) < len(context.features):
+                candidates &= self.model.cb.feature_mask(context.features)
+        total, parts = self.model.blended(history, rows, self.weights, candidates)
+        pool = np.flatnonzero(candidates)
+        if pool.size == 0:
+            return Recommendations([], self.version, warnings)
+        k = min(k, pool.size)
+        scores = total[pool]
+        top = np.argpartition(-scores, k - 1)[:k] if k < pool.size else np.arange(pool.size)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        items = []
+        for idx in pool[top]:
+            items.append(
+                ScoredItem(
+                    item_id=self.catalog.item_ids[idx],
+                    title=self.catalog.titles[idx],
+                    score=round(float(total[idx]), 6),
+                    components={n: round(float(parts[n][idx]), 6) for n in ("cf", "cb", "pa")},
+                )
+            )
+        return Recommendations(items, self.version, warnings)
+
+    def similar_items(self, item_id: str, k: int = 5) -> list[ScoredItem]:
+        """Items most like ``item_id`` (its CF row blended with content), for "more like this"."""
+        idx = self._item_index.get(item_id)
+        if idx is None:
+            return []
+        result = self.recommend(
+            f"\x00similar:{item_id}", k, RecommendContext(recent_items=[item_id])
+        )
+        return result.items
+
+    def item_title(self, item_id: str) -> str | None:
+        idx = self._item_index.get(item_id)
+        return None if idx is None else self.catalog.titles[idx]

@@ -1,0 +1,160 @@
+"""Training: fit the three components, calibrate them on a validation split, tune on it.
+
+Everything that is chosen from data (CF hyper-parameters, calibration scales, tuned weights)
+is chosen on a validation split carved from the training data only (each user's last training
+interaction), then the components are refitted on all the training data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from recoengine.data.dataset import Dataset
+from recoengine.evaluation.evaluator import Evaluator
+from recoengine.evaluation.protocol import leave_last_out
+from recoengine.models.blend import COMPONENTS, BlendCalibration, logistic_slope, standardize
+from recoengine.models.collaborative import CFParams, SequenceCF
+from recoengine.models.content import ContentModel
+from recoengine.models.history import histories
+from recoengine.models.hybrid import HybridModel
+from recoengine.models.persona import PersonaModel
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[Iterable[object], str], Iterable[object]]
+
+CF_GRID = {
+    "half_life": (5.0, 10.0, 20.0),
+    "transition_weight": (0.5, 1.0, 2.0),
+    "l2": (200.0, 400.0),
+}
+WEIGHT_GRID_STEP = 0.1
+
+
+def _no_progress(it: Iterable[object], desc: str) -> Iterable[object]:
+    return it
+
+
+@dataclass
+class TrainReport:
+    cf_params: dict[str, float]
+    calibration: dict[str, float]
+    tuned_weights: tuple[float, float, float]
+    validation: dict[str, dict[str, float]]
+
+
+def persona_rows_for(model: PersonaModel, data: Dataset, user: int) -> list[int]:
+    return model.rows_for({a: vals[user] for a, vals in data.user_attrs.items()})
+
+
+def fit_components(data: Dataset, cf_params: CFParams) -> HybridModel:
+    hist = histories(data)
+    return HybridModel(
+        cf=SequenceCF(cf_params).fit(hist, data.n_items),
+        cb=ContentModel().fit(data.item_features),
+        pa=PersonaModel().fit(data.user_attrs, data.users, data.items, data.weights, data.n_items),
+    )
+
+
+def calibrate(model: HybridModel, data: Dataset, ev: Evaluator, seed: int = 11) -> BlendCalibration:
+    """Per component, the logistic slope of 'is the next item' on the standardised score."""
+    rng = np.random.default_rng(seed)
+    xs: dict[str, list[np.ndarray]] = {c: [] for c in COMPONENTS}
+    ys: list[np.ndarray] = []
+    for n, (u, t) in enumerate(zip(ev.split.test_users, ev.split.test_items, strict=True)):
+        hist = ev.histories[u]
+        candidates = np.ones(data.n_items, dtype=bool)
+        candidates[hist] = False
+        negatives = ev.negatives[n][rng.permutation(len(ev.negatives[n]))[:30]]
+        picks = np.append(negatives, t)
+        scores = model.component_scores(hist, persona_rows_for(model.pa, data, int(u)))
+        for c in COMPONENTS:
+            xs[c].append(standardize(scores[c], candidates)[picks])
+        ys.append(np.r_[np.zeros(len(negatives)), 1.0])
+    y = np.concatenate(ys)
+    return BlendCalibration({c: logistic_slope(np.concatenate(xs[c]), y) for c in COMPONENTS})
+
+
+def blend_scorer(
+    model: HybridModel, data: Dataset, weights: tuple[float, float, float]
+) -> Callable[[int, np.ndarray], np.ndarray]:
+    def score(u: int, hist: np.ndarray) -> np.ndarray:
+        candidates = np.ones(data.n_items, dtype=bool)
+        candidates[hist] = False
+        total, _ = model.blended(hist, persona_rows_for(model.pa, data, u), weights, candidates)
+        return total
+
+    return score
+
+
+def _cf_only(cf: SequenceCF) -> Callable[[int, np.ndarray], np.ndarray]:
+    return lambda u, hist: cf.score(hist)
+
+
+def weight_grid(step: float = WEIGHT_GRID_STEP) -> list[tuple[float, float, float]]:
+    n = round(1 / step)
+    return [
+        (a * step, b * step, (n - a - b) * step)
+        for a in range(n + 1)
+        for b in range(n + 1 - a)
+        if a + b <= n
+    ]
+
+
+def train(
+    data: Dataset,
+    default_weights: tuple[float, float, float] = (0.4, 0.4, 0.2),
+    tune: bool = True,
+    progress: Progress = _no_progress,
+) -> tuple[HybridModel, TrainReport]:
+    """Fit on ``data``; choose CF params, calibration and tuned weights on a validation split."""
+    split = leave_last_out(data)
+    ev = Evaluator(split, seed=97)
+    base = CFParams()
+    candidates = [base]
+    if tune:
+        keys = list(CF_GRID)
+        candidates = [
+            replace(base, **dict(zip(keys, values, strict=True)))  # type: ignore[arg-type]
+            for values in itertools.product(*(CF_GRID[k] for k in keys))
+        ]
+    best: tuple[float, CFParams] | None = None
+    hist = histories(split.train)
+    for params in progress(candidates, "tuning CF"):
+        assert isinstance(params, CFParams)
+        cf = SequenceCF(params).fit(hist, data.n_items)
+        ndcg = ev.run(_cf_only(cf)).summary()["ndcg10"]
+        if best is None or ndcg > best[0]:
+            best = (ndcg, params)
+    assert best is not None
+    cf_params = best[1]
+    val_model = fit_components(split.train, cf_params)
+    val_model.calibration = calibrate(val_model, split.train, ev)
+    validation = {
+        "blend_default": ev.run(blend_scorer(val_model, split.train, default_weights)).summary()
+    }
+    tuned = default_weights
+    if tune:
+        best_w = (-1.0, default_weights)
+        for w in progress(weight_grid(), "tuning weights"):
+            assert isinstance(w, tuple)
+            ndcg = ev.run(blend_scorer(val_model, split.train, w)).summary()["ndcg10"]
+            if ndcg > best_w[0]:
+                best_w = (ndcg, w)
+        tuned = best_w[1]
+        validation["blend_tuned"] = ev.run(blend_scorer(val_model, split.train, tuned)).summary()
+    model = fit_components(data, cf_params)
+    model.calibration = val_model.calibration
+    model.tuned_weights = tuned
+    report = TrainReport(
+        cf_params={k: float(v) for k, v in vars(cf_params).items()},
+        calibration=dict(model.calibration.scales),
+        tuned_weights=tuned,
+        validation=validation,
+    )
+    return model, report

@@ -1,0 +1,53 @@
+"""The artifact round trip, and refusal of missing or corrupt artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recoengine.artifact import ArtifactError, LoadedModel, load
+
+
+def test_round_trip_gives_identical_scores(loaded: LoadedModel, demo_model_dir: Path) -> None:
+    again = load(str(demo_model_dir))
+    hist = loaded.history(3)
+    assert len(hist) > 0
+    a, _ = loaded.model.blended(hist, [0], (0.4, 0.4, 0.2))
+    b, _ = again.model.blended(hist, [0], (0.4, 0.4, 0.2))
+    assert np.array_equal(a, b)
+
+
+def test_manifest_records_version_fingerprint_weights_metrics(demo_model_dir: Path) -> None:
+    manifest = json.loads((demo_model_dir / "manifest.json").read_text())
+    assert manifest["version"].endswith(manifest["data_fingerprint"][:8])
+    assert manifest["weights"]["default"] == [0.4, 0.4, 0.2]
+    assert "blend_default" in manifest["metrics"]["validation"]
+    assert set(manifest["calibration"]) == {"cf", "cb", "pa"}
+
+
+def test_missing_artifact_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="no model artifact"):
+        load(str(tmp_path / "nothing"))
+
+
+@pytest.mark.parametrize("victim", ["cf_ease.npy", "catalog.json"])
+def test_corrupt_artifact_is_refused(tmp_path: Path, demo_model_dir: Path, victim: str) -> None:
+    copy = shutil.copytree(demo_model_dir, tmp_path / "m")
+    with (copy / victim).open("r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\x00garbage\x00")
+    with pytest.raises(ArtifactError, match="corrupt"):
+        load(str(copy))
+
+
+def test_unknown_format_is_refused(tmp_path: Path, demo_model_dir: Path) -> None:
+    copy = shutil.copytree(demo_model_dir, tmp_path / "m")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["format"] = 99
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="format"):
+        load(str(copy))

@@ -1,0 +1,70 @@
+"""Metrics and the protocol on hand-made cases with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recoengine.data.dataset import Dataset
+from recoengine.evaluation import metrics
+from recoengine.evaluation.protocol import leave_last_out
+from recoengine.evaluation.stats import paired_ci
+
+
+def test_rank_excludes_history_and_counts_ties_half() -> None:
+    scores = np.array([0.9, 0.5, 0.7, 0.5, 0.1])
+    assert metrics.rank_of(scores, 1, exclude=np.array([0])) == 1.5  # 0.7 above, one tie
+    assert metrics.rank_of(scores, 2, exclude=np.array([0])) == 0.0
+
+
+def test_ndcg_and_hit_known_values() -> None:
+    ranks = np.array([0.0, 1.0, 9.0, 10.0])
+    assert metrics.ndcg_at(ranks, 10).tolist() == pytest.approx(
+        [1.0, 1 / math.log2(3), 1 / math.log2(11), 0.0]
+    )
+    assert metrics.hit_at(ranks, 10).tolist() == [1, 1, 1, 0]
+    assert metrics.hit_at(ranks, 2).tolist() == [1, 1, 0, 0]
+
+
+def test_sampled_rank_and_negatives() -> None:
+    rng = np.random.default_rng(0)
+    neg = metrics.sample_negatives(rng, 10, np.array([0, 1, 2]), n=5)
+    assert len(set(neg.tolist())) == 5 and not {0, 1, 2} & set(neg.tolist())
+    scores = np.arange(10, dtype=float)
+    assert metrics.sampled_rank(scores, 3, np.array([4, 5, 1])) == 2.0
+
+
+def test_paired_ci_detects_a_real_difference_only() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.5, 0.1, 500)
+    assert paired_ci(a + 0.05, a).significant
+    assert not paired_ci(a + rng.normal(0, 0.1, 500), a + rng.normal(0, 0.1, 500)).significant
+
+
+def _data(users, items, stamps) -> Dataset:
+    return Dataset(
+        item_ids=[f"i{i}" for i in range(5)],
+        titles=[f"t{i}" for i in range(5)],
+        item_features=[[] for _ in range(5)],
+        user_ids=["a", "b"],
+        user_attrs={},
+        users=np.array(users, np.int32),
+        items=np.array(items, np.int32),
+        timestamps=np.array(stamps, float),
+        weights=np.ones(len(users), np.float32),
+    )
+
+
+def test_leave_last_out_keeps_file_order_on_equal_timestamps() -> None:
+    # user a rates items 4 then 1 in the same second: the later row (item 1) is held out,
+    # not the lower or higher item id.
+    d = _data([0, 0, 0, 1, 1], [2, 4, 1, 3, 0], [5, 9, 9, 1, 2])
+    split = leave_last_out(d)
+    assert dict(zip(split.test_users.tolist(), split.test_items.tolist(), strict=True)) == {
+        0: 1,
+        1: 0,
+    }
+    assert split.train.n_interactions == 3
+    assert sorted(split.train.items.tolist()) == [2, 3, 4]

@@ -1,0 +1,98 @@
+"""The recommender service: exclusions, context, cold start, warnings, components, cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from recoengine.artifact import LoadedModel
+from recoengine.serving import RecommendContext, RecommenderService
+from recoengine.serving.cache import TTLCache
+
+
+@pytest.fixture()
+def service(loaded: LoadedModel) -> RecommenderService:
+    return RecommenderService(loaded, (0.4, 0.4, 0.2), TTLCache(100, 60))
+
+
+def test_known_user_gets_k_unseen_items_with_components(service: RecommenderService) -> None:
+    uid = service.catalog.user_ids[5]
+    seen = {service.catalog.item_ids[i] for i in service.loaded.history(5)}
+    result = service.recommend(uid, 10)
+    assert len(result.items) == 10
+    assert not seen & {it.item_id for it in result.items}
+    scores = [it.score for it in result.items]
+    assert scores == sorted(scores, reverse=True)
+    for it in result.items:
+        assert set(it.components) == {"cf", "cb", "pa"}
+        assert it.title == service.item_title(it.item_id)
+    assert result.model_version == service.version and not result.warnings
+
+
+def test_score_is_the_weighted_sum_of_components(loaded: LoadedModel) -> None:
+    svc = RecommenderService(loaded, (0.5, 0.3, 0.2))
+    for it in svc.recommend(loaded.catalog.user_ids[1], 5).items:
+        c = it.components
+        assert it.score == pytest.approx(0.5 * c["cf"] + 0.3 * c["cb"] + 0.2 * c["pa"], abs=1e-4)
+
+
+def test_context_exclude_features_and_recent_items(service: RecommenderService) -> None:
+    uid = service.catalog.user_ids[2]
+    first = service.recommend(uid, 5).items
+    banned = [first[0].item_id, first[1].item_id]
+    again = service.recommend(uid, 5, RecommendContext(exclude=banned)).items
+    assert not set(banned) & {it.item_id for it in again}
+    feature = service.catalog.features[0][0]
+    only = service.recommend(uid, 5, RecommendContext(features=[feature])).items
+    assert only and all(
+        feature in service.catalog.features[service.catalog.item_ids.index(it.item_id)]
+        for it in only
+    )
+    recent = service.catalog.item_ids[7]
+    moved = service.recommend(uid, 5, RecommendContext(recent_items=[recent])).items
+    assert recent not in {it.item_id for it in moved}
+    assert [it.item_id for it in moved] != [it.item_id for it in first]
+
+
+def test_cold_start_user_never_errors_and_persona_matters(service: RecommenderService) -> None:
+    plain = service.recommend("someone-new", 8)
+    assert len(plain.items) == 8
+    attrs = service.catalog.user_attrs
+    attr = sorted(attrs)[0]
+    values = sorted(set(attrs[attr]) - {""})
+    a = service.recommend("someone-new", 8, RecommendContext(persona={attr: values[0]}))
+    b = service.recommend("someone-new", 8, RecommendContext(persona={attr: values[-1]}))
+    assert [i.item_id for i in a.items] != [i.item_id for i in b.items]
+    assert all(i.components["cf"] == 0 for i in plain.items)
+
+
+def test_unknown_ids_are_ignored_with_warnings(service: RecommenderService) -> None:
+    result = service.recommend(
+        "u", 3, RecommendContext(recent_items=["ghost"], exclude=["phantom"], features=["nope"])
+    )
+    assert len(result.items) == 3
+    text = " ".join(result.warnings)
+    assert "ghost" in text and "phantom" in text and "nope" in text
+
+
+def test_cache_hits_on_repeat_and_respects_context(service: RecommenderService) -> None:
+    uid = service.catalog.user_ids[0]
+    first = service.recommend(uid, 4)
+    second = service.recommend(uid, 4)
+    assert not first.cached and second.cached and first.items == second.items
+    assert not service.recommend(uid, 4, RecommendContext(exclude=["x"])).cached
+    assert service.cache.stats()["hits"] == 1
+
+
+def test_k_larger_than_candidates(service: RecommenderService) -> None:
+    n = service.n_items
+    result = service.recommend(
+        "cold", 100, RecommendContext(exclude=service.catalog.item_ids[: n - 3])
+    )
+    assert len(result.items) == 3
+
+
+def test_similar_items(service: RecommenderService) -> None:
+    iid = service.catalog.item_ids[0]
+    sims = service.similar_items(iid, 5)
+    assert len(sims) == 5 and iid not in {s.item_id for s in sims}
+    assert service.similar_items("ghost") == []
