@@ -171,10 +171,93 @@ class ChatSettings:
 
 
 @dataclass(frozen=True)
+class CanarySettings:
+    """Canary delivery (``functions/canary``). Local defaults need no Google account:
+    traffic and state in SQLite, synthetic metrics, a random bearer token in var/."""
+
+    auth: str
+    token: str
+    token_file: Path
+    platform: str
+    store: str
+    sqlite_path: Path
+    region: str
+    plan: str
+    rules_path: str
+    judge_alpha: float
+    error_margin: float
+    latency_margin: float
+    min_requests: int
+    min_window_requests: int
+    ab_alpha: float
+    ab_base_rate: float
+    ab_mde: float
+    ab_daily_exposures: int
+    ab_early_stop: bool
+    ab_worse_action: str
+    conversion_event: str
+    exposure_event: str
+    metrics_lag_seconds: int
+    max_lookback_seconds: int
+    webhook_url: str
+    incident_ttl_days: int
+    local_services: tuple[str, ...]
+    local_scenario: str
+    traffic_attempts: int
+    traffic_backoff_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Env, var_dir: Path) -> CanarySettings:
+        webhook = _get(env, "ROLLBACK_WEBHOOK_URL", "")
+        if webhook and not webhook.startswith(("https://", "http://")):
+            raise ConfigError("ROLLBACK_WEBHOOK_URL: expected an http(s) URL")
+        services = tuple(
+            s.strip() for s in _get(env, "CANARY_LOCAL_SERVICES", "recommend,chat").split(",")
+        )
+        return cls(
+            auth=env_str(env, "CANARY_AUTH", "token", ("token", "iam")),
+            token=_get(env, "CANARY_TOKEN", ""),
+            token_file=Path(_get(env, "CANARY_TOKEN_FILE", str(var_dir / "canary-token"))),
+            platform=env_str(env, "CANARY_PLATFORM", "local", ("local", "cloud")),
+            store=env_str(env, "CANARY_STORE", "sqlite", ("sqlite", "firestore")),
+            sqlite_path=Path(_get(env, "CANARY_SQLITE_PATH", str(var_dir / "canary.sqlite3"))),
+            region=_get(env, "CANARY_REGION", "europe-west1"),
+            plan=_get(env, "CANARY_PLAN", "default"),
+            rules_path=_get(env, "CANARY_RULES_PATH", ""),
+            judge_alpha=env_float(env, "CANARY_JUDGE_ALPHA", 0.01, 1e-6, 0.5),
+            error_margin=env_float(env, "CANARY_ERROR_MARGIN", 0.005, 0.0, 1.0),
+            latency_margin=env_float(env, "CANARY_LATENCY_MARGIN", 0.2, 0.0, 10.0),
+            min_requests=env_int(env, "CANARY_MIN_REQUESTS", 500, 1),
+            min_window_requests=env_int(env, "CANARY_MIN_WINDOW_REQUESTS", 100, 1),
+            ab_alpha=env_float(env, "CANARY_AB_ALPHA", 0.05, 1e-4, 0.5),
+            ab_base_rate=env_float(env, "CANARY_AB_BASE_RATE", 0.05, 1e-4, 0.99),
+            ab_mde=env_float(env, "CANARY_AB_MDE", 0.10, 0.001, 10.0),
+            ab_daily_exposures=env_int(env, "CANARY_AB_DAILY_EXPOSURES", 10000, 1),
+            ab_early_stop=env_bool(env, "CANARY_AB_EARLY_STOP", False),
+            ab_worse_action=env_str(
+                env, "CANARY_AB_WORSE_ACTION", "rollback", ("rollback", "pause")
+            ),
+            conversion_event=_get(env, "CANARY_CONVERSION_EVENT", "click"),
+            exposure_event=_get(env, "CANARY_EXPOSURE_EVENT", "impression"),
+            metrics_lag_seconds=env_int(env, "CANARY_METRICS_LAG_SECONDS", 180, 0, 3600),
+            max_lookback_seconds=env_int(env, "CANARY_MAX_LOOKBACK_SECONDS", 86400, 60),
+            webhook_url=webhook,
+            incident_ttl_days=env_int(env, "CANARY_INCIDENT_TTL_DAYS", 30, 1, 365),
+            local_services=tuple(s for s in services if s),
+            local_scenario=_get(env, "CANARY_LOCAL_SCENARIO", "healthy"),
+            traffic_attempts=env_int(env, "CANARY_TRAFFIC_ATTEMPTS", 5, 1, 20),
+            traffic_backoff_seconds=env_float(
+                env, "CANARY_TRAFFIC_BACKOFF_SECONDS", 0.5, 0.0, 60.0
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings
     recommend: RecommendSettings
     chat: ChatSettings = field(default_factory=lambda: ChatSettings.from_env({}, Path("var")))
+    canary: CanarySettings = field(default_factory=lambda: CanarySettings.from_env({}, Path("var")))
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -186,6 +269,7 @@ def load_settings(env: Env | None = None) -> Settings:
         service=service,
         recommend=RecommendSettings.from_env(env, service.var_dir),
         chat=ChatSettings.from_env(env, service.var_dir),
+        canary=CanarySettings.from_env(env, service.var_dir),
     )
 
 
