@@ -1,18 +1,92 @@
-"""The chat function (not built yet): every API path answers 501 until its issue lands."""
+"""The chat function: ``POST /api/v2/chat`` and ``GET``/``DELETE /api/v2/session/{id}``.
+
+Thin by design: validate, call the multi-turn engine (``recoengine.chat``), shape the answer.
+Unknown, expired and other users' sessions all answer the same 404, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 import flask
 import functions_framework
+from pydantic import BaseModel, ConfigDict, Field
 
-from recoengine.errors import NotImplementedYet
-from recoengine.web import ApiRequest, HttpApp
+from recoengine.chat import get_engine
+from recoengine.config import settings
+from recoengine.errors import InvalidArgument, PayloadTooLarge
+from recoengine.web import ApiRequest, HttpApp, Reply
+from recoengine.web.metrics import SESSION_COUNT
 
 app = HttpApp("chat")
 
+UserId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")
 
-@app.route("GET", "/api/v2/{rest:path}")
-@app.route("POST", "/api/v2/{rest:path}")
-def not_built(req: ApiRequest) -> None:
-    raise NotImplementedYet("the chat function is not built yet")
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = UserId
+    message: str = Field(min_length=1)
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SessionQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = UserId
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+@app.route("POST", "/api/v2/chat")
+def chat_turn(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(ChatRequest)
+    limit = settings().chat.max_message_chars
+    if len(body.message) > limit:
+        raise PayloadTooLarge(f"message exceeds {limit} characters")
+    if not body.message.strip():
+        raise InvalidArgument(
+            "message is blank", details=[{"field": "message", "problem": "blank"}]
+        )
+    return get_engine().turn(body.user_id, body.message, body.session_id).to_dict()
+
+
+@app.route("GET", "/api/v2/session/{session_id}")
+def session_history(req: ApiRequest) -> dict[str, Any]:
+    query = req.query_as(SessionQuery)
+    return get_engine().history(req.params["session_id"], query.user_id, query.limit)
+
+
+@app.route("DELETE", "/api/v2/session/{session_id}")
+def session_delete(req: ApiRequest) -> Reply:
+    query = req.query_as(SessionQuery)
+    get_engine().delete(req.params["session_id"], query.user_id)
+    return Reply(b"", 204)
+
+
+@app.health.component("store")
+def store_health() -> dict[str, Any]:
+    store = get_engine().store
+    store.ping()
+    return {"backend": store.backend}
+
+
+@app.health.component("llm")
+def llm_health() -> dict[str, Any]:
+    return dict(get_engine().model.describe())
+
+
+@app.health.component("engine")
+def engine_health() -> dict[str, Any]:
+    recommender = get_engine().recommender
+    return {"status": "unhealthy"} if recommender is None else recommender.describe()
+
+
+def _refresh_session_count() -> None:
+    SESSION_COUNT.set(get_engine().store.count_active())
+
+
+app.health.gauge_refresher(_refresh_session_count)
 
 
 @functions_framework.http

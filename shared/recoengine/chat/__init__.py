@@ -1,0 +1,69 @@
+"""The multi-turn chat engine: context memory, personality routing, recommendation intents.
+
+The core (intents, memory, personalities, engine) is pure; ``build_engine()`` wires it to the
+configured session store, language model and the recommendation service, once per instance,
+with the product's metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from recoengine.chat.engine import ChatEngine, ChatLimits, TurnResult
+from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.chat.recommender import Recommender, ServingRecommender, Suggestion
+
+__all__ = [
+    "ChatEngine",
+    "ChatLimits",
+    "PersonalityRouter",
+    "Recommender",
+    "ServingRecommender",
+    "Suggestion",
+    "TurnResult",
+    "build_engine",
+    "get_engine",
+    "load_personalities",
+    "use_engine",
+]
+
+_engine: ChatEngine | None = None
+_lock = threading.Lock()
+
+
+def build_engine() -> ChatEngine:
+    from recoengine.config import settings
+    from recoengine.llm import get_model
+    from recoengine.sessions import get_store
+    from recoengine.web.metrics import MULTITURN_ENGINE_LATENCY, PERSONALITY_ROUTER_LATENCY
+
+    chat = settings().chat
+    personalities, default = load_personalities(chat.personalities_file or None)
+    router = PersonalityRouter(personalities, default, PERSONALITY_ROUTER_LATENCY.observe)
+    limits = ChatLimits(
+        budget_chars=chat.context_budget_chars, summary_max_chars=chat.summary_max_chars
+    )
+    return ChatEngine(
+        get_store(),
+        get_model(),
+        router,
+        ServingRecommender(),
+        limits,
+        MULTITURN_ENGINE_LATENCY.observe,
+    )
+
+
+def get_engine() -> ChatEngine:
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = build_engine()
+    return _engine
+
+
+def use_engine(engine: ChatEngine | None) -> None:
+    """Install an engine built elsewhere (tests, benchmarks); ``None`` rebuilds on next use."""
+    global _engine
+    with _lock:
+        _engine = engine

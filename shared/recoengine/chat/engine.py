@@ -1,0 +1,282 @@
+"""One chat turn, end to end: session, understanding, routing, recommendations, reply, save.
+
+The engine owns no I/O of its own; it talks to a ``SessionStore``, a ``LanguageModel`` and a
+``Recommender`` through their interfaces. Everything here except the model call is the
+"multi-turn engine" whose time is observed (``multiturn_engine_latency``). A turn is saved
+in one atomic append after the reply exists; the state update runs on the freshest stored
+state, so concurrent turns on one session neither lose messages nor clobber each other's
+summary or the list of items already shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from recoengine.chat.intents import RECOMMENDATION_INTENTS, Intent, Understanding, understand
+from recoengine.chat.memory import build_context
+from recoengine.chat.personalities import PersonalityRouter
+from recoengine.chat.recommender import Recommender, Suggestion
+from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
+from recoengine.sessions.model import (
+    RecommendedItem,
+    Session,
+    SessionNotFound,
+    SessionState,
+    SessionStore,
+    is_session_id,
+)
+
+log = logging.getLogger(__name__)
+ENGINE_DOWN = "(The recommendation engine is unavailable right now.)"
+
+
+@dataclass(frozen=True)
+class ChatLimits:
+    budget_chars: int = 6000
+    summary_max_chars: int = 1500
+    max_window_turns: int = 12
+    k: int = 5
+    events_for_context: int = 20
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    session_id: str
+    reply: str
+    personality: str
+    turn: int
+    expires_at: datetime
+    fallback: bool
+    intent: str
+    recommendations: tuple[Suggestion, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "session_id": self.session_id,
+            "reply": self.reply,
+            "personality": self.personality,
+            "turn": self.turn,
+            "expires_at": self.expires_at.isoformat(),
+            "fallback": self.fallback,
+            "intent": self.intent,
+        }
+        if self.recommendations is not None:
+            body["recommendations"] = [
+                {"rank": i, "item_id": s.item_id, "title": s.title, "score": s.score}
+                for i, s in enumerate(self.recommendations, 1)
+            ]
+        return body
+
+
+@dataclass(frozen=True)
+class _Picks:
+    items: tuple[Suggestion, ...]
+    anchor: str = ""
+    note: str = ""
+
+
+class ChatEngine:
+    def __init__(
+        self,
+        store: SessionStore,
+        model: LanguageModel,
+        router: PersonalityRouter,
+        recommender: Recommender | None = None,
+        limits: ChatLimits = ChatLimits(),
+        observe_engine: Callable[[float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.router = router
+        self.recommender = recommender
+        self.limits = limits
+        self.observe_engine = observe_engine
+
+    # -- sessions --------------------------------------------------------------------
+    def owned_session(self, session_id: str, user_id: str) -> Session:
+        """The session if ``user_id`` owns it; one 404 for unknown, expired and foreign ids."""
+        if not is_session_id(session_id):
+            raise SessionNotFound()
+        session = self.store.get(session_id)
+        if session is None or session.user_id != user_id:
+            raise SessionNotFound()
+        return session
+
+    def history(self, session_id: str, user_id: str, limit: int = 100) -> dict[str, Any]:
+        session = self.owned_session(session_id, user_id)
+        turns = self.store.recent_turns(session_id, limit) if session.turns else []
+        messages: list[dict[str, Any]] = []
+        for t in turns:
+            at = t.created_at.isoformat()
+            messages.append({"turn": t.seq + 1, "role": "user", "text": t.user_text, "at": at})
+            messages.append(
+                {
+                    "turn": t.seq + 1,
+                    "role": "assistant",
+                    "text": t.reply_text,
+                    "personality": t.personality,
+                    "fallback": t.fallback,
+                    "at": at,
+                }
+            )
+        return {
+            "session_id": session.session_id,
+            "user_id": session.user_id,
+            "created_at": session.created_at.isoformat(),
+            "updated_at": session.updated_at.isoformat(),
+            "expires_at": session.expires_at.isoformat(),
+            "turns": session.turns,
+            "personality": session.state.personality,
+            "topic": session.state.topic,
+            "summary": session.state.summary,
+            "messages": messages,
+        }
+
+    def delete(self, session_id: str, user_id: str) -> None:
+        self.owned_session(session_id, user_id)
+        self.store.delete(session_id)
+
+    # -- recommendations -------------------------------------------------------------
+    def _vocabulary(self) -> frozenset[str]:
+        if self.recommender is None:
+            return frozenset()
+        try:
+            return self.recommender.vocabulary()
+        except Exception as exc:  # the engine being down must not fail the turn
+            log.info("recommendation vocabulary unavailable: %s", exc)
+            return frozenset()
+
+    def _recent_items(self, user_id: str) -> list[str]:
+        try:
+            events = self.store.recent_item_events(user_id, self.limits.events_for_context)
+        except Exception as exc:  # a store outage degrades to the model's own history
+            log.warning("recent item events unavailable: %s", exc)
+            return []
+        return [e.item_id for e in events]
+
+    def _picks(self, user_id: str, what: Understanding, state: SessionState) -> _Picks:
+        if self.recommender is None:
+            return _Picks((), note=ENGINE_DOWN)
+        k = self.limits.k
+        try:
+            if what.intent is Intent.MORE_LIKE:
+                anchor = self._anchor(what, state)
+                if anchor is not None:
+                    skip = {i.item_id for i in state.last_items}
+                    similar = self.recommender.similar(anchor.item_id, k + len(skip))
+                    items = [s for s in similar if s.item_id not in skip][:k]
+                    return _Picks(tuple(items), anchor=anchor.title)
+            exclude: list[str] = []
+            if what.intent is Intent.SOMETHING_ELSE:
+                exclude = list(state.shown_items)
+            found = self.recommender.recommend(
+                user_id,
+                k,
+                features=what.features,
+                exclude=exclude,
+                recent_items=self._recent_items(user_id),
+            )
+            if not found and what.features:  # nothing matches the filter: say so, try wider
+                found = self.recommender.recommend(user_id, k, exclude=exclude)
+            return _Picks(tuple(found))
+        except Exception as exc:
+            log.warning("recommendation engine failed in chat: %s", exc)
+            return _Picks((), note=ENGINE_DOWN)
+
+    @staticmethod
+    def _anchor(what: Understanding, state: SessionState) -> RecommendedItem | None:
+        items = state.last_items
+        if not items:
+            return None
+        if what.anchor_title:
+            for item in items:
+                if item.title.lower() == what.anchor_title.lower():
+                    return item
+        index = what.ordinal if what.ordinal is not None else 0
+        if -len(items) <= index < len(items):
+            return items[index]
+        return None
+
+    # -- the turn --------------------------------------------------------------------
+    def turn(self, user_id: str, message: str, session_id: str | None = None) -> TurnResult:
+        started = time.perf_counter()
+        if session_id:
+            session = self.owned_session(session_id, user_id)
+            turns = self.store.recent_turns(
+                session.session_id, self.limits.max_window_turns + 8
+            ) if session.turns else []  # fmt: skip
+        else:
+            session = self.store.create(user_id)
+            turns = []
+        state = session.state
+        what = understand(message, self._vocabulary(), [i.title for i in state.last_items])
+        routing = self.router.route(what, message, state.personality, state.topic)
+        picks = self._picks(user_id, what, state) if what.intent in RECOMMENDATION_INTENTS else None
+        context = build_context(
+            turns,
+            state.summary,
+            state.summarized_through,
+            budget_chars=self.limits.budget_chars,
+            max_turns=self.limits.max_window_turns,
+            summary_max_chars=self.limits.summary_max_chars,
+        )
+        persona = routing.personality
+        prompt = Prompt(
+            message=message,
+            personality=persona.name,
+            style=persona.style,
+            system_instruction=persona.system_instruction,
+            summary=context.summary,
+            history=context.history,
+            intent=what.intent.value,
+            recommendations=tuple(PromptItem(s.item_id, s.title) for s in picks.items)
+            if picks
+            else (),
+            anchor=picks.anchor if picks else "",
+            notes=(picks.note,) if picks and picks.note else (),
+            turn=session.turns + 1,
+        )
+        model_started = time.perf_counter()
+        completion: Completion = self.model.generate(prompt)
+        model_seconds = time.perf_counter() - model_started
+        shown = tuple(s.item_id for s in picks.items) if picks else ()
+
+        def update(fresh: SessionState) -> SessionState:
+            new = replace(fresh, personality=persona.name, topic=routing.topic)
+            if context.summarized_through > fresh.summarized_through:
+                new = replace(
+                    new, summary=context.summary, summarized_through=context.summarized_through
+                )
+            if picks and picks.items:
+                new = replace(
+                    new,
+                    last_items=tuple(RecommendedItem(s.item_id, s.title) for s in picks.items),
+                    shown_items=(*[i for i in fresh.shown_items if i not in shown], *shown),
+                )
+            return new
+
+        saved, turn = self.store.append_turn(
+            session.session_id,
+            message,
+            completion.text,
+            persona.name,
+            update,
+            fallback=completion.fallback,
+        )
+        if self.observe_engine is not None:
+            self.observe_engine(max(0.0, time.perf_counter() - started - model_seconds))
+        return TurnResult(
+            session_id=saved.session_id,
+            reply=completion.text,
+            personality=persona.name,
+            turn=turn.seq + 1,
+            expires_at=saved.expires_at,
+            fallback=completion.fallback,
+            intent=what.intent.value,
+            recommendations=picks.items if picks else None,
+        )

@@ -1,0 +1,104 @@
+"""A local fake of Vertex AI's ``generateContent`` REST endpoint, served from a thread.
+
+It speaks the real wire format, so the real ``google-genai`` client talks to it unchanged
+(``HttpOptions(base_url=...)``). Each request takes the next scripted answer: a status with a
+JSON body, optionally after a delay (to trigger the client's timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import google.auth.credentials
+
+
+@dataclass
+class Scripted:
+    status: int = 200
+    text: str = "Hello from the fake model"
+    delay: float = 0.0
+
+
+def ok_body(text: str) -> dict[str, Any]:
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 5, "totalTokenCount": 10},
+        "modelVersion": "gemini-fake",
+    }
+
+
+def error_body(status: int) -> dict[str, Any]:
+    names = {
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+        400: "INVALID_ARGUMENT",
+    }
+    return {
+        "error": {
+            "code": status,
+            "message": "scripted failure",
+            "status": names.get(status, "UNKNOWN"),
+        }
+    }
+
+
+class FakeVertex:
+    def __init__(self) -> None:
+        self.script: list[Scripted] = []
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                fake.requests.append(
+                    {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+                )
+                step = fake.script.pop(0) if fake.script else Scripted()
+                if step.delay:
+                    time.sleep(step.delay)
+                if not self.path.endswith(":generateContent"):
+                    step = Scripted(status=404)
+                payload = ok_body(step.text) if step.status == 200 else error_body(step.status)
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(step.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeVertex:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StaticCredentials(google.auth.credentials.Credentials):
+    """Credentials whose refresh sets a token: no Google account, no metadata server."""
+
+    def refresh(self, request: Any) -> None:
+        self.token = "test-token"
+        self.expiry = None

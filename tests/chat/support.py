@@ -1,0 +1,75 @@
+"""A tiny catalogue behind the chat's ``Recommender`` port, for fast deterministic tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from recoengine.chat.recommender import Suggestion
+from recoengine.errors import ServiceUnavailable
+
+CATALOGUE = [
+    ("m1", "Laugh Riot", ("comedy",)),
+    ("m2", "Space Drift", ("sci-fi", "drama")),
+    ("m3", "Quiet Harbor", ("drama",)),
+    ("m4", "Robot Dawn", ("sci-fi", "action")),
+    ("m5", "Funny Bones", ("comedy", "animation")),
+    ("m6", "Star Siege", ("sci-fi", "action")),
+    ("m7", "Tears of June", ("drama", "romance")),
+    ("m8", "Giggle Town", ("comedy",)),
+    ("m9", "Deep Orbit", ("sci-fi",)),
+    ("m10", "Last Waltz", ("romance",)),
+    ("m11", "Night Chase", ("action", "thriller")),
+    ("m12", "Paper Moon", ("comedy", "romance")),
+]
+
+
+class TinyRecommender:
+    """Ranks the catalogue in list order; ``down=True`` behaves like a missing model."""
+
+    def __init__(self, down: bool = False) -> None:
+        self.down = down
+        self.calls: list[tuple[str, dict]] = []
+
+    def _check(self) -> None:
+        if self.down:
+            raise ServiceUnavailable("recommendation model unavailable")
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int,
+        *,
+        features: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        recent_items: Sequence[str] = (),
+    ) -> list[Suggestion]:
+        self._check()
+        self.calls.append(
+            ("recommend", {"features": list(features), "exclude": list(exclude),
+                           "recent_items": list(recent_items)})
+        )  # fmt: skip
+        skip = set(exclude) | set(recent_items)
+        out = [
+            Suggestion(i, t, 1.0 / (n + 1))
+            for n, (i, t, f) in enumerate(CATALOGUE)
+            if i not in skip and (not features or set(f) & set(features))
+        ]
+        return out[:k]
+
+    def similar(self, item_id: str, k: int) -> list[Suggestion]:
+        self._check()
+        self.calls.append(("similar", {"item_id": item_id}))
+        feats = next(set(f) for i, _, f in CATALOGUE if i == item_id)
+        return [
+            Suggestion(i, t, float(len(feats & set(f))))
+            for i, t, f in CATALOGUE
+            if i != item_id and feats & set(f)
+        ][:k]
+
+    def vocabulary(self) -> frozenset[str]:
+        self._check()
+        return frozenset(t for _, _, f in CATALOGUE for t in f)
+
+    def describe(self) -> dict:
+        self._check()
+        return {"status": "ok", "model_version": "tiny"}

@@ -1,0 +1,188 @@
+"""The chat function over HTTP: a real server thread for the conversation, the Flask test
+client for input validation. The engine is the real one on SQLite (and once on Firestore)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from functions_framework import create_app
+from werkzeug.serving import make_server
+
+import recoengine.chat as chat_pkg
+from recoengine.chat.engine import ChatEngine, ChatLimits
+from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.llm.offline import OfflineResponder
+from recoengine.sessions.firestore_store import FirestoreSessionStore
+from recoengine.sessions.sqlite_store import SqliteSessionStore
+from tests.chat.support import TinyRecommender
+
+MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
+
+
+def engine_on(store, recommender=None):
+    personalities, default = load_personalities()
+    return ChatEngine(
+        store,
+        OfflineResponder(),
+        PersonalityRouter(personalities, default),
+        recommender or TinyRecommender(),
+        ChatLimits(k=3),
+    )
+
+
+@pytest.fixture()
+def app(tmp_path):
+    chat_pkg.use_engine(engine_on(SqliteSessionStore(tmp_path / "f.sqlite3")))
+    yield create_app(target="chat", source=MAIN)
+    chat_pkg.use_engine(None)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def server(app):
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+def converse(base: str) -> None:
+    s = requests.Session()
+    r = s.post(f"{base}/api/v2/chat", json={"user_id": "alice", "message": "hello"}, timeout=10)
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert set(first) >= {"session_id", "reply", "personality", "turn", "expires_at", "fallback"}
+    assert first["turn"] == 1 and first["fallback"] is False and "recommendations" not in first
+    sid = first["session_id"]
+    r = s.post(
+        f"{base}/api/v2/chat",
+        json={"user_id": "alice", "message": "recommend me a comedy", "session_id": sid},
+        timeout=10,
+    )
+    second = r.json()
+    assert second["turn"] == 2 and second["personality"] == "curator"
+    titles = [x["title"] for x in second["recommendations"]]
+    assert len(titles) == 3 and all(t in second["reply"] for t in titles)
+    r = s.post(
+        f"{base}/api/v2/chat",
+        json={"user_id": "alice", "message": "more like the second one", "session_id": sid},
+        timeout=10,
+    )
+    assert r.json()["intent"] == "more_like" and titles[1] in r.json()["reply"]
+
+    r = s.get(f"{base}/api/v2/session/{sid}", params={"user_id": "alice"}, timeout=10)
+    assert r.status_code == 200
+    view = r.json()
+    assert view["turns"] == 3 and len(view["messages"]) == 6
+    assert view["messages"][0] == {**view["messages"][0], "role": "user", "text": "hello"}
+
+    # someone else, an unknown id and a malformed id: the same 404
+    answers = [
+        s.get(f"{base}/api/v2/session/{sid}", params={"user_id": "mallory"}, timeout=10),
+        s.get(f"{base}/api/v2/session/{'B' * 22}", params={"user_id": "alice"}, timeout=10),
+        s.get(f"{base}/api/v2/session/xyz", params={"user_id": "alice"}, timeout=10),
+        s.delete(f"{base}/api/v2/session/{sid}", params={"user_id": "mallory"}, timeout=10),
+        s.post(
+            f"{base}/api/v2/chat",
+            json={"user_id": "mallory", "message": "hi", "session_id": sid},
+            timeout=10,
+        ),
+    ]
+    assert [a.status_code for a in answers] == [404] * 5
+    bodies = {json.dumps(a.json()["error"], sort_keys=True) for a in answers}
+    assert len(bodies) == 1  # nothing distinguishes them
+
+    r = s.delete(f"{base}/api/v2/session/{sid}", params={"user_id": "alice"}, timeout=10)
+    assert r.status_code == 204
+    r = s.get(f"{base}/api/v2/session/{sid}", params={"user_id": "alice"}, timeout=10)
+    assert r.status_code == 404
+
+
+def test_conversation_over_real_http(server):
+    converse(server)
+
+
+@pytest.mark.firestore
+def test_conversation_over_real_http_on_firestore(firestore_client):
+    chat_pkg.use_engine(engine_on(FirestoreSessionStore(firestore_client)))
+    app = create_app(target="chat", source=MAIN)
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        converse(f"http://127.0.0.1:{srv.server_port}")
+    finally:
+        srv.shutdown()
+        chat_pkg.use_engine(None)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"message": "hi"}, 422),
+        ({"user_id": "alice"}, 422),
+        ({"user_id": "alice", "message": ""}, 422),
+        ({"user_id": "alice", "message": "   "}, 422),
+        ({"user_id": "al ice", "message": "hi"}, 422),
+        ({"user_id": 5, "message": "hi"}, 422),
+        ({"user_id": "alice", "message": "hi", "extra": 1}, 422),
+        ({"user_id": "alice", "message": "x" * 4001}, 413),
+        ([], 422),
+    ],
+)
+def test_invalid_chat_input(client, payload, status):
+    r = client.post("/api/v2/chat", json=payload)
+    assert r.status_code == status
+    assert r.get_json()["error"]["status"] == status
+
+
+def test_malformed_and_oversized_bodies(client):
+    r = client.post("/api/v2/chat", data="{oops", content_type="application/json")
+    assert r.status_code == 400
+    huge = json.dumps({"user_id": "a", "message": "x" * 70_000})
+    r = client.post("/api/v2/chat", data=huge, content_type="application/json")
+    assert r.status_code == 413
+
+
+def test_session_endpoints_need_the_user(client):
+    sid = client.post("/api/v2/chat", json={"user_id": "a", "message": "hi"}).get_json()
+    sid = sid["session_id"]
+    assert client.get(f"/api/v2/session/{sid}").status_code == 422
+    assert client.delete(f"/api/v2/session/{sid}").status_code == 422
+    assert client.get(f"/api/v2/session/{sid}?user_id=a&limit=0").status_code == 422
+    assert client.put(f"/api/v2/session/{sid}?user_id=a").status_code == 405
+
+
+def test_health_and_session_count_metric(client, tmp_path):
+    for user in ("a", "b"):
+        client.post("/api/v2/chat", json={"user_id": user, "message": "hi"})
+    health = client.get("/health/detailed").get_json()
+    assert health["components"]["store"]["backend"] == "sqlite"
+    assert health["components"]["llm"]["backend"] == "offline"
+    assert health["components"]["engine"]["status"] == "ok"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "\nsession_count 2.0\n" in metrics
+    assert "multiturn_engine_latency_count" in metrics
+
+
+def test_engine_down_is_a_degraded_component_not_a_crash(tmp_path):
+    chat_pkg.use_engine(
+        engine_on(SqliteSessionStore(tmp_path / "d.sqlite3"), TinyRecommender(down=True))
+    )
+    try:
+        c = create_app(target="chat", source=MAIN).test_client()
+        r = c.get("/health")
+        assert r.status_code == 200 and r.get_json()["components"]["engine"] == "degraded"
+        r = c.post("/api/v2/chat", json={"user_id": "a", "message": "recommend me a drama"})
+        assert r.status_code == 200 and r.get_json()["recommendations"] == []
+    finally:
+        chat_pkg.use_engine(None)

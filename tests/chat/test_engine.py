@@ -1,0 +1,184 @@
+"""The multi-turn engine end to end on the real SQLite store, offline responder and a tiny
+catalogue: sessions, memory across turns, routing, recommendation intents, degradation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from recoengine.chat.engine import ChatEngine, ChatLimits
+from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.llm.base import Completion, Prompt
+from recoengine.llm.gemini import GeminiModel
+from recoengine.llm.offline import OFFLINE_NOTE, OfflineResponder
+from recoengine.sessions import SessionNotFound
+from recoengine.sessions.sqlite_store import SqliteSessionStore
+from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
+from tests.chat.support import CATALOGUE, TinyRecommender
+
+FEATURES = {i: set(f) for i, _, f in CATALOGUE}
+
+
+def make_engine(tmp_path, model=None, recommender=None, **limits):
+    store = SqliteSessionStore(tmp_path / "chat.sqlite3")
+    personalities, default = load_personalities()
+    observed: list[float] = []
+    engine = ChatEngine(
+        store,
+        model or OfflineResponder(),
+        PersonalityRouter(personalities, default),
+        recommender if recommender is not None else TinyRecommender(),
+        ChatLimits(**limits),
+        observed.append,
+    )
+    return engine, observed
+
+
+def test_a_conversation_with_recommendations_and_refinements(tmp_path):
+    engine, observed = make_engine(tmp_path, k=3)
+    first = engine.turn("alice", "hello!")
+    assert first.turn == 1 and first.personality == "companion"
+    assert first.recommendations is None
+    assert first.reply.startswith(OFFLINE_NOTE)
+    sid = first.session_id
+
+    recs = engine.turn("alice", "recommend me a comedy", sid)
+    assert recs.personality == "curator" and recs.turn == 2
+    ids = [s.item_id for s in recs.recommendations]
+    assert len(ids) == 3 and all("comedy" in FEATURES[i] for i in ids)
+    for s in recs.recommendations:
+        assert s.title in recs.reply  # the reply names real items from the model
+
+    second = recs.recommendations[1]
+    more = engine.turn("alice", "more like the second one", sid)
+    assert more.intent == "more_like" and more.personality == "curator"
+    assert more.recommendations
+    assert all(FEATURES[s.item_id] & FEATURES[second.item_id] for s in more.recommendations)
+    assert not {s.item_id for s in more.recommendations} & set(ids)
+    assert f"more like {second.title}" in more.reply
+
+    shown = set(ids) | {s.item_id for s in more.recommendations}
+    other = engine.turn("alice", "something else", sid)
+    assert other.intent == "something_else"
+    assert other.recommendations and not {s.item_id for s in other.recommendations} & shown
+
+    chat = engine.turn("alice", "thanks, sounds great", sid)
+    assert chat.personality == "curator"  # sticky: no new topic
+    assert 'Earlier you said: "something else"' in chat.reply  # context carried across turns
+    assert len(observed) == 5 and all(s < 0.5 for s in observed)
+
+    view = engine.history(sid, "alice")
+    assert view["turns"] == 5
+    assert [m["role"] for m in view["messages"]][:4] == ["user", "assistant", "user", "assistant"]
+    assert view["messages"][2]["text"] == "recommend me a comedy"
+
+
+def test_running_summary_covers_turns_that_left_the_window(tmp_path):
+    engine, _ = make_engine(tmp_path, budget_chars=400, max_window_turns=2)
+    sid = engine.turn("bob", "my favourite colour is teal").session_id
+    for i in range(5):
+        engine.turn("bob", f"filler message {i}", sid)
+    summary = engine.history(sid, "bob")["summary"]
+    assert "teal" in summary and "filler message 4" not in summary
+
+
+def test_only_the_owner_sees_the_session(tmp_path):
+    engine, _ = make_engine(tmp_path)
+    sid = engine.turn("alice", "hi").session_id
+    for call in (
+        lambda: engine.turn("mallory", "hi", sid),
+        lambda: engine.history(sid, "mallory"),
+        lambda: engine.delete(sid, "mallory"),
+        lambda: engine.history("not-a-valid-id", "alice"),
+        lambda: engine.history("A" * 22, "alice"),
+    ):
+        with pytest.raises(SessionNotFound):
+            call()
+    engine.delete(sid, "alice")
+    with pytest.raises(SessionNotFound):
+        engine.history(sid, "alice")
+
+
+def test_recent_item_events_steer_recommendations(tmp_path):
+    recommender = TinyRecommender()
+    engine, _ = make_engine(tmp_path, recommender=recommender)
+    engine.store.record_item_event("carol", "m1", "click")
+    result = engine.turn("carol", "recommend me a comedy")
+    assert recommender.calls[-1][1]["recent_items"] == ["m1"]
+    assert "m1" not in {s.item_id for s in result.recommendations}
+
+
+class EventsDownStore(SqliteSessionStore):
+    def recent_item_events(self, user_id, limit=20):
+        raise ConnectionError("store unreachable")
+
+
+def test_event_store_outage_degrades_to_model_history(tmp_path):
+    engine, _ = make_engine(tmp_path)
+    engine.store = EventsDownStore(tmp_path / "down.sqlite3")
+    result = engine.turn("dave", "recommend me something")
+    assert result.recommendations
+
+
+def test_engine_down_still_answers_without_items(tmp_path):
+    engine, _ = make_engine(tmp_path, recommender=TinyRecommender(down=True))
+    result = engine.turn("erin", "recommend me a drama")
+    assert result.recommendations == ()
+    assert "unavailable" in result.reply and result.fallback is False
+
+
+def test_gemini_failure_gives_a_flagged_fallback_turn(tmp_path):
+    with FakeVertex() as fake:
+        fake.script = [Scripted(status=503)] * 3
+        model = GeminiModel(
+            project="p", location="us-central1", model="gemini-2.5-flash", base_url=fake.url,
+            credentials=StaticCredentials(), max_retries=1, backoff_seconds=0.01,
+        )  # fmt: skip
+        engine, _ = make_engine(tmp_path, model=model)
+        result = engine.turn("frank", "recommend me a comedy")
+        assert result.fallback is True
+        assert result.recommendations[0].title in result.reply
+        fake.script = [Scripted(text="Gemini says hi")]
+        ok = engine.turn("frank", "hello again", result.session_id)
+        assert (ok.reply, ok.fallback) == ("Gemini says hi", False)
+        history = engine.history(result.session_id, "frank")["messages"]
+        assert [m.get("fallback") for m in history if m["role"] == "assistant"] == [True, False]
+        sent = fake.requests[-1]["body"]["contents"]
+        assert sent[0]["parts"][0]["text"] == "recommend me a comedy"  # history reached Gemini
+
+
+class SlowModel:
+    name = "slow"
+
+    def generate(self, prompt: Prompt) -> Completion:
+        time.sleep(0.3)
+        return Completion("ok", "slow")
+
+    def describe(self) -> dict:
+        return {"status": "ok"}
+
+
+def test_engine_latency_excludes_the_model_call(tmp_path):
+    engine, observed = make_engine(tmp_path, model=SlowModel())
+    engine.turn("gina", "hello")
+    assert observed and observed[0] < 0.2
+
+
+def test_concurrent_turns_on_one_session_are_all_kept(tmp_path):
+    engine, _ = make_engine(tmp_path)
+    sid = engine.turn("hank", "hi").session_id
+    results: list[int] = []
+
+    def talk(n: int) -> None:
+        for i in range(5):
+            results.append(engine.turn("hank", f"t{n}-{i}", sid).turn)
+
+    threads = [threading.Thread(target=talk, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == list(range(2, 22))
+    assert engine.history(sid, "hank")["turns"] == 21
