@@ -6,6 +6,8 @@ Unknown, expired and other users' sessions all answer the same 404, so ids canno
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import flask
@@ -18,6 +20,7 @@ from recoengine.errors import InvalidArgument, PayloadTooLarge
 from recoengine.web import ApiRequest, HttpApp, Reply
 from recoengine.web.metrics import SESSION_COUNT
 
+log = logging.getLogger("recoengine.chat")
 app = HttpApp("chat")
 
 UserId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")
@@ -82,11 +85,28 @@ def engine_health() -> dict[str, Any]:
     return {"status": "unhealthy"} if recommender is None else recommender.describe()
 
 
+_active: dict[str, float] = {"sessions": 0.0, "at": -1e9}
+
+
 def _refresh_session_count() -> None:
-    SESSION_COUNT.set(get_engine().store.count_active())
+    if time.monotonic() - _active["at"] >= 1.0:  # one aggregation query per scrape
+        _active["sessions"] = float(get_engine().store.count_active())
+        _active["at"] = time.monotonic()
+
+
+def _session_count() -> float:
+    """Evaluated at every scrape of this process's registry, so ``session_count`` is fresh
+    also when another function serves ``/metrics`` (the local stack shares one process);
+    the last value is kept when the store is unreachable."""
+    try:
+        _refresh_session_count()
+    except Exception as exc:
+        log.warning("session_count not refreshed: %s", exc)
+    return _active["sessions"]
 
 
 app.health.gauge_refresher(_refresh_session_count)
+SESSION_COUNT.set_function(_session_count)
 
 
 @functions_framework.http
