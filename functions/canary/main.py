@@ -1,20 +1,128 @@
-"""The canary function (not built yet): every API path answers 501 until its issue lands."""
+"""The canary function: rollout control over HTTP (never public) and the incident entry.
+
+HTTP (``canary``): ``POST /api/v2/canary/{enable,metrics,rollback,promote,advance,pause,
+resume,status}`` with a JSON body naming the service; Cloud Scheduler calls ``advance``.
+CloudEvent (``canary_incident``): Cloud Monitoring incidents through Pub/Sub -> rollback.
+The logic lives in ``recoengine.canary``; this file parses, authenticates and shapes.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import Any
 
 import flask
 import functions_framework
+from cloudevents.http import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field
 
-from recoengine.errors import NotImplementedYet
+from recoengine.canary import runtime
+from recoengine.canary.incidents import MalformedIncident, parse_pubsub
 from recoengine.web import ApiRequest, HttpApp
 
 app = HttpApp("canary")
+log = logging.getLogger("recoengine.canary.function")
+_actor: ContextVar[str] = ContextVar("canary_actor", default="unknown")
+
+NAME = r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 
 
-@app.route("GET", "/api/v2/{rest:path}")
-@app.route("POST", "/api/v2/{rest:path}")
-def not_built(req: ApiRequest) -> None:
-    raise NotImplementedYet("the canary function is not built yet")
+class ServiceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: str = Field(pattern=NAME, max_length=63)
+
+
+class EnableBody(ServiceBody):
+    traffic_percentage: int = Field(ge=1, le=99)
+    candidate_revision: str | None = Field(default=None, pattern=NAME, max_length=63)
+
+
+class ReasonBody(ServiceBody):
+    reason: str = Field(default="requested by operator", min_length=1, max_length=500)
+
+
+class RollbackBody(ServiceBody):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def authenticated(req: ApiRequest) -> None:
+    _actor.set(runtime.authenticate(req.headers))
+
+
+def _route(action: str) -> Any:
+    return app.route("POST", f"/api/v2/canary/{action}", guard=authenticated)
+
+
+@_route("enable")
+def enable(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(EnableBody)
+    return runtime.controller().enable(
+        body.service, body.traffic_percentage, body.candidate_revision, _actor.get()
+    )
+
+
+@_route("metrics")
+def metrics(req: ApiRequest) -> dict[str, Any]:
+    return runtime.controller().analysis(req.body(ServiceBody).service)
+
+
+@_route("rollback")
+def rollback(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(RollbackBody)
+    return runtime.controller().rollback(body.service, body.reason, _actor.get())
+
+
+@_route("promote")
+def promote(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(ReasonBody)
+    return runtime.controller().promote(body.service, body.reason, _actor.get())
+
+
+@_route("advance")
+def advance(req: ApiRequest) -> dict[str, Any]:
+    return runtime.controller().advance(req.body(ServiceBody).service, _actor.get())
+
+
+@_route("pause")
+def pause(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(ReasonBody)
+    return runtime.controller().pause(body.service, body.reason, _actor.get())
+
+
+@_route("resume")
+def resume(req: ApiRequest) -> dict[str, Any]:
+    body = req.body(ReasonBody)
+    return runtime.controller().resume(body.service, body.reason, _actor.get())
+
+
+@_route("status")
+def status(req: ApiRequest) -> dict[str, Any]:
+    return runtime.controller().status(req.body(ServiceBody).service)
 
 
 @functions_framework.http
 def canary(request: flask.Request) -> flask.Response:
     return app(request)
+
+
+@functions_framework.cloud_event
+def canary_incident(event: CloudEvent) -> None:
+    """Acknowledge malformed messages (logged); let transient failures raise so Pub/Sub
+    redelivers (the incident-id claim makes redelivery safe)."""
+    try:
+        incident = parse_pubsub(event.data)
+    except MalformedIncident as exc:
+        log.warning(
+            "malformed incident message acknowledged: %s",
+            exc,
+            extra={"json_fields": {"canary_event": "malformed_incident", "id": event["id"]}},
+        )
+        return
+    result = runtime.controller().handle_incident(incident)
+    log.info(
+        "incident %s: %s",
+        incident.incident_id,
+        result["action"],
+        extra={"json_fields": {"canary_event": "incident", **result}},
+    )

@@ -1,0 +1,194 @@
+"""The per-window logic shared by the canary function and the simulator.
+
+``observe`` folds one window into a rollout: running totals for the step, the consecutive
+breach counters of each rollback rule, a short chart history. ``decide`` turns the state into
+one action (continue, hold, advance, promote, rollback, pause) with its reason. Neither talks
+to the outside world, so ``make canary-sim`` replays timelines through exactly this code.
+
+Breach counting follows the alert rules: a window over the threshold adds one, a window under
+it resets to zero, and the rule fires at its ``windows``-th consecutive bad window. A window
+with fewer than ``min_window_requests`` requests (or no utilisation sample) has no reliable
+value: it neither counts nor resets (one error in 20 requests is not a 5% error rate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from recoengine.canary import abtest
+from recoengine.canary.judge import Judgement, Verdict, judge
+from recoengine.canary.policy import CanaryPolicy
+from recoengine.canary.samples import RevisionWindow, Window, zero_total
+from recoengine.canary.state import Phase, Rollout
+
+HISTORY = 180  # windows kept for the chart (3 h of 1-minute windows)
+
+
+class Action:
+    CONTINUE = "continue"  # nothing to do yet
+    HOLD = "hold"  # judged, not enough to move on
+    ADVANCE = "advance"
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+
+
+@dataclass
+class Decision:
+    action: str
+    reason: str
+    trigger: str | None = None
+    judgement: Judgement | None = None
+    ab: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "trigger": self.trigger,
+            "judgement": self.judgement.to_dict() if self.judgement else None,
+            "ab": self.ab,
+            **self.details,
+        }
+
+
+def trigger_values(rev: RevisionWindow, policy: CanaryPolicy) -> dict[str, float | None]:
+    """Each rule's metric for one window; None when the window cannot say."""
+    enough = rev.requests >= policy.min_window_requests
+    return {
+        "error_rate": rev.error_rate if enough else None,
+        "latency_p95_ms": rev.latency_quantile(0.95) if enough else None,
+        "memory_utilization": rev.memory,
+        "cpu_utilization": rev.cpu,
+    }
+
+
+def observe(rollout: Rollout, window: Window, policy: CanaryPolicy) -> list[str]:
+    """Fold ``window`` into ``rollout`` (mutated); returns the triggers that fired."""
+    if rollout.last_window_end is not None and window.end <= rollout.last_window_end:
+        return []  # already seen: re-reading a window must not count it twice
+    values = trigger_values(window.candidate, policy)
+    fired: list[str] = []
+    for rule in policy.rules.rules:
+        value = values[rule.trigger]
+        if value is None:
+            continue
+        count = rollout.breaches.get(rule.trigger, 0)
+        count = count + 1 if value > rule.threshold else 0
+        rollout.breaches[rule.trigger] = count
+        if count >= rule.windows:
+            fired.append(rule.trigger)
+    totals = rollout.totals
+    totals.setdefault("stable", zero_total()).merge(window.stable)
+    totals.setdefault("candidate", zero_total()).merge(window.candidate)
+    rollout.last_window_end = window.end
+    rollout.history.append(
+        {
+            "t": window.end,
+            "traffic": rollout.traffic_percent,
+            "stable": _compact(window.stable, policy),
+            "candidate": _compact(window.candidate, policy),
+            "breaches": dict(rollout.breaches),
+        }
+    )
+    del rollout.history[:-HISTORY]
+    return fired
+
+
+def _compact(rev: RevisionWindow, policy: CanaryPolicy) -> dict[str, Any]:
+    values = trigger_values(rev, policy)
+    return {"requests": rev.requests, **values}
+
+
+def fired_triggers(rollout: Rollout, policy: CanaryPolicy) -> list[str]:
+    return [
+        r.trigger for r in policy.rules.rules if rollout.breaches.get(r.trigger, 0) >= r.windows
+    ]
+
+
+def decide(rollout: Rollout, now: float, policy: CanaryPolicy) -> Decision:
+    """What to do with an active rollout at ``now`` (epoch seconds)."""
+    if rollout.phase not in (Phase.CANARY, Phase.AB_TEST):
+        return Decision(Action.CONTINUE, f"rollout is {rollout.phase.value}")
+    fired = fired_triggers(rollout, policy)
+    if fired:
+        rule = policy.rules.by_trigger(fired[0])
+        return Decision(
+            Action.ROLLBACK,
+            f"{rule.trigger} over {rule.threshold:g} for {rule.windows} windows in a row",
+            trigger=rule.trigger,
+            details={"breaches": dict(rollout.breaches)},
+        )
+    plan_steps = policy.plan.steps
+    step = plan_steps[min(rollout.step_index, len(plan_steps) - 1)]
+    at = datetime.fromtimestamp(now, UTC)
+    last = datetime.fromtimestamp(rollout.last_check_at, UTC) if rollout.last_check_at else None
+    if not policy.is_check_time(step, at, last):
+        return Decision(Action.CONTINUE, "not a check time for this step")
+    rollout.last_check_at = now
+    stable = rollout.totals.get("stable", zero_total())
+    candidate = rollout.totals.get("candidate", zero_total())
+    judgement = judge(stable, candidate, policy)
+    elapsed = now - rollout.step_started_at
+    done = elapsed >= step.min_duration_s
+    # The judge acts at gates only: the end of a step, or a scheduled check (08:00/16:00).
+    # Between gates, fast failures are the breach counters' job, so a trigger never fires
+    # earlier than its window count because of the comparison.
+    gate = done or bool(step.check_hours_utc)
+    ab = _ab_look(rollout, stable, candidate, at, done, policy) if step.ab_test else None
+    if judgement.verdict == Verdict.FAIL and gate:
+        return Decision(Action.ROLLBACK, f"judge: {judgement.reason}", judgement=judgement, ab=ab)
+    if ab is not None and ab["decision"] == "candidate_worse":
+        action = Action.ROLLBACK if policy.ab_worse_action == "rollback" else Action.PAUSE
+        why = "A/B: candidate converts significantly worse"
+        return Decision(action, why, judgement=judgement, ab=ab)
+    early = ab is not None and ab["decision"] == "candidate_better" and policy.ab_early_stop
+    if not done and not early:
+        why = "minimum step duration not reached"
+        return Decision(Action.HOLD, why, judgement=judgement, ab=ab)
+    overdue = elapsed >= step.max_duration_s
+    if candidate.requests < step.min_requests:
+        action = Action.PAUSE if overdue else Action.HOLD
+        why = f"too little traffic: {candidate.requests} of {step.min_requests} requests"
+        return Decision(action, why, judgement=judgement, ab=ab)
+    if judgement.verdict != Verdict.PASS:
+        action = Action.PAUSE if overdue else Action.HOLD
+        return Decision(action, f"judge: {judgement.reason}", judgement=judgement, ab=ab)
+    if ab is not None and ab["decision"] in ("no_data", "continue"):
+        action = Action.PAUSE if overdue else Action.HOLD
+        return Decision(action, f"A/B: {ab['decision']}", judgement=judgement, ab=ab)
+    last_step = rollout.step_index + 1 >= len(plan_steps)
+    action = Action.PROMOTE if last_step or early else Action.ADVANCE
+    return Decision(action, "step passed its checks", judgement=judgement, ab=ab)
+
+
+def _ab_look(
+    rollout: Rollout, stable: RevisionWindow, candidate: RevisionWindow, at: datetime,
+    final: bool, policy: CanaryPolicy,
+) -> dict[str, Any]:  # fmt: skip
+    """Today's A/B look (at most one per UTC day is recorded, the latest replaces it)."""
+    conv, expo = policy.conversion_event, policy.exposure_event
+    day = at.date().isoformat()
+    today = next((lk for lk in rollout.ab_looks if lk["day"] == day), None)
+    if today is not None and not final:
+        # One look per UTC day: the boundaries were spent for that many looks, no more.
+        return {"decision": "continue", "look": today, "note": "already looked today"}
+    previous = [abtest.AbLook(**lk) for lk in rollout.ab_looks if lk["day"] != day]
+    result = abtest.analyse(
+        stable.feedback.get(conv, 0),
+        stable.feedback.get(expo, 0),
+        candidate.feedback.get(conv, 0),
+        candidate.feedback.get(expo, 0),
+        previous,
+        policy.ab,
+        day,
+        final,
+    )
+    if result.look is not None:
+        looks = [lk for lk in rollout.ab_looks if lk["day"] != day]
+        looks.append(result.look.__dict__.copy())
+        rollout.ab_looks = looks
+    return result.to_dict()

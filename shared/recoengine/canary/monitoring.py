@@ -1,0 +1,198 @@
+"""Metrics sources: Cloud Monitoring in the cloud, synthetic timelines locally.
+
+``CloudMonitoringMetrics`` reads Cloud Run's built-in per-revision metrics with
+``MetricServiceClient.list_time_series`` (``google-cloud-monitoring``, imported lazily), aligned
+to the rules' window (1 minute): ``request_count`` by ``response_code_class`` (5xx = errors),
+``request_latencies`` (a distribution, re-binned for the rank test), the p95 of
+``container/cpu/utilizations`` and ``container/memory/utilizations``, and the log-based
+``recommendation_feedback`` metric (labels ``event``, ``revision``) for the A/B test. These are
+Cloud Run's own numbers, so they also see failures the application never logs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+
+from recoengine.canary.samples import RevisionWindow, Window, empty_histogram, rebin
+from recoengine.canary.scenarios import Scenario
+from recoengine.errors import ServiceUnavailable
+
+REQUEST_COUNT = "run.googleapis.com/request_count"
+REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
+CPU = "run.googleapis.com/container/cpu/utilizations"
+MEMORY = "run.googleapis.com/container/memory/utilizations"
+FEEDBACK = "logging.googleapis.com/user/recommendation_feedback"
+
+
+class MetricsPort(Protocol):
+    def windows(
+        self, service: str, stable: str, candidate: str, start: float, end: float,
+        share: float, origin: float,
+    ) -> list[Window]:  # fmt: skip
+        """Complete windows in ``[start, end)``; ``share``/``origin`` matter to synthetic data."""
+        ...
+
+
+def _bounds(options: Any) -> np.ndarray:
+    """Finite bucket bounds of a Cloud Monitoring ``BucketOptions``."""
+    if "linear_buckets" in options:
+        lin = options.linear_buckets
+        return lin.offset + lin.width * np.arange(lin.num_finite_buckets + 1)
+    if "exponential_buckets" in options:
+        exp = options.exponential_buckets
+        return exp.scale * exp.growth_factor ** np.arange(exp.num_finite_buckets + 1)
+    if "explicit_buckets" in options:
+        return np.asarray(list(options.explicit_buckets.bounds), dtype=float)
+    return np.asarray([], dtype=float)
+
+
+def distribution_histogram(dist: Any) -> np.ndarray:
+    bounds = _bounds(dist.bucket_options)
+    counts = np.zeros(bounds.size + 1, dtype=np.int64)
+    raw = list(dist.bucket_counts)[: counts.size]
+    counts[: len(raw)] = raw
+    if bounds.size == 0:
+        return empty_histogram()
+    return rebin(bounds, counts)
+
+
+class CloudMonitoringMetrics:
+    def __init__(
+        self, project: str, window_seconds: int = 60, client: Any = None, timeout_s: float = 30.0
+    ) -> None:
+        self.project = project
+        self.window_seconds = window_seconds
+        self._client = client
+        self._lock = threading.Lock()
+        self.timeout_s = timeout_s
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from google.cloud import monitoring_v3
+
+                self._client = monitoring_v3.MetricServiceClient()
+            return self._client
+
+    def _query(
+        self, metric: str, extra: str, start: float, end: float, aligner: str, reducer: str,
+        group_by: list[str],
+    ) -> list[Any]:  # fmt: skip
+        from google.api_core import exceptions as gexc
+        from google.cloud import monitoring_v3
+
+        agg = monitoring_v3.Aggregation(
+            alignment_period={"seconds": self.window_seconds},
+            per_series_aligner=getattr(monitoring_v3.Aggregation.Aligner, aligner),
+            cross_series_reducer=getattr(monitoring_v3.Aggregation.Reducer, reducer),
+            group_by_fields=group_by,
+        )
+        request = monitoring_v3.ListTimeSeriesRequest(
+            name=f"projects/{self.project}",
+            filter=f'metric.type = "{metric}" AND {extra}',
+            interval=monitoring_v3.TimeInterval(
+                start_time={"seconds": int(start)}, end_time={"seconds": int(end)}
+            ),
+            aggregation=agg,
+            view=monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+        )
+        try:
+            return list(
+                self.client.list_time_series(request=request, retry=None, timeout=self.timeout_s)
+            )
+        except gexc.GoogleAPICallError as exc:
+            raise ServiceUnavailable(f"Cloud Monitoring: {exc.message}") from None
+
+    def windows(
+        self, service: str, stable: str, candidate: str, start: float, end: float,
+        share: float = 0.0, origin: float = 0.0,
+    ) -> list[Window]:  # fmt: skip
+        w = self.window_seconds
+        start = (int(start) // w) * w
+        end = (int(end) // w) * w
+        if end <= start:
+            return []
+        revs = f'one_of("{stable}", "{candidate}")'
+        res = (
+            f'resource.type = "cloud_run_revision" AND resource.labels.service_name = "{service}"'
+            f" AND resource.labels.revision_name = {revs}"
+        )
+        by_rev = ["resource.labels.revision_name"]
+        data: dict[tuple[float, str], RevisionWindow] = {}
+
+        def cell(point: Any, revision: str) -> RevisionWindow | None:
+            if revision not in (stable, candidate):
+                return None
+            t_end = point.interval.end_time.timestamp()
+            if not start < t_end <= end:
+                return None
+            return data.setdefault((t_end, revision), RevisionWindow())
+
+        for ts in self._query(
+            REQUEST_COUNT, res, start, end, "ALIGN_DELTA", "REDUCE_SUM",
+            [*by_rev, "metric.labels.response_code_class"],
+        ):  # fmt: skip
+            rev = ts.resource.labels.get("revision_name", "")
+            is_error = ts.metric.labels.get("response_code_class", "") == "5xx"
+            for p in ts.points:
+                c = cell(p, rev)
+                if c is not None:
+                    c.requests += int(p.value.int64_value)
+                    c.errors += int(p.value.int64_value) if is_error else 0
+        for ts in self._query(
+            REQUEST_LATENCIES, res, start, end, "ALIGN_DELTA", "REDUCE_SUM", by_rev
+        ):
+            rev = ts.resource.labels.get("revision_name", "")
+            for p in ts.points:
+                c = cell(p, rev)
+                if c is not None:
+                    c.latency = c.latency + distribution_histogram(p.value.distribution_value)
+        for metric, attr in ((CPU, "cpu"), (MEMORY, "memory")):
+            for ts in self._query(
+                metric, res, start, end, "ALIGN_PERCENTILE_95", "REDUCE_MAX", by_rev
+            ):
+                rev = ts.resource.labels.get("revision_name", "")
+                for p in ts.points:
+                    c = cell(p, rev)
+                    if c is not None:
+                        setattr(c, attr, float(p.value.double_value))
+        feedback_filter = f"metric.labels.revision = {revs}"
+        for ts in self._query(
+            FEEDBACK, feedback_filter, start, end, "ALIGN_DELTA", "REDUCE_SUM",
+            ["metric.labels.revision", "metric.labels.event"],
+        ):  # fmt: skip
+            rev = ts.metric.labels.get("revision", "")
+            event = ts.metric.labels.get("event", "")
+            for p in ts.points:
+                c = cell(p, rev)
+                if c is not None and event:
+                    c.feedback[event] = c.feedback.get(event, 0) + int(p.value.int64_value)
+        out = []
+        for t_end in range(start + w, end + 1, w):
+            s = data.get((float(t_end), stable), RevisionWindow())
+            c = data.get((float(t_end), candidate), RevisionWindow())
+            out.append(Window(float(t_end - w), float(t_end), s, c))
+        return out
+
+
+class SyntheticMetrics:
+    """Local backend: a scenario timeline (healthy by default), starting at the rollout."""
+
+    def __init__(self, scenario: str = "healthy", seed: int = 0, window_seconds: int = 60) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.window_seconds = window_seconds
+
+    def windows(
+        self, service: str, stable: str, candidate: str, start: float, end: float,
+        share: float = 0.0, origin: float = 0.0,
+    ) -> list[Window]:  # fmt: skip
+        w = self.window_seconds
+        sc = Scenario(self.scenario, seed=self.seed, window_seconds=w)
+        first = max(0, int((start - origin) // w))
+        last = int((end - origin) // w)
+        return [sc.window(i, share, origin) for i in range(first, last)]

@@ -1,0 +1,160 @@
+"""What the canary sees of a revision: per-window counts, a latency histogram, utilisations.
+
+Latencies are kept as a histogram on fixed geometric bounds because Cloud Monitoring returns
+``request_latencies`` as a distribution; the adapter re-bins whatever bucket layout it gets into
+these bounds so the judge can compare two revisions bin by bin (Mann-Whitney on tie groups).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recoengine.canary.stats import histogram_quantile
+
+# 1 ms .. ~290 s, 15% apart: p95 is read within ~7% of its true value.
+LATENCY_BOUNDS_MS: np.ndarray = np.round(1.15 ** np.arange(90), 4)
+N_BUCKETS = LATENCY_BOUNDS_MS.size + 1  # underflow, finite buckets, overflow
+
+
+def empty_histogram() -> np.ndarray:
+    return np.zeros(N_BUCKETS, dtype=np.int64)
+
+
+def histogram_of(latencies_ms: np.ndarray) -> np.ndarray:
+    """Bucket raw latencies (ms) into the canonical layout."""
+    idx = np.searchsorted(LATENCY_BOUNDS_MS, np.asarray(latencies_ms, dtype=float), side="right")
+    return np.bincount(idx, minlength=N_BUCKETS).astype(np.int64)
+
+
+def rebin(bounds: np.ndarray | list[float], counts: np.ndarray | list[int]) -> np.ndarray:
+    """Move counts of another layout (same convention) into the canonical one by bucket midpoint."""
+    b = np.asarray(bounds, dtype=float)
+    c = np.asarray(counts, dtype=np.int64)
+    if c.size == 0:
+        return empty_histogram()
+    if c.size != b.size + 1:
+        raise ValueError("counts must have len(bounds) + 1 buckets")
+    lower = np.concatenate([[b[0] / 2 if b.size else 0.0], b])
+    upper = np.concatenate([b, [b[-1] * 1.5 if b.size else 1.0]])
+    mids = (lower + upper) / 2
+    idx = np.searchsorted(LATENCY_BOUNDS_MS, mids, side="right")
+    out = empty_histogram()
+    np.add.at(out, idx, c)
+    return out
+
+
+@dataclass
+class RevisionWindow:
+    """One revision over one window (or summed over many: see ``merge``)."""
+
+    requests: int = 0
+    errors: int = 0  # 5xx
+    latency: np.ndarray = field(default_factory=empty_histogram)
+    cpu: float | None = None  # p95 container CPU utilisation in [0, 1]
+    memory: float | None = None  # p95 container memory utilisation in [0, 1]
+    feedback: dict[str, int] = field(default_factory=dict)
+    windows: int = 1  # how many windows were merged into this one
+    cpu_sum: float = 0.0
+    cpu_n: int = 0
+    memory_sum: float = 0.0
+    memory_n: int = 0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests > 0 else None
+
+    def latency_quantile(self, q: float) -> float | None:
+        return histogram_quantile(LATENCY_BOUNDS_MS, self.latency, q)
+
+    @property
+    def cpu_mean(self) -> float | None:
+        return self.cpu_sum / self.cpu_n if self.cpu_n else self.cpu
+
+    @property
+    def memory_mean(self) -> float | None:
+        return self.memory_sum / self.memory_n if self.memory_n else self.memory
+
+    def merge(self, other: RevisionWindow) -> None:
+        """Add ``other`` into this running total (utilisations are averaged over windows)."""
+        self.requests += other.requests
+        self.errors += other.errors
+        self.latency = self.latency + other.latency
+        for key, value in other.feedback.items():
+            self.feedback[key] = self.feedback.get(key, 0) + value
+        self.windows += other.windows
+        if other.cpu is not None:
+            self.cpu_sum += other.cpu
+            self.cpu_n += 1
+            self.cpu = other.cpu
+        if other.memory is not None:
+            self.memory_sum += other.memory
+            self.memory_n += 1
+            self.memory = other.memory
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "latency_ms": {
+                "p50": self.latency_quantile(0.5),
+                "p95": self.latency_quantile(0.95),
+                "p99": self.latency_quantile(0.99),
+            },
+            "cpu": self.cpu_mean,
+            "memory": self.memory_mean,
+            "feedback": dict(self.feedback),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        nz = np.nonzero(self.latency)[0]
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency": {str(int(i)): int(self.latency[i]) for i in nz},
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "feedback": dict(self.feedback),
+            "windows": self.windows,
+            "cpu_sum": self.cpu_sum,
+            "cpu_n": self.cpu_n,
+            "memory_sum": self.memory_sum,
+            "memory_n": self.memory_n,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RevisionWindow:
+        hist = empty_histogram()
+        for key, value in (data.get("latency") or {}).items():
+            hist[int(key)] = int(value)
+        return cls(
+            requests=int(data.get("requests", 0)),
+            errors=int(data.get("errors", 0)),
+            latency=hist,
+            cpu=data.get("cpu"),
+            memory=data.get("memory"),
+            feedback={str(k): int(v) for k, v in (data.get("feedback") or {}).items()},
+            windows=int(data.get("windows", 0)),
+            cpu_sum=float(data.get("cpu_sum", 0.0)),
+            cpu_n=int(data.get("cpu_n", 0)),
+            memory_sum=float(data.get("memory_sum", 0.0)),
+            memory_n=int(data.get("memory_n", 0)),
+        )
+
+
+def zero_total() -> RevisionWindow:
+    """An empty running total (``windows`` starts at 0, unlike a single observed window)."""
+    return RevisionWindow(windows=0)
+
+
+@dataclass
+class Window:
+    """Both revisions over one alignment period, ``[start, end)`` in epoch seconds."""
+
+    start: float
+    end: float
+    stable: RevisionWindow
+    candidate: RevisionWindow

@@ -1,0 +1,134 @@
+"""Synthetic metric timelines: a healthy baseline with realistic noise and the failure modes.
+
+Used by the simulator (``make canary-sim``) and by the local metrics backend of ``make run``, so
+a laptop with no Google account sees a rollout progress. Everything is drawn from one seeded
+generator per window, so a (scenario, seed, window) triple always gives the same numbers.
+
+Noise model of the healthy baseline (both revisions): Poisson traffic with a daily cycle,
+~0.1% 5xx, log-normal latencies (median 120 ms, p95 ~250 ms) with occasional shared slow
+minutes (a dependency hiccup hits both revisions), CPU following load, memory near 55%.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from recoengine.canary.samples import LATENCY_BOUNDS_MS, RevisionWindow, Window
+from recoengine.canary.sequential import _erfc
+
+SCENARIOS = (
+    "healthy",
+    "error-spike",
+    "latency-creep",
+    "memory-leak",
+    "cpu-saturation",
+    "low-traffic",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    error_rate: float = 0.001
+    latency_median_ms: float = 120.0
+    latency_sigma: float = 0.45
+    cpu: float = 0.45
+    memory: float = 0.55
+    conversion: float = 0.05
+
+
+def _bucket_probs(median: float, sigma: float) -> np.ndarray:
+    """P(latency in each canonical bucket) for a log-normal, via the normal CDF."""
+    z = (np.log(LATENCY_BOUNDS_MS) - math.log(median)) / sigma
+    cdf = 1.0 - 0.5 * _erfc(z / math.sqrt(2.0))
+    edges = np.concatenate([[0.0], cdf, [1.0]])
+    probs = np.clip(np.diff(edges), 0.0, None)
+    return probs / probs.sum()
+
+
+_PROB_CACHE: dict[tuple[float, float], np.ndarray] = {}
+
+
+def _probs(median: float, sigma: float) -> np.ndarray:
+    key = (round(median, 1), round(sigma, 3))
+    if key not in _PROB_CACHE:
+        if len(_PROB_CACHE) > 4096:
+            _PROB_CACHE.clear()
+        _PROB_CACHE[key] = _bucket_probs(*key)
+    return _PROB_CACHE[key]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A timeline: ``window(i, share)`` is window ``i`` with the candidate at ``share``."""
+
+    name: str
+    seed: int = 0
+    requests_per_window: float = 4000.0
+    impressions_per_request: float = 0.005  # feedback volume: ~29k impressions a day
+    onset: int = 10  # first window of the failure (windows since the rollout began)
+    window_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        if self.name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.name!r}; one of {', '.join(SCENARIOS)}")
+
+    def daily_impressions(self) -> int:
+        """What the A/B design should plan for with this timeline's traffic."""
+        per_day = 86400 / self.window_seconds
+        return int(self.requests_per_window * per_day * self.impressions_per_request)
+
+    def candidate_profile(self, i: int, base: Profile) -> Profile:
+        k = i - self.onset
+        if k < 0 or self.name in ("healthy", "low-traffic"):
+            return base
+        if self.name == "error-spike":
+            return Profile(0.05, base.latency_median_ms, base.latency_sigma, base.cpu, base.memory)
+        if self.name == "latency-creep":
+            median = base.latency_median_ms * (1.0 + 0.06 * (k + 1))
+            return Profile(base.error_rate, median, base.latency_sigma, base.cpu, base.memory)
+        if self.name == "memory-leak":
+            memory = min(0.99, base.memory + 0.02 * (k + 1))
+            return Profile(base.error_rate, base.latency_median_ms, base.latency_sigma, base.cpu,
+                           memory)  # fmt: skip
+        # cpu-saturation
+        return Profile(base.error_rate, base.latency_median_ms * 1.3, base.latency_sigma, 0.93,
+                       base.memory)  # fmt: skip
+
+    def window(self, i: int, share: float, start: float = 0.0) -> Window:
+        rng = np.random.default_rng([self.seed, i])
+        per_window = 20.0 if self.name == "low-traffic" else self.requests_per_window
+        minutes = i * self.window_seconds / 60.0
+        cycle = 1.0 + 0.3 * math.sin(2 * math.pi * minutes / 1440.0)
+        total = int(rng.poisson(per_window * cycle))
+        n_cand = int(rng.binomial(total, share))
+        slow = 1.5 if rng.random() < 0.02 else 1.0  # a shared slow minute
+        load = cycle * (1.0 + 0.1 * rng.standard_normal())
+        base = Profile()
+        windows = []
+        for profile, n in ((base, total - n_cand), (self.candidate_profile(i, base), n_cand)):
+            windows.append(
+                self._revision(rng, profile, n, slow, load, self.impressions_per_request)
+            )
+        t0 = start + i * self.window_seconds
+        return Window(t0, t0 + self.window_seconds, windows[0], windows[1])
+
+    @staticmethod
+    def _revision(
+        rng: np.random.Generator, p: Profile, n: int, slow: float, load: float, impr: float
+    ) -> RevisionWindow:
+        hist = rng.multinomial(n, _probs(p.latency_median_ms * slow, p.latency_sigma))
+        cpu = p.cpu * load + 0.04 * rng.standard_normal() if p.cpu < 0.9 else p.cpu
+        memory = p.memory + 0.02 * rng.standard_normal()
+        impressions = int(rng.binomial(n, impr))
+        clicks = int(rng.binomial(impressions, p.conversion))
+        return RevisionWindow(
+            requests=n,
+            errors=int(rng.binomial(n, p.error_rate)),
+            latency=hist.astype(np.int64),
+            cpu=float(min(1.0, max(0.0, cpu))) if n else None,
+            memory=float(min(1.0, max(0.0, memory))) if n else None,
+            feedback={"impression": impressions, "click": clicks},
+        )
