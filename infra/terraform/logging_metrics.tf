@@ -1,0 +1,133 @@
+# Log-based metrics: the product metrics that only exist inside an instance (engine latencies,
+# cache hits, recommendation feedback) reach Cloud Monitoring through the structured log
+# entries the functions write (one JSON object per line, see recoengine.web.logs).
+# Contract with the code: an entry carries the metric's name as a jsonPayload field.
+#   jsonPayload.recommendation_engine_latency       seconds (float)
+#   jsonPayload.multiturn_engine_latency            seconds (float)
+#   jsonPayload.personality_router_latency_seconds  seconds (float)
+#   jsonPayload.cache                               "hit" | "miss"
+#   jsonPayload.event = "feedback", .feedback_event, .revision   (recommendation feedback)
+# In PromQL they are logging_googleapis_com:user_<name>.
+
+locals {
+  latency_metrics = {
+    recommendation_engine_latency = {
+      description = "Seconds the recommendation engine spends scoring one request (cache misses)."
+      scale       = 0.00005
+    }
+    multiturn_engine_latency = {
+      description = "Seconds the multi-turn engine spends on one turn, excluding the language model call."
+      scale       = 0.001
+    }
+    personality_router_latency_seconds = {
+      description = "Seconds the personality router takes to pick the persona of a turn."
+      scale       = 0.00005
+    }
+  }
+  run_filter = "resource.type=\"cloud_run_revision\""
+}
+
+resource "google_logging_metric" "latency" {
+  for_each = local.latency_metrics
+
+  project         = var.project_id
+  name            = each.key
+  description     = each.value.description
+  filter          = "${local.run_filter} AND jsonPayload.${each.key}:*"
+  value_extractor = "EXTRACT(jsonPayload.${each.key})"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "s"
+
+    labels {
+      key         = "service"
+      value_type  = "STRING"
+      description = "Cloud Run service."
+    }
+    labels {
+      key         = "revision"
+      value_type  = "STRING"
+      description = "Cloud Run revision."
+    }
+  }
+
+  label_extractors = {
+    service  = "EXTRACT(resource.labels.service_name)"
+    revision = "EXTRACT(resource.labels.revision_name)"
+  }
+
+  # Exponential buckets from `scale` seconds doubling 24 times (50 us .. ~14 min).
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 24
+      growth_factor      = 2
+      scale              = each.value.scale
+    }
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_logging_metric" "recommendation_cache" {
+  project     = var.project_id
+  name        = "recommendation_cache"
+  description = "Recommendation result cache lookups by result (hit or miss)."
+  filter      = "${local.run_filter} AND jsonPayload.cache:*"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "result"
+      value_type  = "STRING"
+      description = "hit or miss."
+    }
+    labels {
+      key         = "revision"
+      value_type  = "STRING"
+      description = "Cloud Run revision."
+    }
+  }
+
+  label_extractors = {
+    result   = "EXTRACT(jsonPayload.cache)"
+    revision = "EXTRACT(resource.labels.revision_name)"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_logging_metric" "recommendation_feedback" {
+  project     = var.project_id
+  name        = "recommendation_feedback"
+  description = "Feedback events on recommendations (impression, click, accept) by serving revision: the A/B conversion the canary judges."
+  filter      = "${local.run_filter} AND jsonPayload.event=\"feedback\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "event"
+      value_type  = "STRING"
+      description = "Feedback event: impression, click or accept."
+    }
+    labels {
+      key         = "revision"
+      value_type  = "STRING"
+      description = "Revision that served the recommendation."
+    }
+  }
+
+  label_extractors = {
+    event    = "EXTRACT(jsonPayload.feedback_event)"
+    revision = "EXTRACT(jsonPayload.revision)"
+  }
+
+  depends_on = [google_project_service.api]
+}

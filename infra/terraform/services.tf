@@ -1,0 +1,203 @@
+# One Cloud Run (v2) service per function, from its functions-framework image (Dockerfile,
+# FUNCTION=<name>), plus canary-incident: the canary image serving its CloudEvent entry point
+# canary_incident, which Eventarc feeds with Cloud Monitoring incidents (incidents.tf).
+#
+# After creation the canary function owns traffic and the deployed image of the services
+# (it deploys candidate revisions and moves traffic step by step), so Terraform ignores them.
+
+locals {
+  # Environment each function reads in shared/recoengine/config.py. The settings sections
+  # validate these at start-up, so a typo fails the revision's startup probe, not a request.
+  common_env = {
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    LOG_LEVEL            = "INFO"
+    VAR_DIR              = "/tmp/recoengine"
+    FIRESTORE_DATABASE   = var.firestore_database
+  }
+  function_env = {
+    recommend = merge(
+      local.common_env,
+      var.model_uri == "" ? {} : { MODEL_URI = var.model_uri },
+    )
+    chat = merge(local.common_env, {
+      SESSION_BACKEND       = "firestore"
+      LLM_BACKEND           = "gemini"
+      GEMINI_MODEL          = var.gemini_model
+      GOOGLE_CLOUD_LOCATION = var.region
+    })
+    canary = merge(local.common_env, {
+      CANARY_AUTH     = "iam"
+      CANARY_PLATFORM = "cloud"
+      CANARY_STORE    = "firestore"
+      CANARY_REGION   = var.region
+    })
+  }
+  # Ingress: recommend and chat answer only through the load balancer; canary also takes
+  # direct IAM-authenticated calls (operators, Cloud Scheduler), never anonymous ones.
+  function_ingress = {
+    recommend = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+    chat      = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+    canary    = "INGRESS_TRAFFIC_ALL"
+  }
+}
+
+resource "google_cloud_run_v2_service" "function" {
+  for_each = local.functions
+
+  project             = var.project_id
+  name                = each.key
+  location            = var.region
+  ingress             = local.function_ingress[each.key]
+  deletion_protection = var.deletion_protection
+  description         = "The ${each.key} function (functions-framework, entry point ${each.key})."
+
+  # Lets operators call the canary through the load balancer's host with an ID token.
+  custom_audiences = each.key == "canary" ? ["https://${var.domain}"] : null
+
+  template {
+    service_account                  = google_service_account.function[each.key].email
+    max_instance_request_concurrency = var.services[each.key].concurrency
+    timeout                          = "${var.services[each.key].timeout_seconds}s"
+    execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
+
+    scaling {
+      min_instance_count = var.services[each.key].min_instances
+      max_instance_count = var.services[each.key].max_instances
+    }
+
+    containers {
+      name  = each.key
+      image = local.images[each.key]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = var.services[each.key].cpu
+          memory = var.services[each.key].memory
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = merge(local.function_env[each.key], lookup(var.extra_env, each.key, {}))
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      # The model loads (or the demo model trains) before the first request: allow ~60 s.
+      startup_probe {
+        initial_delay_seconds = 0
+        period_seconds        = 3
+        timeout_seconds       = 2
+        failure_threshold     = 20
+        http_get {
+          path = local.health_path
+          port = 8080
+        }
+      }
+
+      liveness_probe {
+        period_seconds    = 30
+        timeout_seconds   = 5
+        failure_threshold = 3
+        http_get {
+          path = local.health_path
+          port = 8080
+        }
+      }
+    }
+  }
+
+  traffic {
+    type    = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+    percent = 100
+  }
+
+  lifecycle {
+    ignore_changes = [
+      traffic,
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].labels,
+      template[0].annotations,
+      client,
+      client_version,
+    ]
+  }
+
+  depends_on = [google_project_service.api, google_project_iam_member.function]
+}
+
+# The canary's CloudEvent entry point (functions-framework --target=canary_incident
+# --signature-type=cloudevent) from the canary image. Terraform owns its image: it is the
+# controller's own receiver, not something the canary rolls out.
+resource "google_cloud_run_v2_service" "canary_incident" {
+  project             = var.project_id
+  name                = "canary-incident"
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = var.deletion_protection
+  description         = "The canary function's canary_incident CloudEvent entry: Cloud Monitoring incidents -> rollback."
+
+  template {
+    service_account                  = google_service_account.function["canary"].email
+    max_instance_request_concurrency = var.services["canary"].concurrency
+    timeout                          = "${var.services["canary"].timeout_seconds}s"
+    execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.services["canary"].max_instances
+    }
+
+    containers {
+      name  = "canary-incident"
+      image = local.images["canary"]
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = var.services["canary"].cpu
+          memory = var.services["canary"].memory
+        }
+        cpu_idle = true
+      }
+
+      dynamic "env" {
+        for_each = merge(local.function_env["canary"], lookup(var.extra_env, "canary", {}), {
+          FUNCTION_TARGET         = "canary_incident"
+          FUNCTION_SIGNATURE_TYPE = "cloudevent"
+        })
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      # A CloudEvent function answers only POST (GET /health is 405), so its probe is TCP.
+      startup_probe {
+        period_seconds    = 3
+        timeout_seconds   = 2
+        failure_threshold = 20
+        tcp_socket {
+          port = 8080
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [client, client_version]
+  }
+
+  depends_on = [google_project_service.api, google_project_iam_member.function]
+}
