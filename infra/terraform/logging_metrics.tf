@@ -7,6 +7,7 @@
 #   jsonPayload.personality_router_latency_seconds  seconds (float)
 #   jsonPayload.cache                               "hit" | "miss"
 #   jsonPayload.event = "feedback", .feedback_event, .revision   (recommendation feedback)
+#   jsonPayload.canary_event, .service                            (canary audit: enable, step, rollback, ...)
 # In PromQL they are logging_googleapis_com:user_<name>.
 
 locals {
@@ -127,6 +128,37 @@ resource "google_logging_metric" "recommendation_feedback" {
   label_extractors = {
     event    = "EXTRACT(jsonPayload.feedback_event)"
     revision = "EXTRACT(jsonPayload.revision)"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_logging_metric" "canary_events" {
+  project     = var.project_id
+  name        = "canary_events"
+  description = "Canary controller actions (enable, advance, promote, rollback, incident, ...) by service: the dashboard's deployment status."
+  filter      = "${local.run_filter} AND jsonPayload.canary_event:*"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "action"
+      value_type  = "STRING"
+      description = "What the canary did."
+    }
+    labels {
+      key         = "service"
+      value_type  = "STRING"
+      description = "Service whose rollout it concerns."
+    }
+  }
+
+  label_extractors = {
+    action  = "EXTRACT(jsonPayload.canary_event)"
+    service = "EXTRACT(jsonPayload.service)"
   }
 
   depends_on = [google_project_service.api]

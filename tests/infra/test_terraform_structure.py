@@ -332,3 +332,14 @@ def test_the_code_accepts_the_environment_terraform_sets(fn: str) -> None:
         assert env["SESSION_BACKEND"] == "firestore" and env["LLM_BACKEND"] == "gemini"
     if fn == "canary":
         assert getattr(settings, "canary").auth == "iam"  # noqa: B009
+
+
+def test_the_code_writes_the_log_fields_the_metrics_extract() -> None:
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in [*tf.ROOT.glob("functions/*/main.py"), *tf.ROOT.glob("shared/recoengine/**/*.py")]
+    )
+    for field in ('"event": "feedback"', '"feedback_event"', '"revision"', '"canary_event"'):
+        assert field in code, f"no log entry carries {field}"
+    canary = tf.resources("google_logging_metric")["canary_events"]
+    assert canary["label_extractors"]["action"] == "EXTRACT(jsonPayload.canary_event)"
