@@ -237,3 +237,16 @@ def test_sqlite_purges_expired_rows(tmp_path, clock):
     assert store.get(keep) is None
     assert store.count_active() == 1
     store.close()
+
+
+def test_append_with_a_stale_read_still_numbers_turns_correctly(store):
+    """The optimistic one-write path must notice a concurrent turn and fall back."""
+    sid = store.create("alice").session_id
+    seen = store.get(sid)
+    store.append_turn(sid, "first", "a", "guide", expected=seen)  # fresh: fast path
+    store.append_turn(sid, "second", "a", "guide", expected=seen)  # stale: must not clobber
+    fresh = store.get(sid)
+    store.append_turn(sid, "third", "a", "guide", expected=fresh)
+    turns = store.recent_turns(sid, 10, total=store.get(sid).turns)
+    assert [(t.seq, t.user_text) for t in turns] == [(0, "first"), (1, "second"), (2, "third")]
+    assert store.get(sid).turns == 3

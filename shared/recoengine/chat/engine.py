@@ -109,7 +109,9 @@ class ChatEngine:
 
     def history(self, session_id: str, user_id: str, limit: int = 100) -> dict[str, Any]:
         session = self.owned_session(session_id, user_id)
-        turns = self.store.recent_turns(session_id, limit) if session.turns else []
+        turns = (
+            self.store.recent_turns(session_id, limit, total=session.turns) if session.turns else []
+        )
         messages: list[dict[str, Any]] = []
         for t in turns:
             at = t.created_at.isoformat()
@@ -208,7 +210,7 @@ class ChatEngine:
         if session_id:
             session = self.owned_session(session_id, user_id)
             turns = self.store.recent_turns(
-                session.session_id, self.limits.max_window_turns + 8
+                session.session_id, self.limits.max_window_turns + 8, total=session.turns
             ) if session.turns else []  # fmt: skip
         else:
             session = self.store.create(user_id)
@@ -267,6 +269,7 @@ class ChatEngine:
             persona.name,
             update,
             fallback=completion.fallback,
+            expected=session,
         )
         if self.observe_engine is not None:
             self.observe_engine(max(0.0, time.perf_counter() - started - model_seconds))

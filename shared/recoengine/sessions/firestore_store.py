@@ -105,6 +105,7 @@ class FirestoreSessionStore:
             expires,
             int(data.get("turns", 0)),
             SessionState.from_dict(data.get("state")),
+            version=snap.update_time,
         )
 
     def _transact(self, body: Callable[[Any], T]) -> T:
@@ -154,17 +155,23 @@ class FirestoreSessionStore:
     def get(self, session_id: str) -> Session | None:
         return self._session(self._ref(session_id).get(), self.clock())
 
-    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+    def recent_turns(self, session_id: str, limit: int, *, total: int | None = None) -> list[Turn]:
         from google.cloud.firestore_v1 import FieldFilter
 
-        session = self.get(session_id)
-        if limit <= 0 or session is None:
+        if total is None:
+            session = self.get(session_id)
+            if session is None:
+                return []
+            total = session.turns
+        if limit <= 0 or total <= 0:
             return []
         # The session's turn counter says where the last ``limit`` turns start, so an
-        # ascending key range does it (the emulator has no descending key scans).
+        # ascending key range does it (the emulator has no descending key scans). A turn
+        # never outlives its session (its expiry is the session's at the time it was
+        # written), so filtering turns by their own expiry also hides expired sessions.
         now = self.clock()
         messages = self._ref(session_id).collection(SESSION_MESSAGES)
-        first = messages.document(encode_seq(max(0, session.turns - limit)))
+        first = messages.document(encode_seq(max(0, total - limit)))
         query = (
             messages.where(filter=FieldFilter("__name__", ">=", first))
             .order_by("__name__")
@@ -199,14 +206,12 @@ class FirestoreSessionStore:
         update: StateUpdate | None = None,
         *,
         fallback: bool = False,
+        expected: Session | None = None,
     ) -> tuple[Session, Turn]:
         ref = self._ref(session_id)
 
-        def body(tx: Any) -> tuple[Session, Turn]:
+        def write(writer: Any, session: Session, precondition: Any = None) -> tuple[Session, Turn]:
             now = self.clock()
-            session = self._session(ref.get(transaction=tx), now)
-            if session is None:
-                raise SessionNotFound()
             check_texts(session.user_id, user_text, reply_text, personality)
             expires = now + self.ttl
             state = apply_update(session.state, update)
@@ -220,26 +225,42 @@ class FirestoreSessionStore:
             }
             if fallback:
                 doc["f"] = True
-            tx.create(ref.collection(SESSION_MESSAGES).document(encode_seq(turn.seq)), doc)
-            tx.update(
-                ref,
-                {
-                    "turns": session.turns + 1,
-                    "updated_at": now,
-                    EXPIRY_FIELD: expires,
-                    "state": state.to_dict(),
-                },
-            )
+            writer.create(ref.collection(SESSION_MESSAGES).document(encode_seq(turn.seq)), doc)
+            fields = {
+                "turns": session.turns + 1,
+                "updated_at": now,
+                EXPIRY_FIELD: expires,
+                "state": state.to_dict(),
+            }
+            if precondition is None:
+                writer.update(ref, fields)
+            else:
+                writer.update(ref, fields, option=precondition)
             updated = Session(
-                session_id,
-                session.user_id,
-                session.created_at,
-                now,
-                expires,
-                session.turns + 1,
+                session_id, session.user_id, session.created_at, now, expires, session.turns + 1,
                 state,
-            )
+            )  # fmt: skip
             return updated, turn
+
+        if expected is not None and expected.version is not None:
+            # Optimistic fast path: one commit, valid only if the session is unchanged since
+            # the caller read it; otherwise fall through to a full transaction.
+            from google.api_core import exceptions
+
+            batch = self.client.batch()
+            option = self.client.write_option(last_update_time=expected.version)
+            result = write(batch, expected, option)
+            try:
+                batch.commit()
+                return result
+            except (exceptions.FailedPrecondition, exceptions.AlreadyExists, exceptions.Aborted):
+                log.info("session %s changed since it was read; appending in a transaction", "…")
+
+        def body(tx: Any) -> tuple[Session, Turn]:
+            session = self._session(ref.get(transaction=tx), self.clock())
+            if session is None:
+                raise SessionNotFound()
+            return write(tx, session)
 
         return self._transact(body)
 

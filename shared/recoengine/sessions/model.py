@@ -134,6 +134,9 @@ class Session:
     expires_at: datetime
     turns: int
     state: SessionState = field(default_factory=SessionState)
+    # The backend's change marker of the stored record (Firestore's update time): an append
+    # that passes the session it read commits in one write if nothing changed since.
+    version: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,9 @@ class SessionStore(Protocol):
 
     Every read treats an expired record as absent (Firestore's TTL deletes it only later).
     ``append_turn`` is atomic: concurrent turns on one session each get their own number and
-    none is lost; ``update`` runs on the freshest state inside the transaction.
+    none is lost; ``update`` runs on the freshest state inside the transaction. Two hints save
+    round trips and never change results: ``recent_turns(total=)`` (the session's turn count,
+    when the caller has just read it) and ``append_turn(expected=)`` (the session as read).
     """
 
     backend: str
@@ -182,7 +187,9 @@ class SessionStore(Protocol):
 
     def get(self, session_id: str) -> Session | None: ...
 
-    def recent_turns(self, session_id: str, limit: int) -> list[Turn]: ...
+    def recent_turns(
+        self, session_id: str, limit: int, *, total: int | None = None
+    ) -> list[Turn]: ...
 
     def append_turn(
         self,
@@ -193,6 +200,7 @@ class SessionStore(Protocol):
         update: StateUpdate | None = None,
         *,
         fallback: bool = False,
+        expected: Session | None = None,
     ) -> tuple[Session, Turn]: ...
 
     def delete(self, session_id: str) -> bool: ...

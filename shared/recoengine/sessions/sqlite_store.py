@@ -180,7 +180,7 @@ class SqliteSessionStore:
         found = self._row(self._conn(), session_id)
         return None if found is None else found[1]
 
-    def recent_turns(self, session_id: str, limit: int) -> list[Turn]:
+    def recent_turns(self, session_id: str, limit: int, *, total: int | None = None) -> list[Turn]:
         conn = self._conn()
         now = _ts(self.clock())
         rows = conn.execute(
@@ -203,6 +203,7 @@ class SqliteSessionStore:
         update: StateUpdate | None = None,
         *,
         fallback: bool = False,
+        expected: Session | None = None,  # a local write lock is cheap: always transact
     ) -> tuple[Session, Turn]:
         with self._write() as conn:
             found = self._row(conn, session_id)
