@@ -24,6 +24,9 @@ $(TOOLS_VENV)/.installed: mk/infra.mk
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
 	@touch $@
 
+# `make test` runs the checkov test too, so it bootstraps the tools venv like the main one.
+test: tools-venv
+
 .PHONY: tf-check
 tf-check: $(VENV)/.installed tools-venv system-deps ## Offline infra checks: terraform fmt/load, structure, checkov, promtool
 	$(PY) -m pytest -q tests/infra

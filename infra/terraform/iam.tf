@@ -92,3 +92,23 @@ resource "google_service_account_iam_member" "pubsub_mints_event_tokens" {
 
   depends_on = [google_project_service.api]
 }
+
+# Release operators deploy candidate revisions (`make release`: gcloud run deploy --no-traffic
+# --tag candidate) of the released services; the canary function moves the traffic.
+resource "google_cloud_run_v2_service_iam_member" "operators_release" {
+  for_each = toset(var.released_services)
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.function[each.key].name
+  role     = "roles/run.developer"
+  member   = "group:${var.operators_group}"
+}
+
+resource "google_service_account_iam_member" "operators_act_as" {
+  for_each = toset(var.released_services)
+
+  service_account_id = google_service_account.function[each.key].name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "group:${var.operators_group}"
+}
