@@ -68,13 +68,11 @@ def calibrate(model: HybridModel, data: Dataset, ev: Evaluator, seed: int = 11) 
     ys: list[np.ndarray] = []
     for n, (u, t) in enumerate(zip(ev.split.test_users, ev.split.test_items, strict=True)):
         hist = ev.histories[u]
-        candidates = np.ones(data.n_items, dtype=bool)
-        candidates[hist] = False
         negatives = ev.negatives[n][rng.permutation(len(ev.negatives[n]))[:30]]
         picks = np.append(negatives, t)
         scores = model.component_scores(hist, persona_rows_for(model.pa, data, int(u)))
         for c in COMPONENTS:
-            xs[c].append(standardize(scores[c], candidates)[picks])
+            xs[c].append(standardize(scores[c])[picks])
         ys.append(np.r_[np.zeros(len(negatives)), 1.0])
     y = np.concatenate(ys)
     return BlendCalibration({c: logistic_slope(np.concatenate(xs[c]), y) for c in COMPONENTS})
@@ -84,10 +82,7 @@ def blend_scorer(
     model: HybridModel, data: Dataset, weights: tuple[float, float, float]
 ) -> Callable[[int, np.ndarray], np.ndarray]:
     def score(u: int, hist: np.ndarray) -> np.ndarray:
-        candidates = np.ones(data.n_items, dtype=bool)
-        candidates[hist] = False
-        total, _ = model.blended(hist, persona_rows_for(model.pa, data, u), weights, candidates)
-        return total
+        return model.blended(hist, persona_rows_for(model.pa, data, u), weights).total
 
     return score
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from recoengine.data.demo import generate
 from recoengine.evaluation.evaluator import Evaluator
@@ -50,14 +51,19 @@ def test_pa_lifts_items_a_segment_prefers() -> None:
 
 
 def test_standardize_and_combine() -> None:
-    z = standardize(np.array([1.0, 2.0, 3.0, 100.0]), np.array([True, True, True, False]))
-    assert z[:3].mean() == 0 and abs(z[:3].std() - 1) < 1e-9
+    z = standardize(np.array([1.0, 2.0, 3.0]))
+    assert z.mean() == 0 and abs(z.std() - 1) < 1e-9
     assert not standardize(np.ones(4)).any()
-    parts = {"cf": np.array([0.0, 1.0]), "cb": np.array([1.0, 0.0]), "pa": np.array([0.0, 0.0])}
-    total, _ = combine(parts, (1.0, 0.0, 0.0), BlendCalibration())
-    assert total[1] > total[0]
-    total, _ = combine(parts, (0.0, 1.0, 0.0), BlendCalibration())
-    assert total[0] > total[1]
+    parts = {"cf": np.array([0.0, 1.0, 2.0]), "cb": np.array([2.0, 1.0, 0.0]), "pa": np.ones(3)}
+    cf_only = combine(parts, (1.0, 0.0, 0.0), BlendCalibration())
+    assert cf_only.total[2] > cf_only.total[1] > cf_only.total[0]
+    cb_only = combine(parts, (0.0, 1.0, 0.0), BlendCalibration())
+    assert cb_only.total[0] > cb_only.total[2]
+    comps = cf_only.components(np.array([2]))[0]
+    assert comps["pa"] == 0.0  # a constant component carries no information
+    assert comps["cf"] == pytest.approx(float(standardize(parts["cf"])[2]), rel=1e-5)
+    scaled = combine(parts, (1.0, 0.0, 0.0), BlendCalibration({"cf": 2.0, "cb": 1.0, "pa": 1.0}))
+    assert scaled.total[2] == pytest.approx(2 * cf_only.total[2], rel=1e-5)
 
 
 def test_logistic_slope_sees_signal_not_noise() -> None:

@@ -2,28 +2,27 @@
 
 Raw component scores live on unrelated scales (EASE weights, cosines, log-lifts), so a naive
 min-max blend lets the noisiest component dominate. Each component is first standardised per
-request over the candidate items (z-scores), then multiplied by a calibration scale fitted at
-training time: the slope of a one-feature logistic regression of "is the user's next item" on
-that z-score, on validation data. After calibration each component speaks in log-odds units of
-how informative it actually is, so the spec's weights shift emphasis instead of adding noise.
+request over the catalog (z-scores, independent of the request's filters), then multiplied by
+a calibration scale fitted at training time: the slope of a one-feature logistic regression
+of "is the user's next item" on that z-score, on validation data. After calibration each
+component speaks in log-odds units of how informative it actually is, so the spec's weights
+shift emphasis instead of adding noise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 COMPONENTS = ("cf", "cb", "pa")
 
 
-def standardize(scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """z-scores over the candidates (``mask``); constant scores become zeros."""
-    values = scores if mask is None else scores[mask]
-    if values.size == 0:
-        return np.zeros_like(scores)
-    mean = values.mean()
-    std = values.std()
+def standardize(scores: np.ndarray) -> np.ndarray:
+    """z-scores over the whole catalog; constant scores become zeros."""
+    mean = scores.mean()
+    std = scores.std()
     if not std > 1e-12:
         return np.zeros_like(scores)
     return (scores - mean) / std
@@ -32,6 +31,10 @@ def standardize(scores: np.ndarray, mask: np.ndarray | None = None) -> np.ndarra
 @dataclass
 class BlendCalibration:
     scales: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 1.0))
+
+    @cached_property
+    def vector(self) -> np.ndarray:
+        return np.array([self.scales.get(n, 1.0) for n in COMPONENTS], dtype=np.float32)
 
 
 def logistic_slope(x: np.ndarray, y: np.ndarray, iters: int = 25) -> float:
@@ -50,17 +53,36 @@ def logistic_slope(x: np.ndarray, y: np.ndarray, iters: int = 25) -> float:
     return float(max(a, 0.0))
 
 
+@dataclass
+class Blended:
+    """A request's blended scores; per-item component z-scores are computed only on demand
+    (for the returned top-k), which keeps the hot path to a handful of vector operations."""
+
+    total: np.ndarray
+    raw: np.ndarray  # 3 x n_items raw component scores
+    mean: np.ndarray  # per component
+    scale: np.ndarray  # per component: calibration / std (0 where the component is constant)
+
+    def components(self, items: np.ndarray) -> list[dict[str, float]]:
+        """Calibrated z-score of each component for ``items`` (one dict per item)."""
+        z = ((self.raw[:, items] - self.mean[:, None]) * self.scale[:, None]).T.tolist()
+        return [dict(zip(COMPONENTS, row, strict=True)) for row in z]
+
+
 def combine(
     components: dict[str, np.ndarray],
     weights: tuple[float, float, float],
     calibration: BlendCalibration,
-    mask: np.ndarray | None = None,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Blended score and each component's calibrated contribution (before weighting)."""
-    calibrated = {
-        name: standardize(components[name], mask) * np.float32(calibration.scales.get(name, 1.0))
-        for name in COMPONENTS
-    }
-    total = sum(np.float32(w) * calibrated[n] for n, w in zip(COMPONENTS, weights, strict=True))
-    assert isinstance(total, np.ndarray)
-    return total, calibrated
+) -> Blended:
+    """Σ_c w_c · a_c · z_c, with z_c the component standardised over the catalog."""
+    raw = np.stack([components[name] for name in COMPONENTS]).astype(np.float32, copy=False)
+    n = raw.shape[1]
+    # Sums instead of ndarray.mean/std: a third of the request's time went to their overhead.
+    mean = raw.sum(axis=1) / np.float32(n)
+    var = np.einsum("ij,ij->i", raw, raw) / np.float32(n) - mean * mean
+    std = np.sqrt(np.maximum(var, np.float32(0.0)))
+    scale = calibration.vector / np.maximum(std, np.float32(1e-12))
+    scale[std <= 1e-12] = 0.0  # a constant component carries no information
+    coef = np.asarray(weights, dtype=np.float32) * scale
+    total = coef @ raw - np.float32(coef @ mean)
+    return Blended(total, raw, mean, scale)

@@ -27,7 +27,7 @@ from recoengine.models.history import recency_weights
 class CFParams:
     l2: float = 400.0  # EASE regularisation
     half_life: float = 20.0  # recency half-life, in history steps
-    max_history: int = 50  # only the most recent items contribute at serving time
+    max_history: int = 30  # only the most recent items contribute (weight 0.5^3 at 30 steps)
     transition_weight: float = 1.0  # weight of the transition matrix against EASE
     transition_window: int = 3  # j counts as following i when within this many steps
     transition_half_life: float = 1.5

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recoengine.models.blend import BlendCalibration, combine
+from recoengine.models.blend import BlendCalibration, Blended, combine
 from recoengine.models.collaborative import SequenceCF
 from recoengine.models.content import ContentModel
 from recoengine.models.persona import PersonaModel
@@ -35,12 +35,6 @@ class HybridModel:
         }
 
     def blended(
-        self,
-        history: np.ndarray,
-        persona_rows: list[int],
-        weights: tuple[float, float, float],
-        candidates: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return combine(
-            self.component_scores(history, persona_rows), weights, self.calibration, candidates
-        )
+        self, history: np.ndarray, persona_rows: list[int], weights: tuple[float, float, float]
+    ) -> Blended:
+        return combine(self.component_scores(history, persona_rows), weights, self.calibration)

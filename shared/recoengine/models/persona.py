@@ -25,6 +25,7 @@ class PersonaModel:
         self.segments: dict[str, dict[str, int]] = {}  # attribute -> value -> row
         self.lift: np.ndarray | None = None  # n_segment_rows x n_items
         self.log_popularity: np.ndarray | None = None
+        self._memo: dict[tuple[int, ...], np.ndarray] = {}
 
     def fit(
         self,
@@ -35,6 +36,7 @@ class PersonaModel:
         n_items: int,
     ) -> PersonaModel:
         p = self.params
+        self._memo = {}
         counts = np.bincount(items, weights=weights, minlength=n_items).astype(np.float64)
         share = (counts + 1.0) / (counts.sum() + n_items)
         self.log_popularity = np.log(share).astype(np.float32)
@@ -65,8 +67,16 @@ class PersonaModel:
         ]
 
     def score_rows(self, rows: list[int]) -> np.ndarray:
+        """Affinity of every item for the segment rows (memoised: personas repeat a lot)."""
+        key = tuple(rows)
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
         assert self.lift is not None and self.log_popularity is not None
-        base = np.float32(self.params.popularity_weight) * self.log_popularity
-        if not rows:
-            return base.copy()
-        return base + self.lift[rows].mean(axis=0)
+        scores = np.float32(self.params.popularity_weight) * self.log_popularity
+        if rows:
+            scores = scores + self.lift[rows].mean(axis=0)
+        scores.flags.writeable = False
+        if len(self._memo) < 4096:
+            self._memo[key] = scores
+        return scores

@@ -9,7 +9,6 @@ shape the answer.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import flask
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from recoengine.config import settings
@@ -32,7 +32,7 @@ from recoengine.errors import (
     UnsupportedMediaType,
 )
 from recoengine.web import health, metrics
-from recoengine.web.logs import configure_logging
+from recoengine.web.logs import configure_logging, write_request_log
 from recoengine.web.tracing import current_request_id, current_trace, parse_trace
 
 log = logging.getLogger("recoengine.http")
@@ -103,8 +103,8 @@ class ApiRequest:
         if not data.strip():
             raise BadRequest("request body is empty; expected a JSON object")
         try:
-            self._json = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            self._json = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
             raise BadRequest(f"malformed JSON body: {str(exc)[:120]}") from None
         self._parsed = True
         return self._json
@@ -234,7 +234,7 @@ class HttpApp:
             response = flask.Response(reply.body, status=reply.status)
         else:
             response = flask.Response(
-                json.dumps(reply.body, separators=(",", ":"), default=str),
+                orjson.dumps(reply.body, default=str, option=orjson.OPT_SERIALIZE_NUMPY),
                 status=reply.status,
                 mimetype="application/json",
             )
@@ -244,7 +244,7 @@ class HttpApp:
     def _error(self, exc: ServiceError, request_id: str) -> flask.Response:
         body = {"error": exc.to_dict(), "request_id": request_id}
         response = flask.Response(
-            json.dumps(body, default=str), status=exc.status, mimetype="application/json"
+            orjson.dumps(body, default=str), status=exc.status, mimetype="application/json"
         )
         response.headers.update(exc.headers)
         return self._common_headers(response, request_id)
@@ -265,28 +265,22 @@ class HttpApp:
         )
         metrics.HTTP_REQUEST_TOTAL.labels(self.function, route, raw.method, status).inc()
         metrics.RECENT.record(response.status_code, elapsed)
-        level = logging.ERROR if response.status_code >= 500 else logging.INFO
-        if route in ("/health", "/metrics") and level == logging.INFO:
+        if route in ("/health", "/metrics") and response.status_code < 500:
             return  # probes and scrapes would drown the request log
-        log.log(
-            level,
-            "%s %s %s",
-            raw.method,
-            raw.path,
-            status,
-            extra={
-                "http_request": {
-                    "requestMethod": raw.method,
-                    "requestUrl": raw.path,
-                    "status": response.status_code,
-                    "latency": f"{elapsed:.6f}s",
-                    "userAgent": raw.headers.get("User-Agent", ""),
-                    "remoteIp": raw.remote_addr or "",
-                    "requestSize": str(raw.content_length or 0),
-                    "responseSize": str(response.calculate_content_length() or 0),
-                },
-                "json_fields": {"function": self.function, "route": route},
+        write_request_log(
+            "ERROR" if response.status_code >= 500 else "INFO",
+            f"{raw.method} {raw.path} {status}",
+            {
+                "requestMethod": raw.method,
+                "requestUrl": raw.path,
+                "status": response.status_code,
+                "latency": f"{elapsed:.6f}s",
+                "userAgent": raw.headers.get("User-Agent", ""),
+                "remoteIp": raw.remote_addr or "",
+                "requestSize": str(raw.content_length or 0),
+                "responseSize": str(response.calculate_content_length() or 0),
             },
+            {"function": self.function, "route": route},
         )
 
     # -- built-in endpoints -------------------------------------------------------------

@@ -1,0 +1,370 @@
+"""``make bench``: the product's performance and quality targets, measured in one run.
+
+Sections (each written into one JSON file, then printed as a table):
+
+- quality: the evaluation suite on MovieLens 100K (our blend vs components, popularity and
+  tuned implicit ALS; the team's protocol);
+- engine: latency of one top-10 request on the ML-100K model (cache off), next to implicit's
+  ``recommend`` on the same data;
+- http: maximum throughput of the recommend function vs a bare functions-framework function
+  (wrk, same server settings, same run), and p99 at half the recommend function's maximum;
+- cold_start: process start to the first successful recommendation;
+- chat: the chat benchmarks (``tools/bench_chat.py``), when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "tools" / "bench_assets"
+TARGETS = {
+    "default_blend_vs_als": 1.10,
+    "tuned_blend_vs_als": 1.50,
+    "sampled_hr2": 0.45,
+    "engine_median_ms": 0.1,
+    "engine_p99_ms": 0.5,
+    "http_throughput_ratio": 0.70,
+    "http_p99_ms_at_half_load": 25.0,
+    "cold_start_s": 2.0,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- quality ------------------------------------------------------------------------------
+def bench_quality(data_dir: str) -> dict[str, Any]:
+    from recoengine.data.loaders import load_dataset
+    from recoengine.evaluation.suite import format_table, run_suite
+
+    result = run_suite(load_dataset(data_dir, "movielens"))
+    print(format_table(result), file=sys.stderr)
+    m = result["models"]
+    result["targets"] = {
+        "default_blend_vs_als": m["blend_default"]["ndcg10_ratio_to_peer"],
+        "tuned_blend_vs_als": m["blend_tuned"]["ndcg10_ratio_to_peer"],
+        "tuned_blend_ci_above_zero": m["blend_tuned"]["ndcg10_vs_peer"]["ci95"][0] > 0,
+        "sampled_hr2": m["blend_tuned"]["sampled_hr2"],
+    }
+    return result
+
+
+# -- engine latency -------------------------------------------------------------------------
+def train_model(data_dir: str, out: Path) -> Path:
+    from recoengine.data.loaders import load_dataset
+    from recoengine.pipeline import train_and_save
+
+    if not (out / "manifest.json").exists():
+        log(f"training the ML-100K model into {out}")
+        train_and_save(load_dataset(data_dir, "movielens"), out, tune=True)
+    return out
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000
+    return {
+        "median_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "n": len(ms),
+    }
+
+
+def bench_engine(model_dir: Path, data_dir: str, n: int = 5000) -> dict[str, Any]:
+    from recoengine.artifact import load
+    from recoengine.serving import RecommendContext, RecommenderService
+
+    svc = RecommenderService(load(str(model_dir)), (0.4, 0.4, 0.2))  # no cache: cost of a miss
+    rng = np.random.default_rng(0)
+    users = [svc.catalog.user_ids[i] for i in rng.integers(0, len(svc.catalog.user_ids), n)]
+    ctx = RecommendContext()
+    for u in users[:300]:
+        svc.recommend(u, 10, ctx)
+    timings = []
+    for u in users:
+        t = time.perf_counter()
+        svc.recommend(u, 10, ctx)
+        timings.append(time.perf_counter() - t)
+    cold = []
+    for i in range(1000):
+        t = time.perf_counter()
+        svc.recommend(f"new-user-{i}", 10, RecommendContext(persona={"age": "25-34"}))
+        cold.append(time.perf_counter() - t)
+    result: dict[str, Any] = {
+        "ours": _percentiles(timings),
+        "ours_cold_start_user": _percentiles(cold),
+    }
+    result["implicit_als_recommend"] = _bench_implicit(data_dir, rng, n)
+    return result
+
+
+def _bench_implicit(data_dir: str, rng: np.random.Generator, n: int) -> dict[str, float]:
+    from scipy.sparse import csr_matrix
+
+    from recoengine.data.loaders import load_dataset
+    from recoengine.evaluation.peers import fit_als
+
+    data = load_dataset(data_dir, "movielens")
+    als = fit_als(data, 64, 0.1, 5.0)
+    ui = csr_matrix(
+        (np.ones(data.n_interactions, np.float32), (data.users, data.items)),
+        shape=(data.n_users, data.n_items),
+    )
+    model: Any = als.model
+    users = rng.integers(0, data.n_users, n)
+    for u in users[:300]:
+        model.recommend(int(u), ui[int(u)], N=10)
+    timings = []
+    for u in users:
+        row = ui[int(u)]
+        t = time.perf_counter()
+        model.recommend(int(u), row, N=10)
+        timings.append(time.perf_counter() - t)
+    return _percentiles(timings)
+
+
+# -- HTTP ---------------------------------------------------------------------------------
+class Server:
+    """A functions-framework server (gunicorn, Cloud Run's settings) in a subprocess."""
+
+    def __init__(self, target: str, source: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        ff = str(Path(sys.executable).with_name("functions-framework"))
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [
+                ff,
+                "--target",
+                target,
+                "--source",
+                str(source),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def wait(self, path: str, body: dict[str, Any] | None, timeout: float = 60) -> float:
+        """Seconds from process start until ``path`` answers 200."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            try:
+                r = (
+                    requests.post(self.url + path, json=body, timeout=5)
+                    if body is not None
+                    else requests.get(self.url + path, timeout=5)
+                )
+                if r.status_code == 200:
+                    return time.perf_counter() - self.started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"server for {path} did not answer 200 in {timeout}s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk(url: str, seconds: int, connections: int, env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(ASSETS / "post.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {
+        f"p{q}_ms": float(v) * _UNITS[u]
+        for q, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        **lat,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "none",
+    }
+
+
+def bench_http(model_dir: Path, seconds: int = 10) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (make system-deps installs it)"}
+    env = {"MODEL_URI": str(model_dir), "RECO_CACHE_SIZE": "0", "VAR_DIR": str(ROOT / "var")}
+    bare = Server("bare", ASSETS / "bare.py", {})
+    reco = Server("recommend", ROOT / "functions/recommend/main.py", env)
+    try:
+        bare.wait("/", None)
+        reco.wait("/api/v2/recommendations", {"user_id": "1"})
+        conns = 16
+        bare_max = _wrk(bare.url + "/", seconds, conns, {})
+        reco_max = _wrk(reco.url + "/api/v2/recommendations", seconds, conns, {})
+        half = reco_max["rps"] / 2
+        delay_ms = max(1, round(conns / half * 1000))
+        reco_half = _wrk(
+            reco.url + "/api/v2/recommendations", seconds, conns, {"BENCH_DELAY_MS": str(delay_ms)}
+        )
+    finally:
+        bare.stop()
+        reco.stop()
+    return {
+        "bare_max": bare_max,
+        "recommend_max": reco_max,
+        "throughput_ratio": reco_max["rps"] / bare_max["rps"],
+        "recommend_half_load": {**reco_half, "target_rps": half},
+        "settings": {"connections": conns, "seconds": seconds, "cache": "off"},
+    }
+
+
+def bench_cold_start(model_dir: Path, runs: int = 3) -> dict[str, Any]:
+    env = {"MODEL_URI": str(model_dir), "VAR_DIR": str(ROOT / "var")}
+    times = []
+    for _ in range(runs):
+        server = Server("recommend", ROOT / "functions/recommend/main.py", env)
+        try:
+            times.append(server.wait("/api/v2/recommendations", {"user_id": "1", "k": 10}))
+        finally:
+            server.stop()
+    return {"seconds": times, "median_s": float(np.median(times))}
+
+
+def bench_chat(out_dir: Path) -> dict[str, Any]:
+    script = ROOT / "tools" / "bench_chat.py"
+    if not script.exists():
+        return {"skipped": "tools/bench_chat.py not present"}
+    out = out_dir / "bench-chat.json"
+    subprocess.run(
+        [sys.executable, str(script), "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    return json.loads(out.read_text())
+
+
+def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(name: str, value: float | None, target: float, higher: bool, fmt: str) -> None:
+        if value is None:
+            rows.append((name, "n/a", f"{target:{fmt}}", "-"))
+            return
+        ok = value >= target if higher else value <= target
+        rows.append(
+            (
+                name,
+                f"{value:{fmt}}",
+                f"{'>=' if higher else '<='} {target:{fmt}}",
+                "PASS" if ok else "MISS",
+            )
+        )
+
+    q = results.get("quality", {}).get("targets", {})
+    add("NDCG@10 default blend / ALS", q.get("default_blend_vs_als"), 1.10, True, ".2f")
+    add("NDCG@10 tuned blend / ALS", q.get("tuned_blend_vs_als"), 1.50, True, ".2f")
+    add("sampled HR@2 (Top-2 accuracy)", q.get("sampled_hr2"), 0.45, True, ".3f")
+    e = results.get("engine", {}).get("ours", {})
+    add("engine median ms", e.get("median_ms"), 0.1, False, ".3f")
+    add("engine p99 ms", e.get("p99_ms"), 0.5, False, ".3f")
+    h = results.get("http", {})
+    add("HTTP throughput vs bare", h.get("throughput_ratio"), 0.70, True, ".2f")
+    add(
+        "HTTP p99 ms at half load",
+        h.get("recommend_half_load", {}).get("p99_ms"),
+        25.0,
+        False,
+        ".1f",
+    )
+    c = results.get("cold_start", {})
+    add("cold start s", c.get("median_s"), 2.0, False, ".2f")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="var/bench.json")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/ml-100k"))
+    parser.add_argument(
+        "--only",
+        default="quality,engine,http,cold_start,chat",
+        help="comma-separated sections to run",
+    )
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    model_dir = ROOT / "var" / "bench" / "ml100k-model"
+    if not Path(args.data, "u.data").exists():
+        sys.exit(f"MovieLens 100K not found at {args.data} (pass --data)")
+    steps = [
+        ("quality", lambda: bench_quality(args.data)),
+        ("engine", lambda: bench_engine(train_model(args.data, model_dir), args.data)),
+        ("http", lambda: bench_http(train_model(args.data, model_dir))),
+        ("cold_start", lambda: bench_cold_start(train_model(args.data, model_dir))),
+        ("chat", lambda: bench_chat(out.parent)),
+    ]
+    for name, run in steps:
+        if name in sections:
+            log(f"running {name}")
+            results[name] = run()
+            out.write_text(json.dumps(results, indent=2))
+    results["summary"] = [
+        {"target": n, "value": v, "goal": g, "result": r} for n, v, g, r in summary(results)
+    ]
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\n{'target':<32} {'value':>10} {'goal':>10}  result")
+    for n, v, g, r in summary(results):
+        print(f"{n:<32} {v:>10} {g:>10}  {r}")
+    print(f"\nresults written to {out}")
+
+
+if __name__ == "__main__":
+    main()
