@@ -24,6 +24,7 @@ from recoengine.web import ApiRequest, HttpApp
 app = HttpApp("canary")
 log = logging.getLogger("recoengine.canary.function")
 _actor: ContextVar[str] = ContextVar("canary_actor", default="unknown")
+runtime.prepare_auth()  # token mode: the local token exists (and its path is logged) at start-up
 
 NAME = r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 

@@ -85,7 +85,9 @@ class FakeRunAdmin:
                     return self._send(200, {"name": op, "done": True, "response": response})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def start(self) -> FakeRunAdmin:
         self.thread.start()

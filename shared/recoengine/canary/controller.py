@@ -157,7 +157,9 @@ class CanaryController:
         now = self.clock()
         if rollout.active:
             self._ingest(rollout, now)
-        decision = engine.decide(rollout, now, self.policy) if rollout.active else None
+        decision = (
+            engine.decide(rollout, now, self.policy, explain=True) if rollout.active else None
+        )
         rules = [
             {
                 "trigger": r.trigger,

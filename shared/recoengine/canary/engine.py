@@ -90,7 +90,7 @@ def observe(rollout: Rollout, window: Window, policy: CanaryPolicy) -> list[str]
             "t": window.end,
             "traffic": rollout.traffic_percent,
             "stable": _compact(window.stable, policy),
-            "candidate": _compact(window.candidate, policy),
+            "candidate": {"requests": window.candidate.requests, **values},
             "breaches": dict(rollout.breaches),
         }
     )
@@ -109,8 +109,12 @@ def fired_triggers(rollout: Rollout, policy: CanaryPolicy) -> list[str]:
     ]
 
 
-def decide(rollout: Rollout, now: float, policy: CanaryPolicy) -> Decision:
-    """What to do with an active rollout at ``now`` (epoch seconds)."""
+def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = False) -> Decision:
+    """What to do with an active rollout at ``now`` (epoch seconds).
+
+    ``explain`` runs the judge even where its verdict cannot change the action (between
+    gates), for the metrics endpoint; the scheduler and the simulator skip that work.
+    """
     if rollout.phase not in (Phase.CANARY, Phase.AB_TEST):
         return Decision(Action.CONTINUE, f"rollout is {rollout.phase.value}")
     fired = fired_triggers(rollout, policy)
@@ -128,12 +132,14 @@ def decide(rollout: Rollout, now: float, policy: CanaryPolicy) -> Decision:
     last = datetime.fromtimestamp(rollout.last_check_at, UTC) if rollout.last_check_at else None
     if not policy.is_check_time(step, at, last):
         return Decision(Action.CONTINUE, "not a check time for this step")
+    elapsed = now - rollout.step_started_at
+    done = elapsed >= step.min_duration_s
+    if not (done or step.check_hours_utc or step.ab_test or explain):
+        return Decision(Action.HOLD, "minimum step duration not reached")
     rollout.last_check_at = now
     stable = rollout.totals.get("stable", zero_total())
     candidate = rollout.totals.get("candidate", zero_total())
     judgement = judge(stable, candidate, policy)
-    elapsed = now - rollout.step_started_at
-    done = elapsed >= step.min_duration_s
     # The judge acts at gates only: the end of a step, or a scheduled check (08:00/16:00).
     # Between gates, fast failures are the breach counters' job, so a trigger never fires
     # earlier than its window count because of the comparison.

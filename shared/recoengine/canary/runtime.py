@@ -132,6 +132,12 @@ def local_token() -> str:
         return _token
 
 
+def prepare_auth() -> None:
+    """At start-up: in token mode, load or generate the token now, not on the first request."""
+    if settings().canary.auth == "token":
+        local_token()
+
+
 def authenticate(headers: Any) -> str:
     """The caller's identity for the audit trail, or 401.
 
@@ -160,4 +166,4 @@ def _iam_actor(jwt: str) -> str:
         return "iam:unknown"
 
 
-__all__ = ["authenticate", "build_controller", "controller", "use"]
+__all__ = ["authenticate", "build_controller", "controller", "prepare_auth", "use"]

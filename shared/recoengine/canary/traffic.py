@@ -70,6 +70,14 @@ class ServiceTraffic:
         return out
 
 
+def _connection_errors() -> tuple[type[Exception], ...]:
+    """Transport failures below the API layer (the REST transport raises requests' errors)."""
+    import requests
+    from google.api_core import exceptions as gexc
+
+    return (requests.RequestException, gexc.RetryError, ConnectionError, TimeoutError)
+
+
 def desired_targets(stable: str, candidate: str, percent: int) -> list[Target]:
     """The split for a candidate share: 100 = promoted (candidate becomes ``stable``)."""
     if not 0 <= percent <= 100:
@@ -135,6 +143,8 @@ class CloudRunTraffic:
             raise NotFound(f"unknown service {service!r}") from None
         except gexc.GoogleAPICallError as exc:
             raise ServiceUnavailable(f"Cloud Run Admin API: {exc.message}") from None
+        except _connection_errors() as exc:
+            raise ServiceUnavailable(f"Cloud Run Admin API unreachable: {exc}") from None
         return self._to_model(service, svc)
 
     @staticmethod
@@ -158,7 +168,8 @@ class CloudRunTraffic:
         from google.cloud import run_v2
 
         want = desired_targets(stable, candidate, percent)
-        retryable = (
+        retryable: tuple[type[Exception], ...] = (
+            *_connection_errors(),
             gexc.Aborted,
             gexc.Conflict,
             gexc.FailedPrecondition,
@@ -201,11 +212,13 @@ class CloudRunTraffic:
             except retryable as exc:
                 if attempt == self.attempts:
                     raise ServiceUnavailable(
-                        f"Cloud Run Admin API refused the traffic change: {exc.message}"
+                        f"Cloud Run Admin API refused the traffic change: {exc}"
                     ) from None
-                log.warning("traffic update of %s failed (%s); retrying", service, exc.message)
+                log.warning("traffic update of %s failed (%s); retrying", service, exc)
                 time.sleep(delay)
                 delay *= 2
+            except gexc.BadRequest as exc:
+                raise InvalidArgument(f"Cloud Run rejected the split: {exc.message}") from None
             except gexc.GoogleAPICallError as exc:
                 raise ServiceUnavailable(f"Cloud Run Admin API: {exc.message}") from None
         raise ServiceUnavailable("traffic change did not complete")  # pragma: no cover

@@ -1,0 +1,135 @@
+"""Metrics through the real google-cloud-monitoring client against an in-process gRPC fake."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from google.cloud import monitoring_v3
+
+from recoengine.canary.monitoring import (
+    CPU,
+    FEEDBACK,
+    MEMORY,
+    REQUEST_COUNT,
+    REQUEST_LATENCIES,
+    CloudMonitoringMetrics,
+)
+from recoengine.errors import ServiceUnavailable
+
+T0 = 1_767_225_600
+
+
+def point(end: int, **value) -> monitoring_v3.Point:
+    return monitoring_v3.Point(
+        interval=monitoring_v3.TimeInterval(
+            start_time={"seconds": end - 60}, end_time={"seconds": end}
+        ),
+        value=monitoring_v3.TypedValue(**value),
+    )
+
+
+def series(revision: str, points, metric_labels=None, metric_type="x") -> monitoring_v3.TimeSeries:
+    return monitoring_v3.TimeSeries(
+        metric={"type": metric_type, "labels": metric_labels or {}},
+        resource={
+            "type": "cloud_run_revision",
+            "labels": {"service_name": "recommend", "revision_name": revision},
+        },
+        points=points,
+    )
+
+
+def latency(counts) -> dict:
+    return {
+        "count": sum(counts),
+        "bucket_options": {
+            "exponential_buckets": {"num_finite_buckets": 60, "growth_factor": 1.2, "scale": 1.0}
+        },
+        "bucket_counts": counts,
+    }
+
+
+@pytest.fixture()
+def loaded(monitoring):
+    end1, end2 = T0 + 60, T0 + 120
+    fast = [0] * 27 + [100]  # all in [1.2^26, 1.2^27) = [114, 137) ms
+    slow = [0] * 35 + [100]  # [590, 708) ms
+    monitoring.series[REQUEST_COUNT] = [
+        series("stable-1", [point(end1, int64_value=1900), point(end2, int64_value=2000)],
+               {"response_code_class": "2xx"}),
+        series("stable-1", [point(end1, int64_value=2)], {"response_code_class": "5xx"}),
+        series("cand-2", [point(end1, int64_value=97), point(end2, int64_value=90)],
+               {"response_code_class": "2xx"}),
+        series("cand-2", [point(end1, int64_value=3), point(end2, int64_value=10)],
+               {"response_code_class": "5xx"}),
+        series("cand-2", [point(end1, int64_value=4)], {"response_code_class": "4xx"}),
+    ]  # fmt: skip
+    monitoring.series[REQUEST_LATENCIES] = [
+        series("stable-1", [point(end1, distribution_value=latency(fast))]),
+        series("cand-2", [point(end1, distribution_value=latency(slow))]),
+    ]
+    monitoring.series[CPU] = [series("cand-2", [point(end1, double_value=0.83)])]
+    monitoring.series[MEMORY] = [series("cand-2", [point(end2, double_value=0.61)])]
+    monitoring.series[FEEDBACK] = [
+        monitoring_v3.TimeSeries(
+            metric={"type": FEEDBACK, "labels": {"revision": rev, "event": ev}},
+            resource={"type": "cloud_run_revision", "labels": {"revision_name": rev}},
+            points=[point(end1, int64_value=n)],
+        )
+        for rev, ev, n in (("cand-2", "impression", 80), ("cand-2", "click", 5),
+                           ("stable-1", "impression", 1500))
+    ]  # fmt: skip
+    return monitoring
+
+
+def test_windows_per_revision_from_cloud_runs_built_in_metrics(loaded):
+    metrics = CloudMonitoringMetrics("test-project", 60, client=loaded.client(), timeout_s=5)
+    windows = metrics.windows("recommend", "stable-1", "cand-2", T0, T0 + 120)
+    assert [(w.start, w.end) for w in windows] == [(T0, T0 + 60), (T0 + 60, T0 + 120)]
+    w1, w2 = windows
+    assert (w1.stable.requests, w1.stable.errors) == (1902, 2)
+    assert (w1.candidate.requests, w1.candidate.errors) == (104, 3)  # 4xx are not errors
+    assert (w2.candidate.requests, w2.candidate.errors) == (100, 10)
+    assert 114 <= w1.stable.latency_quantile(0.5) <= 140
+    assert w1.candidate.latency_quantile(0.95) > 500
+    assert w1.candidate.cpu == pytest.approx(0.83) and w2.candidate.memory == pytest.approx(0.61)
+    assert w1.candidate.feedback == {"impression": 80, "click": 5}
+    assert w1.stable.feedback == {"impression": 1500}
+
+
+def test_queries_ask_for_aligned_per_revision_series(loaded):
+    metrics = CloudMonitoringMetrics("test-project", 60, client=loaded.client(), timeout_s=5)
+    metrics.windows("recommend", "stable-1", "cand-2", T0 + 7, T0 + 125)  # unaligned bounds
+    by_type = {r.filter.split('"')[1]: r for r in loaded.requests}
+    assert set(by_type) == {REQUEST_COUNT, REQUEST_LATENCIES, CPU, MEMORY, FEEDBACK}
+    req = by_type[REQUEST_COUNT]
+    assert req.name == "projects/test-project"
+    assert 'resource.labels.service_name = "recommend"' in req.filter
+    assert 'one_of("stable-1", "cand-2")' in req.filter
+    assert req.aggregation.alignment_period.total_seconds() == 60
+    assert "metric.labels.response_code_class" in req.aggregation.group_by_fields
+    assert (
+        req.interval.start_time.timestamp() == T0 and req.interval.end_time.timestamp() == T0 + 120
+    )
+    assert by_type[CPU].aggregation.per_series_aligner == (
+        monitoring_v3.Aggregation.Aligner.ALIGN_PERCENTILE_95
+    )
+    assert "metric.labels.revision" in by_type[FEEDBACK].filter
+
+
+def test_no_complete_window_means_no_query(monitoring):
+    metrics = CloudMonitoringMetrics("test-project", 60, client=monitoring.client(), timeout_s=5)
+    assert metrics.windows("recommend", "a", "b", T0 + 10, T0 + 50) == []
+    assert monitoring.requests == []
+
+
+def test_an_unreachable_monitoring_api_fails_fast_as_503():
+    from tests.canary.fakes import FakeMonitoring
+
+    fake = FakeMonitoring()  # never started: nothing listens on its port
+    metrics = CloudMonitoringMetrics("test-project", 60, client=fake.client(), timeout_s=1)
+    started = time.perf_counter()
+    with pytest.raises(ServiceUnavailable):
+        metrics.windows("recommend", "a", "b", T0, T0 + 60)
+    assert time.perf_counter() - started < 5

@@ -1,0 +1,80 @@
+"""One contract for the canary store, run on SQLite and on Google's Firestore emulator."""
+
+from __future__ import annotations
+
+import pytest
+
+from recoengine.canary import state
+from recoengine.canary.policy import SHORT_PLAN
+from recoengine.canary.state import AuditEntry, Phase
+from recoengine.errors import Conflict
+from recoengine.storage_schema import CANARY_INCIDENTS, EXPIRY_FIELD
+from tests.canary.helpers import rev
+
+
+def started(service: str = "recommend"):
+    return state.start(None, service, f"{service}-1", f"{service}-2", SHORT_PLAN, 100.0, "t")
+
+
+def test_save_and_get_round_trip_with_versions(any_store):
+    assert any_store.get("recommend") is None
+    rollout, audit = started()
+    rollout.totals["candidate"].merge(rev(300, 2))
+    saved = any_store.save(rollout, audit)
+    assert saved.version == 1
+    back = any_store.get("recommend")
+    assert back is not None and back.version == 1
+    assert back.to_dict() == saved.to_dict()
+    assert back.totals["candidate"].requests == 300
+    assert back.totals["candidate"].latency.sum() == 300
+
+
+def test_a_stale_write_loses_with_conflict(any_store):
+    rollout, audit = started()
+    v1 = any_store.save(rollout, audit)
+    paused, a2 = state.pause(v1, 200.0, "alice", "look")
+    any_store.save(paused, a2)
+    rolled, a3 = state.rollback(v1, 201.0, "incident", "errors")  # based on version 1
+    with pytest.raises(Conflict):
+        any_store.save(rolled, a3)
+    assert any_store.get("recommend").phase == Phase.PAUSED
+
+
+def test_audit_trail_is_per_service_newest_first(any_store):
+    rollout, audit = started()
+    saved = any_store.save(rollout, audit)
+    paused, a2 = state.pause(saved, 150.0, "alice", "why not")
+    any_store.save(paused, a2)
+    other, a3 = started("chat")
+    any_store.save(other, a3)
+    any_store.record(
+        AuditEntry("recommend", saved.rollout_id, 160.0, "scheduler", "rollback_failed",
+                   "paused", "paused", 5, "traffic change failed", {"x": 1})
+    )  # fmt: skip
+    trail = any_store.audit("recommend")
+    assert [e["action"] for e in trail] == ["rollback_failed", "pause", "start"]
+    assert trail[1]["actor"] == "alice" and trail[1]["reason"] == "why not"
+    assert trail[0]["metrics"] == {"x": 1}
+    assert len(any_store.audit("recommend", limit=1)) == 1
+    assert [e["service"] for e in any_store.audit("chat")] == ["chat"]
+
+
+def test_incident_ids_are_claimed_once(any_store):
+    assert any_store.claim_incident("0.abc", {"service": "recommend"}, 3600) is True
+    assert all(not any_store.claim_incident("0.abc", {}, 3600) for _ in range(4))
+    assert any_store.claim_incident("0.other", {}, 3600) is True
+    assert any_store.claim_incident("a/b", {}, 3600) is True  # odd ids are still safe
+
+
+def test_an_expired_claim_counts_as_absent(any_store):
+    assert any_store.claim_incident("0.old", {}, -1) is True
+    assert any_store.claim_incident("0.old", {}, 3600) is True
+
+
+@pytest.mark.firestore
+def test_incident_claims_carry_the_expiry_field_for_the_ttl_policy(firestore_client):
+    from recoengine.canary.store import FirestoreCanaryStore
+
+    FirestoreCanaryStore(firestore_client).claim_incident("0.ttl", {"service": "s"}, 3600)
+    doc = firestore_client.collection(CANARY_INCIDENTS).document("0.ttl").get().to_dict()
+    assert EXPIRY_FIELD in doc and doc["incident_id"] == "0.ttl"
