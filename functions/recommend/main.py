@@ -81,6 +81,9 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
             recent_items=body.context.recent_items,
         ),
     )
+    req.log_fields["cache"] = "hit" if result.cached else "miss"
+    if result.engine_seconds is not None:
+        req.log_fields["recommendation_engine_latency"] = result.engine_seconds
     answer: dict[str, Any] = {
         "items": [item.to_dict() for item in result.items],
         "model_version": result.model_version,

@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 Progress = Callable[[Iterable[object], str], Iterable[object]]
 
 CF_GRID = {
-    "half_life": (5.0, 10.0, 20.0),
+    "half_life": (6.0, 10.0),
     "transition_weight": (0.5, 1.0, 2.0),
-    "l2": (200.0, 400.0),
+    "transition_window": (3, 5),
+    "l2": (400.0, 800.0),
 }
 WEIGHT_GRID_STEP = 0.1
 

@@ -30,7 +30,7 @@ class CFParams:
     max_history: int = 30  # only the most recent items contribute (weight 0.5^3 at 30 steps)
     transition_weight: float = 1.0  # weight of the transition matrix against EASE
     transition_window: int = 3  # j counts as following i when within this many steps
-    transition_half_life: float = 1.5
+    transition_half_life: float = 3.0
     max_items: int = 10_000
 
 

@@ -55,12 +55,13 @@ class ScoredItem:
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recommendations:
     items: list[ScoredItem]
     model_version: str
     warnings: list[str]
     cached: bool = False
+    engine_seconds: float | None = None  # scoring time of a cache miss
 
 
 class RecommenderService:
@@ -107,7 +108,8 @@ class RecommenderService:
             return Recommendations(cached.items, cached.model_version, cached.warnings, True)
         started = time.perf_counter()
         result = self._score(user_id, k, context, recent_events)
-        RECOMMENDATION_ENGINE_LATENCY.observe(time.perf_counter() - started)
+        result.engine_seconds = time.perf_counter() - started
+        RECOMMENDATION_ENGINE_LATENCY.observe(result.engine_seconds)
         self.cache.put(key, result)
         return result
 

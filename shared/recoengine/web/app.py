@@ -70,6 +70,8 @@ class ApiRequest:
         self._max_body = max_body
         self._json: Any = None
         self._parsed = False
+        # Fields added to this request's access-log entry (log-based metrics read them).
+        self.log_fields: dict[str, Any] = {}
 
     @property
     def method(self) -> str:
@@ -207,6 +209,7 @@ class HttpApp:
             parse_trace(raw.headers.get("X-Cloud-Trace-Context"), raw.headers.get("traceparent"))
         )
         route_label = "unmatched"
+        req: ApiRequest | None = None
         try:
             try:
                 route, params = self._match(raw.method, raw.path)
@@ -222,7 +225,7 @@ class HttpApp:
                 log.exception("unhandled error in %s %s", raw.method, raw.path)
                 response = self._error(ServiceError("internal error"), request_id)
             elapsed = time.perf_counter() - started
-            self._observe(raw, response, route_label, elapsed)
+            self._observe(raw, response, route_label, elapsed, req.log_fields if req else {})
             return response
         finally:
             current_trace.reset(trace_token)
@@ -257,7 +260,12 @@ class HttpApp:
         return response
 
     def _observe(
-        self, raw: flask.Request, response: flask.Response, route: str, elapsed: float
+        self,
+        raw: flask.Request,
+        response: flask.Response,
+        route: str,
+        elapsed: float,
+        fields: dict[str, Any],
     ) -> None:
         status = str(response.status_code)
         metrics.HTTP_REQUEST_DURATION.labels(self.function, route, raw.method, status).observe(
@@ -280,7 +288,7 @@ class HttpApp:
                 "requestSize": str(raw.content_length or 0),
                 "responseSize": str(response.calculate_content_length() or 0),
             },
-            {"function": self.function, "route": route},
+            {"function": self.function, "route": route, **fields},
         )
 
     # -- built-in endpoints -------------------------------------------------------------
