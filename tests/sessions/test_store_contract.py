@@ -250,3 +250,15 @@ def test_append_with_a_stale_read_still_numbers_turns_correctly(store):
     turns = store.recent_turns(sid, 10, total=store.get(sid).turns)
     assert [(t.seq, t.user_text) for t in turns] == [(0, "first"), (1, "second"), (2, "third")]
     assert store.get(sid).turns == 3
+
+
+@pytest.mark.firestore
+def test_firestore_delete_removes_every_turn_document(firestore_client):
+    store = FirestoreSessionStore(firestore_client, TTL)
+    sid = store.create("alice").session_id
+    for i in range(3):
+        store.append_turn(sid, f"q{i}", "a", "guide")
+    assert store.delete(sid) is True
+    ref = firestore_client.collection(SESSIONS).document(sid)
+    assert not ref.get().exists
+    assert list(ref.collection(SESSION_MESSAGES).stream()) == []

@@ -156,8 +156,6 @@ class FirestoreSessionStore:
         return self._session(self._ref(session_id).get(), self.clock())
 
     def recent_turns(self, session_id: str, limit: int, *, total: int | None = None) -> list[Turn]:
-        from google.cloud.firestore_v1 import FieldFilter
-
         if total is None:
             session = self.get(session_id)
             if session is None:
@@ -165,20 +163,17 @@ class FirestoreSessionStore:
             total = session.turns
         if limit <= 0 or total <= 0:
             return []
-        # The session's turn counter says where the last ``limit`` turns start, so an
-        # ascending key range does it (the emulator has no descending key scans). A turn
-        # never outlives its session (its expiry is the session's at the time it was
-        # written), so filtering turns by their own expiry also hides expired sessions.
+        # The session's turn counter names the last ``limit`` turn documents, so they are
+        # point reads in one BatchGet, not a query: constant cost however many sessions exist
+        # (the emulator's queries scan). A turn never outlives its session (its expiry is the
+        # session's at the time it was written), so each turn's own expiry is the filter.
         now = self.clock()
         messages = self._ref(session_id).collection(SESSION_MESSAGES)
-        first = messages.document(encode_seq(max(0, total - limit)))
-        query = (
-            messages.where(filter=FieldFilter("__name__", ">=", first))
-            .order_by("__name__")
-            .limit(limit)
-        )
+        refs = [messages.document(encode_seq(seq)) for seq in range(max(0, total - limit), total)]
         turns = []
-        for snap in query.stream():
+        for snap in self.client.get_all(refs):
+            if not snap.exists:
+                continue
             data = snap.to_dict() or {}
             expires = _aware(data[EXPIRY_FIELD])
             if expires <= now:
@@ -265,19 +260,21 @@ class FirestoreSessionStore:
         return self._transact(body)
 
     def delete(self, session_id: str) -> bool:
+        """Delete the session and every turn document (named by the turn counter, so no
+        query is needed); expired but not yet collected sessions are deleted too."""
         ref = self._ref(session_id)
-        existed = bool(ref.get().exists)
+        snap = ref.get()
+        if not snap.exists:
+            return False
+        turns = int((snap.to_dict() or {}).get("turns", 0))
         messages = ref.collection(SESSION_MESSAGES)
-        while True:
-            docs = list(messages.limit(_BATCH).stream())
-            if not docs:
-                break
+        for start in range(0, turns, _BATCH):
             batch = self.client.batch()
-            for doc in docs:
-                batch.delete(doc.reference)
+            for seq in range(start, min(turns, start + _BATCH)):
+                batch.delete(messages.document(encode_seq(seq)))
             batch.commit()
         ref.delete()
-        return existed
+        return True
 
     def count_active(self) -> int:
         from google.cloud.firestore_v1 import FieldFilter
