@@ -39,12 +39,25 @@ def build_app(functions: Iterable[str] = FUNCTIONS) -> flask.Flask:
     return front
 
 
+def warm_up() -> None:
+    """Load (on a fresh machine: train) the model before the first request, as Cloud Run's
+    startup probe makes an instance do before it takes traffic."""
+    from recoengine.errors import ServiceUnavailable
+    from recoengine.serving import get_service
+
+    try:
+        print(f"model {get_service().version} ready", flush=True)
+    except ServiceUnavailable as exc:
+        print(f"warning: {exc.message}; /health reports the engine unhealthy", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args()
     app = build_app()
+    warm_up()
     print(f"local stack listening on http://{args.host}:{args.port}", flush=True)
     create_server(app, False).run(args.host, args.port)
 

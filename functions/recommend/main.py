@@ -14,7 +14,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recoengine.config import settings
-from recoengine.serving import RecommendContext, get_service, service_status
+from recoengine.serving import RecommendContext, get_service, service_status, user_events
 from recoengine.web import ApiRequest, HttpApp, Reply
 from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
 
@@ -80,6 +80,7 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
             exclude=body.context.exclude,
             recent_items=body.context.recent_items,
         ),
+        recent_events=user_events.recent_item_ids(body.user_id),
     )
     req.log_fields["cache"] = "hit" if result.cached else "miss"
     if result.engine_seconds is not None:
@@ -99,6 +100,7 @@ def feedback(req: ApiRequest) -> Reply:
     body = req.body(FeedbackRequest)
     revision = settings().service.revision
     RECOMMENDATION_FEEDBACK.labels(body.event, revision).inc()
+    stored = user_events.record_item_event(body.user_id, body.item_id, body.event)
     log.info(
         "recommendation feedback",
         extra={
@@ -112,7 +114,7 @@ def feedback(req: ApiRequest) -> Reply:
             }
         },
     )
-    return Reply({"status": "recorded", "request_id": req.request_id}, 202)
+    return Reply({"status": "recorded", "stored": stored, "request_id": req.request_id}, 202)
 
 
 app.health.component("engine", critical=True)(service_status)

@@ -132,3 +132,18 @@ def test_missing_model_is_503_and_unhealthy_never_500(broken_stack: str) -> None
     health = requests.get(broken_stack + "/health", timeout=5)
     assert health.status_code == 503
     assert health.json()["components"]["engine"] == "unhealthy"
+
+
+def test_feedback_moves_the_next_recommendations(stack: str) -> None:
+    user = "fresh-user-42"
+    before = post(stack, URL, {"user_id": user, "k": 5}).json()["items"]
+    clicked = before[0]["item_id"]
+    fb = post(
+        stack,
+        URL + "/feedback",
+        {"request_id": "abcdefgh12", "user_id": user, "item_id": clicked, "event": "click"},
+    )
+    assert fb.status_code == 202 and fb.json()["stored"] is True
+    after = post(stack, URL, {"user_id": user, "k": 5}).json()["items"]
+    assert clicked not in {i["item_id"] for i in after}  # now part of the user's history
+    assert any(i["components"]["cf"] != 0 for i in after)  # CF now has a history to work from

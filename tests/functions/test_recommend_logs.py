@@ -29,3 +29,32 @@ def test_access_log_has_engine_latency_and_cache_result(
     assert 0 < access[-2]["recommendation_engine_latency"] < 1
     assert "recommendation_engine_latency" not in access[-1]
     assert access[-1]["httpRequest"]["status"] == 200
+
+
+def test_store_outage_degrades_to_model_history(
+    engine_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import recoengine.sessions as sessions
+    from recoengine.config import settings
+
+    (tmp_path / "not-a-db").mkdir()
+    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "not-a-db"))  # a directory: cannot open
+    settings.cache_clear()
+    monkeypatch.setattr(sessions, "_store", None)
+    app = functions_framework.create_app(
+        target="recommend", source=str(ROOT / "functions/recommend/main.py")
+    )
+    client = app.test_client()
+    r = client.post("/api/v2/recommendations", json={"user_id": "user-0002", "k": 3})
+    assert r.status_code == 200 and len(r.get_json()["items"]) == 3
+    fb = client.post(
+        "/api/v2/recommendations/feedback",
+        json={
+            "request_id": "abcdefgh12",
+            "user_id": "user-0002",
+            "item_id": "item-0001",
+            "event": "accept",
+        },
+    )
+    assert fb.status_code == 202 and fb.get_json()["stored"] is False
+    monkeypatch.setattr(sessions, "_store", None)
