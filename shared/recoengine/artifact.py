@@ -165,7 +165,7 @@ def _rmtree(path: Path) -> None:
 
 def _download(uri: str, cache_root: Path) -> Path:
     """Copy ``gs://bucket/prefix`` to a local directory (once per instance)."""
-    from google.cloud import storage  # heavy: imported only when a gs:// model is configured
+    import google.cloud.storage as storage  # heavy: imported only for a gs:// model
 
     bucket_name, _, prefix = uri[len("gs://") :].partition("/")
     prefix = prefix.rstrip("/")
@@ -185,7 +185,10 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
     """Load and verify an artifact from a local path or ``gs://`` URI."""
     try:
         if uri.startswith("gs://"):
-            root = _download(uri, cache_root or Path(tempfile.gettempdir()) / "model-cache")
+            try:
+                root = _download(uri, cache_root or Path(tempfile.gettempdir()) / "model-cache")
+            except Exception as exc:  # NotFound, Forbidden, network: all "no model"
+                raise ArtifactError(f"cannot download model artifact {uri}: {exc}") from None
         else:
             root = Path(uri)
         manifest = json.loads((root / "manifest.json").read_text())
