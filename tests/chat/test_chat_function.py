@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 from functions_framework import create_app
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 import recoengine.chat as chat_pkg
@@ -186,3 +188,31 @@ def test_engine_down_is_a_degraded_component_not_a_crash(tmp_path):
         assert r.status_code == 200 and r.get_json()["recommendations"] == []
     finally:
         chat_pkg.use_engine(None)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+chat_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "user_id": st.one_of(st.text(max_size=140), json_values),
+        "message": st.one_of(st.text(max_size=300), json_values),
+        "session_id": st.one_of(st.text(max_size=70), json_values),
+    },
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(chat_bodies, json_values))
+def test_arbitrary_json_never_gives_a_server_error(client, body):
+    r = client.post("/api/v2/chat", json=body)
+    assert r.status_code in (200, 400, 404, 413, 422), r.get_data(as_text=True)
+    if r.status_code == 200:
+        assert {"session_id", "reply", "turn"} <= set(r.get_json())

@@ -24,6 +24,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -140,7 +141,7 @@ class FirestoreSessionStore:
         now = self.clock()
         state = apply_update(state or SessionState(), None)
         session = Session(new_session_id(), user_id, now, now, now + self.ttl, 0, state)
-        self._ref(session.session_id).create(
+        written = self._ref(session.session_id).create(
             {
                 "user_id": user_id,
                 "created_at": now,
@@ -150,7 +151,7 @@ class FirestoreSessionStore:
                 "state": state.to_dict(),
             }
         )
-        return session
+        return replace(session, version=written.update_time)  # enables the one-write append
 
     def get(self, session_id: str) -> Session | None:
         return self._session(self._ref(session_id).get(), self.clock())
