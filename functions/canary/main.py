@@ -125,5 +125,12 @@ def canary_incident(event: CloudEvent) -> None:
         "incident %s: %s",
         incident.incident_id,
         result["action"],
-        extra={"json_fields": {"canary_event": "incident", **result}},
+        extra={
+            "json_fields": {
+                "canary_event": "incident",
+                "service": incident.service or "",
+                "revision": incident.revision or "",
+                **result,
+            }
+        },
     )

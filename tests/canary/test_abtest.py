@@ -37,8 +37,14 @@ def test_the_product_design_is_powered_and_reports_what_it_needs():
     assert report["required_daily_exposures_80pct"] < 10_000
 
 
-def _simulate_daily(rate_b: float, reps: int, seed: int, design: AbDesign) -> tuple[float, float]:
-    """Vectorised: reps x 14 days of binomial conversions, looked at every day."""
+def _simulate_daily(
+    rate_b: float, reps: int, seed: int, design: AbDesign
+) -> tuple[float, float, float]:
+    """Vectorised: reps x 14 days of binomial conversions, looked at every day.
+
+    Returns P(declared better), P(declared worse) under the design, and P(any |z| >= 1.96)
+    for naive daily peeking.
+    """
     rng = np.random.default_rng(seed)
     daily = design.daily_exposures // 2
     conv_a = rng.binomial(daily, design.base_rate, size=(reps, design.days)).cumsum(axis=1)
@@ -48,20 +54,32 @@ def _simulate_daily(rate_b: float, reps: int, seed: int, design: AbDesign) -> tu
     pooled = (conv_a + conv_b) / (2 * n)
     z = (pb - pa) / np.sqrt(pooled * (1 - pooled) * 2 / n)
     fractions = [n_k / design.planned_per_arm for n_k in n]
-    bounds = np.array(sequential.boundaries(fractions, design.alpha, final=True))
-    sequential_hit = (np.abs(z) >= bounds).any(axis=1).mean()
+    ups, los = sequential.group_boundaries(fractions, design.alpha / 2, design.harm_alpha, True)
+    up_hit = z >= np.array(ups)
+    lo_hit = z <= -np.array(los)
+    first_up = np.where(up_hit.any(axis=1), up_hit.argmax(axis=1), 99)
+    first_lo = np.where(lo_hit.any(axis=1), lo_hit.argmax(axis=1), 99)
+    better = (first_up < first_lo).mean()
+    worse = (first_lo < first_up).mean()
     naive_hit = (np.abs(z) >= 1.959964).any(axis=1).mean()
-    return float(sequential_hit), float(naive_hit)
+    return float(better), float(worse), float(naive_hit)
+
+
+def mc(p: float, n: int) -> float:
+    return 3 * float(np.sqrt(p * (1 - p) / n))
 
 
 def test_daily_checks_keep_false_positives_at_alpha_and_detect_a_10pct_lift():
     design = AbDesign()
-    fpr, naive_fpr = _simulate_daily(0.05, 6000, 1, design)
-    assert fpr <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 6000)  # within Monte-Carlo error
-    assert naive_fpr > 0.12  # peeking at a fixed 1.96 every day is badly inflated
-    power, _ = _simulate_daily(0.055, 3000, 2, design)
+    better, worse, naive = _simulate_daily(0.05, 8000, 1, design)
+    assert better <= 0.025 + mc(0.025, 8000)  # the benefit side's 2.5%, despite 14 looks
+    assert worse <= 0.005 + mc(0.005, 8000)  # false rollbacks on conversion: 0.5%
+    assert naive > 0.12  # peeking at a fixed 1.96 every day is badly inflated
+    power, _, _ = _simulate_daily(0.055, 3000, 2, design)
     assert power >= 0.8
     assert power == pytest.approx(abtest.design_power(design), abs=0.03)
+    _, harm_power, _ = _simulate_daily(0.045, 3000, 3, design)
+    assert harm_power >= 0.8  # a 10% drop is caught too
 
 
 def test_analyse_decides_and_reports_effects_with_intervals():

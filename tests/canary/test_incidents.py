@@ -178,3 +178,46 @@ def test_a_failed_traffic_change_marks_the_rollout_and_the_scheduler_retries(set
     ctrl.advance("recommend", "scheduler")
     assert fake.split(full) == {"recommend-00001-old": 100, "recommend-00002-new": 0}
     assert not ctrl.store.get("recommend").needs_attention
+
+
+def test_rollback_is_notified_by_error_log_and_webhook(setup, caplog):
+    import http.server
+
+    ctrl, _fake, _full, deliver = setup
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=hook.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        ctrl.notifier = type(ctrl.notifier)(f"http://127.0.0.1:{hook.server_address[1]}/hook")
+        with caplog.at_level("ERROR", logger="recoengine.canary.notify"):
+            assert deliver(pubsub_event(incident("0.notify"))) == 200
+    finally:
+        hook.shutdown()
+        hook.server_close()
+        thread.join()
+    assert len(received) == 1
+    assert received[0]["service"] == "recommend"
+    assert received[0]["candidate_revision"] == "recommend-00002-new"
+    assert "Canary rollback of recommend" in received[0]["text"]
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("Canary rollback of recommend" in r.getMessage() for r in errors)
+
+
+def test_an_unreachable_webhook_does_not_undo_or_fail_the_rollback(setup):
+    from tests.support.firestore_emulator import free_port
+
+    ctrl, fake, full, deliver = setup
+    ctrl.notifier = type(ctrl.notifier)(f"http://127.0.0.1:{free_port()}/hook", timeout_s=1)
+    assert deliver(pubsub_event(incident("0.deadhook"))) == 200
+    assert fake.split(full)["recommend-00002-new"] == 0

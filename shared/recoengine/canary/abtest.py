@@ -2,10 +2,13 @@
 
 Conversion = conversion events / exposure events of each revision (from the recommendation
 feedback metric, e.g. click / impression). Each daily look computes the pooled two-proportion z
-and compares it with the Lan-DeMets O'Brien-Fleming boundary for the information accrued so far
-(``t = n / n_planned``, ``n`` the harmonic mean of the two arms). Because the boundary is valid
-at every look, the effect's interval is a repeated confidence interval (Jennison & Turnbull):
-``diff +- c_k * se`` covers the true difference at every look simultaneously with 1 - alpha.
+and compares it with Lan-DeMets O'Brien-Fleming boundaries for the information accrued so far
+(``t = n / n_planned``, ``n`` the harmonic mean of the two arms). The design is asymmetric:
+a benefit is declared at the usual two-sided 5% (2.5% on the upper side); harm, which rolls the
+candidate back, at a stricter one-sided ``harm_alpha`` (0.5%), so equivalent revisions are
+rarely rolled back. Because the upper boundary is valid at every look, the effect's interval is
+a repeated confidence interval (Jennison & Turnbull): ``diff +- c_k * se`` covers the true
+difference at every look simultaneously with 1 - alpha.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from recoengine.canary.stats import norm_ppf, two_proportion_test
 class AbDesign:
     """What the test is planned for. ``planned_per_arm`` sets the information scale."""
 
-    alpha: float = 0.05
+    alpha: float = 0.05  # two-sided; the benefit side spends alpha / 2
+    harm_alpha: float = 0.005  # one-sided, for rolling back on a conversion drop
     base_rate: float = 0.05
     relative_mde: float = 0.10
     daily_exposures: int = 10_000  # both arms together
@@ -41,14 +45,20 @@ def _se_full(design: AbDesign, per_arm: float) -> float:
     return math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / per_arm)
 
 
-def design_power(design: AbDesign, looks: int | None = None) -> float:
-    """Power to detect the MDE with daily looks (equally spaced) under the sequential rule."""
-    k = looks or design.days
+def _design_bounds(design: AbDesign, k: int) -> tuple[list[float], list[float], list[float]]:
     fractions = [(i + 1) / k for i in range(k)]
-    bounds = sequential.boundaries(fractions, design.alpha, final=True)
+    ups, los = sequential.group_boundaries(
+        fractions, design.alpha / 2, design.harm_alpha, final=True
+    )
+    return fractions, ups, los
+
+
+def design_power(design: AbDesign, looks: int | None = None) -> float:
+    """Power to detect a lift of the MDE with daily looks under the sequential rule."""
+    fractions, ups, los = _design_bounds(design, looks or design.days)
     effect = design.base_rate * design.relative_mde
     drift = effect / _se_full(design, design.planned_per_arm)
-    return sequential.power(fractions, bounds, drift)
+    return sequential.crossing(fractions, ups, los, drift)[0]
 
 
 def required_per_arm(design: AbDesign, target_power: float = 0.8) -> float:
@@ -57,13 +67,11 @@ def required_per_arm(design: AbDesign, target_power: float = 0.8) -> float:
     Boundaries do not depend on the sample size, so solve for the drift that gives the power
     (bisection), then turn drift = effect / se(n) into n.
     """
-    k = design.days
-    fractions = [(i + 1) / k for i in range(k)]
-    bounds = sequential.boundaries(fractions, design.alpha, final=True)
+    fractions, ups, los = _design_bounds(design, design.days)
     lo, hi = 0.0, 10.0
     for _ in range(40):
         mid = (lo + hi) / 2
-        if sequential.power(fractions, bounds, mid) >= target_power:
+        if sequential.crossing(fractions, ups, los, mid)[0] >= target_power:
             hi = mid
         else:
             lo = mid
@@ -99,8 +107,9 @@ class AbLook:
     day: str
     info_fraction: float
     z: float
-    boundary: float
+    boundary: float  # upper: candidate better when z >= boundary
     decision: str = "continue"
+    lower: float = 0.0  # candidate worse when z <= -lower
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,10 @@ def analyse(
         # The test ended at an earlier look; testing again would spend alpha twice.
         fractions = fractions[: earlier.index(concluded)]
         t, final = concluded.info_fraction, True
-    bounds = sequential.boundaries([*fractions, t], design.alpha, final=final)
-    c = bounds[-1]
+    ups, los = sequential.group_boundaries(
+        [*fractions, t], design.alpha / 2, design.harm_alpha, final=final
+    )
+    c, c_lo = ups[-1], los[-1]
     test = two_proportion_test(conv_stable, exp_stable, conv_candidate, exp_candidate)
     se = (test.ci_high - test.diff) / norm_ppf(0.975)
     ci = (test.diff - c * se, test.diff + c * se)
@@ -160,11 +171,11 @@ def analyse(
         decision, z = concluded.decision, concluded.z
     elif test.z >= c:
         decision, z = "candidate_better", test.z
-    elif test.z <= -c:
+    elif test.z <= -c_lo:
         decision, z = "candidate_worse", test.z
     else:
         decision, z = ("no_difference" if final else "continue"), test.z
-    look = AbLook(day=day, info_fraction=t, z=z, boundary=c, decision=decision)
+    look = AbLook(day=day, info_fraction=t, z=z, boundary=c, decision=decision, lower=c_lo)
     return AbResult(
         decision,
         look,

@@ -73,18 +73,25 @@ class CanaryController:
             new.service, new.stable_revision, new.candidate_revision, new.traffic_percent
         )
         try:
-            saved = self.store.save(new, audit)
+            return self._save(new, audit)
         except Conflict:
             self._reconcile(new.service)
             raise
-        log.info(
-            "canary %s: %s -> %s (%s)",
-            new.service,
-            audit.from_phase,
-            audit.to_phase,
-            audit.reason,
-            extra={"json_fields": {"canary_event": audit.action, **_brief(audit)}},
-        )
+
+    def _save(self, rollout: Rollout, audit: AuditEntry | None = None) -> Rollout:
+        """Store (compare-and-set) and log the action with ``canary_event``/``service`` fields,
+        which the log-based metric ``canary_events`` counts for the dashboard."""
+        saved = self.store.save(rollout, audit)
+        if audit is not None:
+            log.info(
+                "canary %s: %s %s -> %s (%s)",
+                audit.service,
+                audit.action,
+                audit.from_phase,
+                audit.to_phase,
+                audit.reason,
+                extra={"json_fields": {"canary_event": audit.action, **_brief(audit)}},
+            )
         return saved
 
     def _reconcile(self, service: str) -> None:
@@ -210,8 +217,8 @@ class CanaryController:
             result = self._view(self._commit(new, audit))
         elif decision.action == Action.PAUSE:
             new, audit = state.pause(rollout, now, actor, decision.reason)
-            result = self._view(self.store.save(new, audit))
-            self.notifier.rollback({**_event(new, decision.reason), "action": "paused"})
+            result = self._view(self._save(new, audit))
+            self.notifier.paused(_event(new, decision.reason))
         else:
             changed = rollout.last_decision.get("reason") != decision.reason
             rollout.last_decision = {"action": decision.action, "reason": decision.reason}
@@ -221,7 +228,7 @@ class CanaryController:
                     service, rollout.rollout_id, now, actor, "check", rollout.phase.value,
                     rollout.phase.value, rollout.traffic_percent, decision.reason, seen,
                 )  # fmt: skip
-            result = self._view(self.store.save(rollout, audit_entry))
+            result = self._view(self._save(rollout, audit_entry))
         return {**result, "decision": seen}
 
     def promote(self, service: str, reason: str, actor: str) -> dict[str, Any]:
@@ -236,7 +243,7 @@ class CanaryController:
         if rollout.phase == Phase.PAUSED:
             return self._view(rollout)
         new, audit = state.pause(rollout, self.clock(), actor, reason)
-        return self._view(self.store.save(new, audit))
+        return self._view(self._save(new, audit))
 
     def resume(self, service: str, reason: str, actor: str) -> dict[str, Any]:
         rollout = self._get(service)
@@ -270,7 +277,7 @@ class CanaryController:
         new, audit = state.rollback(rollout, self.clock(), actor, reason, metrics)
         new.needs_attention = True
         new.attention_reason = "rollback stored; traffic not yet confirmed back on stable"
-        saved = self.store.save(new, audit)  # the intent fences off a concurrent promote
+        saved = self._save(new, audit)  # the intent fences off a concurrent promote
         self.notifier.rollback(_event(saved, reason))
         return self._finish_rollback(saved, actor, reason)
 
@@ -286,7 +293,7 @@ class CanaryController:
                 rollout.phase.value, rollout.phase.value, rollout.traffic_percent,
                 f"{reason}: traffic change failed ({exc.message}); needs attention",
             )  # fmt: skip
-            self.store.save(rollout, failed)
+            self._save(rollout, failed)
             log.error(
                 "canary rollback of %s could not move traffic: %s", rollout.service, exc.message
             )

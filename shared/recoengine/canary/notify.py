@@ -21,7 +21,17 @@ class Notifier:
             f"{event.get('candidate_revision')} -> {event.get('stable_revision')} "
             f"({event.get('reason')})"
         )
-        log.error(text, extra={"json_fields": {"canary_event": "rollback", **event}})
+        self._send("rollback_notified", text, event)
+
+    def paused(self, event: dict[str, Any]) -> None:
+        text = (
+            f"Canary of {event.get('service')} paused for a human: candidate "
+            f"{event.get('candidate_revision')} ({event.get('reason')})"
+        )
+        self._send("pause_notified", text, event)
+
+    def _send(self, kind: str, text: str, event: dict[str, Any]) -> None:
+        log.error(text, extra={"json_fields": {"canary_event": kind, **event}})
         if not self.webhook_url:
             return
         import requests

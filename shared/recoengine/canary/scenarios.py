@@ -6,7 +6,8 @@ generator per window, so a (scenario, seed, window) triple always gives the same
 
 Noise model of the healthy baseline (both revisions): Poisson traffic with a daily cycle,
 ~0.1% 5xx, log-normal latencies (median 120 ms, p95 ~250 ms) with occasional shared slow
-minutes (a dependency hiccup hits both revisions), CPU following load, memory near 55%.
+minutes and shared one-minute error bursts (a dependency hiccup hits both revisions), colder
+(slower) first minutes for the new revision, CPU following load, memory near 55%.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Scenario:
         if self.name == "error-spike":
             return Profile(0.05, base.latency_median_ms, base.latency_sigma, base.cpu, base.memory)
         if self.name == "latency-creep":
-            median = base.latency_median_ms * (1.0 + 0.06 * (k + 1))
+            median = base.latency_median_ms * (1.0 + 0.10 * (k + 1))
             return Profile(base.error_rate, median, base.latency_sigma, base.cpu, base.memory)
         if self.name == "memory-leak":
             memory = min(0.99, base.memory + 0.02 * (k + 1))
@@ -105,10 +106,15 @@ class Scenario:
         total = int(rng.poisson(per_window * cycle))
         n_cand = int(rng.binomial(total, share))
         slow = 1.5 if rng.random() < 0.02 else 1.0  # a shared slow minute
+        burst = rng.random() < 0.005  # a shared minute of 3% errors (a dependency blip)
         load = cycle * (1.0 + 0.1 * rng.standard_normal())
-        base = Profile()
+        base = Profile(error_rate=0.03) if burst else Profile()
+        cand = self.candidate_profile(i, base)
+        if i < 2:  # cold instances of the new revision answer slower at first
+            cand = Profile(cand.error_rate, cand.latency_median_ms * 1.6, cand.latency_sigma,
+                           cand.cpu, cand.memory)  # fmt: skip
         windows = []
-        for profile, n in ((base, total - n_cand), (self.candidate_profile(i, base), n_cand)):
+        for profile, n in ((base, total - n_cand), (cand, n_cand)):
             windows.append(
                 self._revision(rng, profile, n, slow, load, self.impressions_per_request)
             )

@@ -6,6 +6,10 @@ keeps the overall two-sided level at ``a`` whatever the number and timing of loo
 boundary is computed from the information fractions actually observed (Lan & DeMets 1983).
 Early looks get very strict boundaries (~5 at t = 0.07), the last one is close to 1.96.
 
+Each side spends its own alpha, so the design can be asymmetric: the A/B test looks for a
+benefit at the usual two-sided 5% (2.5% on the upper side) but only rolls back for harm at a
+stricter one-sided level, which bounds false rollbacks of equivalent revisions.
+
 Boundaries come from the classic recursive integration of the score process
 (Armitage-McPherson-Rowe; Jennison & Turnbull ch. 19) on a grid: ``S(t)`` is Brownian motion
 with drift ``theta``, ``Z_k = S(t_k) / sqrt(t_k)``; the same recursion with a drift gives power.
@@ -13,9 +17,10 @@ with drift ``theta``, ``Z_k = S(t_k) / sqrt(t_k)``; the same recursion with a dr
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -39,26 +44,29 @@ def _sf(x: _FloatArray) -> _FloatArray:
     return 0.5 * _erfc(x / math.sqrt(2.0))
 
 
-def obf_spending(t: float, alpha: float) -> float:
-    """Cumulative two-sided alpha spent by information fraction ``t`` (O'Brien-Fleming type).
-
-    Each side spends ``a/2`` with Lan-DeMets' one-sided OBF function
-    ``2 - 2 Phi(z_{1-a/4} / sqrt(t))`` (gsDesign's ``sfLDOF``); for five equally spaced looks at
-    a = 0.05 this gives the tabulated 4.877, 3.357, 2.680, 2.290, 2.031.
-    """
-    if t <= 0:
+def one_sided_obf(t: float, alpha: float) -> float:
+    """Alpha spent on one side by information fraction ``t``: ``2 - 2 Phi(z_{1-a/2}/sqrt(t))``."""
+    if alpha <= 0 or t <= 0:
         return 0.0
     if t >= 1:
         return alpha
-    z = norm_ppf(1 - alpha / 4)
-    one_side = 2.0 - 2.0 * (0.5 * (1.0 + math.erf(z / math.sqrt(t) / math.sqrt(2.0))))
-    return 2.0 * one_side
+    z = norm_ppf(1 - alpha / 2)
+    return 2.0 - 2.0 * (0.5 * (1.0 + math.erf(z / math.sqrt(t) / math.sqrt(2.0))))
 
 
-def _grid(half_width: float, step_sd: float) -> tuple[_FloatArray, float]:
-    n = int(min(3001, max(201, math.ceil(2 * half_width / (step_sd / 12)))))
+def obf_spending(t: float, alpha: float) -> float:
+    """Cumulative two-sided alpha spent by ``t`` when each side spends ``a/2``.
+
+    Lan-DeMets' one-sided OBF function per side (gsDesign's ``sfLDOF``); for five equally spaced
+    looks at a = 0.05 this gives the tabulated 4.877, 3.357, 2.680, 2.290, 2.031.
+    """
+    return 2.0 * one_sided_obf(t, alpha / 2)
+
+
+def _grid(lo: float, hi: float, step_sd: float) -> tuple[_FloatArray, float]:
+    n = int(min(3001, max(201, math.ceil((hi - lo) / (step_sd / 12)))))
     n += 1 - n % 2  # odd, for Simpson's rule
-    x = np.linspace(-half_width, half_width, n)
+    x = np.linspace(lo, hi, n)
     return x, float(x[1] - x[0])
 
 
@@ -76,94 +84,122 @@ def _check_fractions(fractions: Sequence[float]) -> list[float]:
     return ts
 
 
-def _crossing(
-    nodes: _FloatArray | None,
-    weights: _FloatArray | None,
-    t_prev: float,
-    t: float,
-    c: float,
-    drift: float,
-) -> tuple[float, float]:
-    """P(upper crossing), P(lower crossing) at this look, given the sub-density before it."""
+_Density = tuple[_FloatArray, _FloatArray] | None  # nodes and Simpson-weighted sub-density
+
+
+def _up(density: _Density, t_prev: float, t: float, c: float, drift: float) -> float:
+    """P(Z_t >= c and no earlier crossing)."""
     b = c * math.sqrt(t)
-    if nodes is None or weights is None:
-        sd = math.sqrt(t)
-        m0 = drift * t
-        up = float(_sf(np.array([(b - m0) / sd]))[0])
-        lo = float(_sf(np.array([(b + m0) / sd]))[0])
-        return up, lo
+    if density is None:
+        return float(_sf(np.array([(b - drift * t) / math.sqrt(t)]))[0])
+    nodes, weights = density
     sd = math.sqrt(t - t_prev)
-    mean = nodes + drift * (t - t_prev)
-    up = float((weights * _sf((b - mean) / sd)).sum())
-    lo = float((weights * _sf((b + mean) / sd)).sum())
-    return up, lo
+    return float((weights * _sf((b - nodes - drift * (t - t_prev)) / sd)).sum())
+
+
+def _down(density: _Density, t_prev: float, t: float, c: float, drift: float) -> float:
+    """P(Z_t <= -c and no earlier crossing)."""
+    b = c * math.sqrt(t)
+    if density is None:
+        return float(_sf(np.array([(b + drift * t) / math.sqrt(t)]))[0])
+    nodes, weights = density
+    sd = math.sqrt(t - t_prev)
+    return float((weights * _sf((b + nodes + drift * (t - t_prev)) / sd)).sum())
 
 
 def _propagate(
-    nodes: _FloatArray | None,
-    weights: _FloatArray | None,
-    t_prev: float,
-    t: float,
-    c: float,
-    drift: float,
-) -> tuple[_FloatArray, _FloatArray]:
-    """Sub-density of S(t) on the continuation region |S| < c sqrt(t), as Simpson weights."""
-    b = c * math.sqrt(t)
-    sd = math.sqrt(t - t_prev) if nodes is not None else math.sqrt(t)
-    x, h = _grid(b, sd)
-    if nodes is None or weights is None:
-        dens = np.exp(-0.5 * ((x - drift * t) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+    density: _Density, t_prev: float, t: float, c_up: float, c_lo: float, drift: float
+) -> _Density:
+    """Sub-density of S(t) on the continuation region ``-c_lo sqrt(t) < S < c_up sqrt(t)``."""
+    root = math.sqrt(t)
+    sd = math.sqrt(t - t_prev) if density is not None else root
+    x, h = _grid(-c_lo * root, c_up * root, sd)
+    norm = sd * math.sqrt(2 * math.pi)
+    if density is None:
+        dens = np.exp(-0.5 * ((x - drift * t) / sd) ** 2) / norm
     else:
+        nodes, weights = density
         diff = (x[:, None] - nodes[None, :] - drift * (t - t_prev)) / sd
-        kernel = np.exp(-0.5 * diff * diff) / (sd * math.sqrt(2 * math.pi))
-        dens = kernel @ weights
+        dens = (np.exp(-0.5 * diff * diff) / norm) @ weights
     return x, dens * _simpson_weights(x.size, h)
 
 
-def boundaries(fractions: Sequence[float], alpha: float = 0.05, final: bool = False) -> list[float]:
-    """Two-sided z boundaries for looks at ``fractions``; ``final`` spends all remaining alpha."""
+def _solve(cross: Callable[[float], float], target: float) -> float:
+    """The boundary whose crossing probability equals ``target`` (bisection; 12 = never)."""
+    if target <= 1e-12:
+        return 12.0
+    lo, hi = 0.0, 12.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if cross(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def group_boundaries(
+    fractions: Sequence[float], alpha_upper: float, alpha_lower: float, final: bool = False
+) -> tuple[list[float], list[float]]:
+    """Upper and lower z boundaries (lower as a positive number: reject when Z <= -c).
+
+    Each side spends its alpha with the one-sided OBF function of the information fraction;
+    ``final`` spends whatever is left at the last look.
+    """
     ts = _check_fractions(fractions)
-    out: list[float] = []
-    nodes: _FloatArray | None = None
-    weights: _FloatArray | None = None
-    spent = 0.0
+    ups: list[float] = []
+    los: list[float] = []
+    density: _Density = None
+    spent_up = spent_lo = 0.0
     t_prev = 0.0
     for k, t in enumerate(ts):
         last = final and k == len(ts) - 1
-        target = (alpha if last else obf_spending(min(t, 1.0), alpha)) - spent
-        target = max(target, 1e-12)
-        lo_c, hi_c = 0.0, 12.0
-        for _ in range(60):
-            mid = (lo_c + hi_c) / 2
-            up, dn = _crossing(nodes, weights, t_prev, t, mid, 0.0)
-            if up + dn > target:
-                lo_c = mid
-            else:
-                hi_c = mid
-        c = (lo_c + hi_c) / 2
-        out.append(c)
-        up, dn = _crossing(nodes, weights, t_prev, t, c, 0.0)
-        spent += up + dn
-        nodes, weights = _propagate(nodes, weights, t_prev, t, c, 0.0)
+        want_up = (alpha_upper if last else one_sided_obf(min(t, 1.0), alpha_upper)) - spent_up
+        want_lo = (alpha_lower if last else one_sided_obf(min(t, 1.0), alpha_lower)) - spent_lo
+        c_up = _solve(functools.partial(_up, density, t_prev, t, drift=0.0), want_up)
+        c_lo = _solve(functools.partial(_down, density, t_prev, t, drift=0.0), want_lo)
+        spent_up += _up(density, t_prev, t, c_up, 0.0)
+        spent_lo += _down(density, t_prev, t, c_lo, 0.0)
+        ups.append(c_up)
+        los.append(c_lo)
+        density = _propagate(density, t_prev, t, c_up, c_lo, 0.0)
         t_prev = t
-    return out
+    return ups, los
+
+
+def boundaries(fractions: Sequence[float], alpha: float = 0.05, final: bool = False) -> list[float]:
+    """Symmetric two-sided boundaries (``a/2`` per side)."""
+    ups, _ = group_boundaries(fractions, alpha / 2, alpha / 2, final)
+    return ups
+
+
+def crossing(
+    fractions: Sequence[float],
+    upper: Sequence[float],
+    lower: Sequence[float] | None,
+    drift: float,
+) -> tuple[float, float]:
+    """P(crossing the upper boundary first), P(crossing the lower first) under ``drift``.
+
+    With ``drift = effect / se_at_full_information`` the upper probability is the design's
+    power to detect a benefit of that size.
+    """
+    ts = _check_fractions(fractions)
+    lows = list(lower) if lower is not None else list(upper)
+    if len(upper) != len(ts) or len(lows) != len(ts):
+        raise ValueError("one boundary per look")
+    p_up = p_lo = 0.0
+    density: _Density = None
+    t_prev = 0.0
+    for t, c_up, c_lo in zip(ts, upper, lows, strict=True):
+        p_up += _up(density, t_prev, t, c_up, drift)
+        p_lo += _down(density, t_prev, t, c_lo, drift)
+        density = _propagate(density, t_prev, t, c_up, c_lo, drift)
+        t_prev = t
+    return p_up, p_lo
 
 
 def power(fractions: Sequence[float], bounds: Sequence[float], drift: float) -> float:
-    """P(crossing either boundary at some look) when S(t) has drift ``drift`` per unit info.
-
-    With ``drift = effect / se_at_full_information`` this is the design's power.
-    """
-    ts = _check_fractions(fractions)
-    if len(bounds) != len(ts):
-        raise ValueError("one boundary per look")
-    total = 0.0
-    nodes: _FloatArray | None = None
-    weights: _FloatArray | None = None
-    t_prev = 0.0
-    for t, c in zip(ts, bounds, strict=True):
-        up, dn = _crossing(nodes, weights, t_prev, t, c, drift)
-        total += up + dn
-        nodes, weights = _propagate(nodes, weights, t_prev, t, c, drift)
-        t_prev = t
-    return total
+    """P(crossing either symmetric boundary at some look) under ``drift``."""
+    up, lo = crossing(fractions, bounds, None, drift)
+    return up + lo
