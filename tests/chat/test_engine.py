@@ -182,3 +182,17 @@ def test_concurrent_turns_on_one_session_are_all_kept(tmp_path):
         t.join()
     assert sorted(results) == list(range(2, 22))
     assert engine.history(sid, "hank")["turns"] == 21
+
+
+def test_turn_cache_is_used_and_other_writers_make_it_stale(tmp_path):
+    engine, _ = make_engine(tmp_path)
+    sid = engine.turn("ivy", "my name is Ivy").session_id
+    engine.turn("ivy", "second", sid)
+    assert engine.cache.hits == 1
+    # another instance (same store, its own cache) takes a turn in between
+    other, _ = make_engine(tmp_path)
+    other.store = engine.store
+    other.turn("ivy", "from elsewhere", sid)
+    result = engine.turn("ivy", "and now?", sid)
+    assert engine.cache.misses >= 1
+    assert 'Earlier you said: "from elsewhere"' in result.reply

@@ -21,6 +21,7 @@ from recoengine.chat.intents import RECOMMENDATION_INTENTS, Intent, Understandin
 from recoengine.chat.memory import build_context
 from recoengine.chat.personalities import PersonalityRouter
 from recoengine.chat.recommender import Recommender, Suggestion
+from recoengine.chat.turn_cache import TurnCache
 from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
 from recoengine.sessions.model import (
     RecommendedItem,
@@ -29,6 +30,7 @@ from recoengine.sessions.model import (
     SessionState,
     SessionStore,
     is_session_id,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class ChatEngine:
         recommender: Recommender | None = None,
         limits: ChatLimits = ChatLimits(),
         observe_engine: Callable[[float], None] | None = None,
+        cache: TurnCache | None = None,
     ) -> None:
         self.store = store
         self.model = model
@@ -96,6 +99,8 @@ class ChatEngine:
         self.recommender = recommender
         self.limits = limits
         self.observe_engine = observe_engine
+        self.fetch_turns = limits.max_window_turns + 8  # the window plus turns to summarise
+        self.cache = cache if cache is not None else TurnCache(keep_turns=self.fetch_turns)
 
     # -- sessions --------------------------------------------------------------------
     def owned_session(self, session_id: str, user_id: str) -> Session:
@@ -142,6 +147,7 @@ class ChatEngine:
     def delete(self, session_id: str, user_id: str) -> None:
         self.owned_session(session_id, user_id)
         self.store.delete(session_id)
+        self.cache.forget(session_id)
 
     # -- recommendations -------------------------------------------------------------
     def _vocabulary(self) -> frozenset[str]:
@@ -209,9 +215,11 @@ class ChatEngine:
         started = time.perf_counter()
         if session_id:
             session = self.owned_session(session_id, user_id)
-            turns = self.store.recent_turns(
-                session.session_id, self.limits.max_window_turns + 8, total=session.turns
-            ) if session.turns else []  # fmt: skip
+            turns = self.cache.get(session.session_id, session.turns, utcnow())
+            if turns is None:
+                turns = self.store.recent_turns(
+                    session.session_id, self.fetch_turns, total=session.turns
+                ) if session.turns else []  # fmt: skip
         else:
             session = self.store.create(user_id)
             turns = []
@@ -271,6 +279,7 @@ class ChatEngine:
             fallback=completion.fallback,
             expected=session,
         )
+        self.cache.appended(session.session_id, turns, turn, session.turns)
         if self.observe_engine is not None:
             self.observe_engine(max(0.0, time.perf_counter() - started - model_seconds))
         return TurnResult(
