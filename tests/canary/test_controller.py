@@ -101,3 +101,17 @@ def test_conflicts_and_unknown_services(run_admin, sqlite_store):
     with pytest.raises(Conflict):
         ctrl.promote("recommend", "no", "bob")
     assert ctrl.status("recommend")["phase"] == Phase.ROLLED_BACK.value
+
+
+def test_a_lost_race_reconciles_traffic_to_the_winner(run_admin, sqlite_store):
+    from recoengine.canary import state
+
+    ctrl, clock, full = make(run_admin, sqlite_store, "healthy")
+    ctrl.enable("recommend", 5, None, "a")
+    stale = ctrl.store.get("recommend")  # the scheduler read this...
+    ctrl.rollback("recommend", "incident", "incident:x")  # ...then an incident won
+    late, audit = state.set_traffic(stale, 50, clock(), "scheduler", "late decision")
+    with pytest.raises(Conflict):
+        ctrl._commit(late, audit)
+    assert run_admin.split(full)["recommend-00002-new"] == 0  # traffic follows the winner
+    assert ctrl.store.get("recommend").phase == Phase.ROLLED_BACK

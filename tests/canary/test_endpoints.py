@@ -18,6 +18,9 @@ from typing import Any
 import functions_framework
 import pytest
 import requests
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_h
+from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 from recoengine.canary import runtime
@@ -173,3 +176,47 @@ def test_a_configured_token_is_used_and_iam_mode_names_the_caller(monkeypatch, t
     audit = srv.post("status", {"service": "chat"}).json()["audit"]
     assert audit[0]["actor"] == "iam:ci@p.iam"
     next(gen, None)
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    gen = _serve(mp, tmp_path_factory.mktemp("fuzz"), {"CANARY_TOKEN": "fuzz-token-123"})
+    base = next(gen)
+    yield Server(base, "fuzz-token-123")
+    next(gen, None)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {"service": st.sampled_from(["recommend", "chat", "x", "", "A", "a" * 70])},
+        optional={
+            "traffic_percentage": st.one_of(st.integers(-5, 120), st.text(max_size=3)),
+            "reason": st.text(max_size=600),
+            "candidate_revision": st.text(max_size=20),
+        },
+    ),
+)
+
+
+@settings_h(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    action=st.sampled_from(
+        ["enable", "metrics", "rollback", "promote", "advance", "pause", "resume", "status"]
+    ),
+    body=bodies,
+)
+def test_no_input_makes_the_api_answer_5xx(fuzz_client, action, body):
+    r = fuzz_client.post(action, json.dumps(body, allow_nan=True))
+    assert r.status_code in (200, 400, 404, 409, 422), (r.status_code, r.text)
+    assert r.headers["Content-Type"].startswith("application/json")
