@@ -165,7 +165,7 @@ class ChatEngine:
         except Exception as exc:  # a store outage degrades to the model's own history
             log.warning("recent item events unavailable: %s", exc)
             return []
-        return [e.item_id for e in events]
+        return [e.item_id for e in reversed(events)]  # oldest first, like a history
 
     def _picks(self, user_id: str, what: Understanding, state: SessionState) -> _Picks:
         if self.recommender is None:

@@ -61,10 +61,9 @@ class ServingRecommender:
     ) -> list[Suggestion]:
         from recoengine.serving import RecommendContext
 
-        context = RecommendContext(
-            features=list(features), exclude=list(exclude), recent_items=list(recent_items)
-        )
-        result = self._service().recommend(user_id, k, context)
+        context = RecommendContext(features=list(features), exclude=list(exclude))
+        # What the user just did extends their history, as in the recommend function.
+        result = self._service().recommend(user_id, k, context, recent_events=list(recent_items))
         return [Suggestion(i.item_id, i.title, float(i.score)) for i in result.items]
 
     def similar(self, item_id: str, k: int) -> list[Suggestion]:

@@ -1,0 +1,51 @@
+"""The chat's port onto the real recommendation service (the demo model, trained once)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recoengine.chat.recommender import ServingRecommender
+from recoengine.errors import ServiceUnavailable
+
+
+@pytest.fixture()
+def recommender(engine_env):
+    """The adapter over the real service, loaded from the session's small demo model."""
+    adapter = ServingRecommender()
+    assert adapter.describe()["status"] == "ok"
+    return adapter
+
+
+def test_a_missing_model_is_service_unavailable(monkeypatch, tmp_path):
+    from recoengine.config import settings
+    from recoengine.serving import reset_service
+
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / "nothing-here"))
+    settings.cache_clear()
+    reset_service()
+    try:
+        with pytest.raises(ServiceUnavailable):
+            ServingRecommender().recommend("u", 3)
+    finally:
+        settings.cache_clear()
+        reset_service()
+
+
+def test_recommend_filters_by_feature_and_follows_recent_items(recommender):
+    vocab = recommender.vocabulary()
+    assert vocab
+    token = sorted(vocab)[0]
+    picks = recommender.recommend("chat-user", 5, features=[token])
+    assert len(picks) == 5 and len({p.item_id for p in picks}) == 5
+    again = recommender.recommend("chat-user", 5, exclude=[p.item_id for p in picks])
+    assert not {p.item_id for p in again} & {p.item_id for p in picks}
+    steered = recommender.recommend("chat-user", 5, recent_items=[picks[0].item_id])
+    assert picks[0].item_id not in {p.item_id for p in steered}
+
+
+def test_similar_items_are_real_catalogue_items(recommender):
+    first = recommender.recommend("chat-user", 1)[0]
+    similar = recommender.similar(first.item_id, 4)
+    assert similar and all(s.title for s in similar)
+    assert first.item_id not in {s.item_id for s in similar}
+    assert recommender.similar("no-such-item", 3) == []
