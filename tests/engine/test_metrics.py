@@ -68,3 +68,12 @@ def test_leave_last_out_keeps_file_order_on_equal_timestamps() -> None:
     }
     assert split.train.n_interactions == 3
     assert sorted(split.train.items.tolist()) == [2, 3, 4]
+
+
+def test_multi_step_holdout_predicts_each_item_from_its_prefix() -> None:
+    d = _data([0, 0, 0, 0, 0, 1, 1], [0, 1, 2, 3, 4, 1, 2], [1, 2, 3, 4, 5, 1, 2])
+    split = leave_last_out(d, n_holdout=3)
+    assert split.test_users.tolist() == [0, 0, 0]  # user b keeps everything (too short)
+    assert split.test_items.tolist() == [2, 3, 4]
+    assert [p.tolist() for p in split.test_prefix] == [[], [2], [2, 3]]
+    assert sorted(split.train.items.tolist()) == [0, 1, 1, 2]

@@ -88,3 +88,16 @@ def test_trained_blend_beats_popularity_on_held_out_demo_data() -> None:
     pop = ev.run(popularity_scores(split.train)).summary()
     assert blend["ndcg10"] > pop["ndcg10"] * 1.3, (blend, pop)
     assert all(v >= 0 for v in report.calibration.values())
+
+
+def test_vectorised_weight_tuning_agrees_with_full_scoring() -> None:
+    from recoengine.models.collaborative import CFParams as P
+    from recoengine.training import _tune_weights, fit_components
+
+    data = generate(n_users=120, n_items=150, per_user=20, seed=5)
+    split = leave_last_out(data, n_holdout=2)
+    ev = Evaluator(split, seed=1)
+    model = fit_components(split.train, P())
+    grid = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (0.4, 0.4, 0.2)]
+    slow = {w: ev.run(blend_scorer(model, split.train, w)).summary()["ndcg10"] for w in grid}
+    assert _tune_weights(model, split.train, ev, grid) == max(slow, key=slow.__getitem__)

@@ -31,27 +31,38 @@ class PerUser:
 
 
 class Evaluator:
-    """Fixes the split, each user's train history and the sampled negatives (fixed seed), so
-    every model is scored on exactly the same cases."""
+    """Fixes the split, each case's history and the sampled negatives (fixed seed), so every
+    model is scored on exactly the same cases."""
 
     def __init__(self, split: Split, seed: int = 2024, n_negatives: int = 99) -> None:
         self.split = split
         self.histories = histories(split.train)
         n_items = split.train.n_items
+        self.case_histories = [
+            np.concatenate([self.histories[u], p]) if len(p) else self.histories[u]
+            for u, p in zip(split.test_users, split.test_prefix, strict=True)
+        ]
         rng = np.random.default_rng(seed)
         self.negatives = [
-            metrics.sample_negatives(rng, n_items, np.append(self.histories[u], t), n_negatives)
-            for u, t in zip(split.test_users, split.test_items, strict=True)
+            metrics.sample_negatives(rng, n_items, np.append(h, t), n_negatives)
+            for h, t in zip(self.case_histories, split.test_items, strict=True)
         ]
 
+    def __len__(self) -> int:
+        return len(self.split.test_items)
+
     def run(self, score: ScoreFn) -> PerUser:
-        ranks = np.empty(len(self.split.test_users))
-        sampled = np.empty(len(self.split.test_users))
-        for n, (u, t) in enumerate(zip(self.split.test_users, self.split.test_items, strict=True)):
-            hist = self.histories[u]
+        ranks = np.empty(len(self))
+        sampled = np.empty(len(self))
+        cases = zip(self.split.test_users, self.split.test_items, self.case_histories, strict=True)
+        for n, (u, t, hist) in enumerate(cases):
             s = score(int(u), hist)
             ranks[n] = metrics.rank_of(s, int(t), hist)
             sampled[n] = metrics.sampled_rank(s, int(t), self.negatives[n])
+        return self.from_ranks(ranks, sampled)
+
+    @staticmethod
+    def from_ranks(ranks: np.ndarray, sampled: np.ndarray) -> PerUser:
         return PerUser(
             ndcg10=metrics.ndcg_at(ranks, 10),
             hr10=metrics.hit_at(ranks, 10),

@@ -18,22 +18,41 @@ from recoengine.data.dataset import Dataset
 @dataclass
 class Split:
     train: Dataset
-    test_users: np.ndarray  # user indices that have a held-out item
-    test_items: np.ndarray  # the held-out item per test user
+    test_users: np.ndarray  # user index of each held-out case
+    test_items: np.ndarray  # the held-out item of each case
+    # Held-out items of the same user that precede the case (its history beyond ``train``):
+    # empty for the test protocol (one case per user), used by multi-step validation.
+    test_prefix: list[np.ndarray]
 
 
-def leave_last_out(data: Dataset, min_history: int = 2) -> Split:
-    """Hold out each user's last interaction (users with fewer than ``min_history`` keep all)."""
+def leave_last_out(data: Dataset, n_holdout: int = 1, min_train: int = 1) -> Split:
+    """Hold out each user's last ``n_holdout`` interactions (chronological, stable ties).
+
+    Users who would keep fewer than ``min_train`` training interactions keep everything. With
+    ``n_holdout > 1`` each held-out item is a case predicted from the training history plus
+    the held-out items before it: several next-item cases per user, for a validation set
+    large enough to choose hyper-parameters on without chasing noise.
+    """
     order = data.chronological()
     users = data.users[order]
-    last_pos = np.flatnonzero(np.r_[users[1:] != users[:-1], True])
     counts = np.bincount(users, minlength=data.n_users)
-    held = last_pos[counts[users[last_pos]] >= min_history]
-    held_positions = order[held]
+    ends = np.cumsum(counts)  # one past each user's last position in ``order``
+    from_end = ends[users] - 1 - np.arange(len(order))
+    held = (from_end < n_holdout) & (counts[users] >= n_holdout + min_train)
+    held_positions = order[held]  # chronological within each user
     keep = np.ones(data.n_interactions, dtype=bool)
     keep[held_positions] = False
+    case_users = data.users[held_positions].astype(np.int32)
+    case_items = data.items[held_positions].astype(np.int32)
+    prefix: list[np.ndarray] = []
+    for n in range(len(held_positions)):
+        start = n
+        while start > 0 and case_users[start - 1] == case_users[n]:
+            start -= 1
+        prefix.append(case_items[start:n])
     return Split(
         train=data.subset(np.flatnonzero(keep)),
-        test_users=data.users[held_positions].astype(np.int32),
-        test_items=data.items[held_positions].astype(np.int32),
+        test_users=case_users,
+        test_items=case_items,
+        test_prefix=prefix,
     )
