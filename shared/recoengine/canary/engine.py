@@ -150,7 +150,7 @@ def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = F
     if ab is not None and ab["decision"] == "candidate_worse":
         action = Action.ROLLBACK if policy.ab_worse_action == "rollback" else Action.PAUSE
         why = "A/B: candidate converts significantly worse"
-        return Decision(action, why, judgement=judgement, ab=ab)
+        return Decision(action, why, trigger="ab_conversion", judgement=judgement, ab=ab)
     early = ab is not None and ab["decision"] == "candidate_better" and policy.ab_early_stop
     if not done and not early:
         why = "minimum step duration not reached"
