@@ -19,13 +19,25 @@ release: ## Deploy IMAGE as a no-traffic candidate of SERVICE and start its cana
 	@test -n "$(SERVICE)" || { echo "SERVICE is required"; exit 2; }
 	@test -n "$(IMAGE)" || { echo "IMAGE is required"; exit 2; }
 	@test -n "$(PROJECT)" || { echo "PROJECT is required (or gcloud config set project ...)"; exit 2; }
-	gcloud run deploy $(SERVICE) --project $(PROJECT) --region $(REGION) --image $(IMAGE) \
-	  --no-traffic --tag candidate --quiet
-	@url="$(CANARY_URL)"; \
-	if [ -z "$$url" ]; then url=$$(gcloud run services describe canary --project $(PROJECT) --region $(REGION) --format='value(status.url)'); fi; \
-	candidate=$$(gcloud run services describe $(SERVICE) --project $(PROJECT) --region $(REGION) --format='value(status.latestCreatedRevisionName)'); \
+	@set -euo pipefail; \
+	run="--project $(PROJECT) --region $(REGION)"; \
+	url="$(CANARY_URL)"; \
+	if [ -z "$$url" ]; then url=$$(gcloud run services describe canary $$run --format='value(status.url)'); fi; \
+	auth="Authorization: Bearer $$(gcloud auth print-identity-token)"; \
+	phase=$$(curl -sS --fail-with-body -X POST "$$url/api/v2/canary/status" -H "$$auth" \
+	  -H "Content-Type: application/json" -d '{"service":"$(SERVICE)"}' \
+	  | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["phase"])'); \
+	case "$$phase" in canary|ab_test|paused) \
+	  echo "a rollout of $(SERVICE) is in progress ($$phase): promote or roll it back first"; exit 1;; esac; \
+	gcloud run services describe $(SERVICE) $$run --format=json > /tmp/release-$(SERVICE).json; \
+	pin=$$($(PYTHON) -c 'import json,sys; s=json.load(open(sys.argv[1])); t=s.get("spec",{}).get("traffic",[]); print(s["status"]["latestReadyRevisionName"] if any(x.get("latestRevision") for x in t) else "")' /tmp/release-$(SERVICE).json); \
+	if [ -n "$$pin" ]; then \
+	  echo "pinning $(SERVICE)'s traffic to $$pin (it followed LATEST)"; \
+	  gcloud run services update-traffic $(SERVICE) $$run --to-revisions=$$pin=100 --quiet; \
+	fi; \
+	gcloud run deploy $(SERVICE) $$run --image $(IMAGE) --no-traffic --tag candidate --quiet; \
+	candidate=$$(gcloud run services describe $(SERVICE) $$run --format='value(status.latestCreatedRevisionName)'); \
 	echo "starting the canary of $(SERVICE): candidate $$candidate at $(CANARY_START_PERCENT)% via $$url"; \
-	curl -sS --fail-with-body -X POST "$$url/api/v2/canary/enable" \
-	  -H "Authorization: Bearer $$(gcloud auth print-identity-token)" \
+	curl -sS --fail-with-body -X POST "$$url/api/v2/canary/enable" -H "$$auth" \
 	  -H "Content-Type: application/json" \
 	  -d "{\"service\":\"$(SERVICE)\",\"traffic_percentage\":$(CANARY_START_PERCENT),\"candidate_revision\":\"$$candidate\"}"; echo
