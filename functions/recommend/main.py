@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recoengine.config import settings
 from recoengine.serving import RecommendContext, get_service, service_status, user_events
-from recoengine.web import ApiRequest, HttpApp, Reply
+from recoengine.web import ApiRequest, HttpApp, Reply, identity
 from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
 
 log = logging.getLogger("recoengine.recommend")
@@ -67,9 +67,10 @@ class FeedbackRequest(BaseModel):
     event: Literal["impression", "click", "accept"]
 
 
-@app.route("POST", "/api/v2/recommendations")
+@app.route("POST", "/api/v2/recommendations", guard=identity.authenticate)
 def recommend_items(req: ApiRequest) -> dict[str, Any]:
     body = req.body(RecommendRequest)
+    identity.check_user(req, body.user_id)
     service = get_service()
     result = service.recommend(
         body.user_id,
@@ -95,9 +96,10 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
     return answer
 
 
-@app.route("POST", "/api/v2/recommendations/feedback")
+@app.route("POST", "/api/v2/recommendations/feedback", guard=identity.authenticate)
 def feedback(req: ApiRequest) -> Reply:
     body = req.body(FeedbackRequest)
+    identity.check_user(req, body.user_id)
     revision = settings().service.revision
     RECOMMENDATION_FEEDBACK.labels(body.event, revision).inc()
     stored = user_events.record_item_event(body.user_id, body.item_id, body.event)

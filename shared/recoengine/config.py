@@ -252,12 +252,51 @@ class CanarySettings:
         )
 
 
+FIREBASE_CERTS_URL = (
+    "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
+)
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """End-user identity (issue 6). ``AUTH_MODE=none`` (default, local): the request's
+    ``user_id`` is trusted. ``AUTH_MODE=firebase``: a Firebase / Identity Platform ID token is
+    required and ``user_id`` must be its subject. The certs URL and issuer are configurable so
+    tests can serve their own keys."""
+
+    mode: str
+    audience: str
+    issuer: str
+    certs_url: str
+    clock_skew_seconds: int
+    certs_timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Env) -> IdentitySettings:
+        mode = env_str(env, "AUTH_MODE", "none", ("none", "firebase"))
+        audience = _get(env, "AUTH_AUDIENCE", _get(env, "GOOGLE_CLOUD_PROJECT", ""))
+        if mode == "firebase" and not audience:
+            raise ConfigError("AUTH_MODE=firebase needs AUTH_AUDIENCE (the Firebase project id)")
+        certs_url = _get(env, "AUTH_CERTS_URL", FIREBASE_CERTS_URL)
+        if not certs_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ConfigError("AUTH_CERTS_URL: expected an https URL (or a local test URL)")
+        return cls(
+            mode=mode,
+            audience=audience,
+            issuer=_get(env, "AUTH_ISSUER", f"https://securetoken.google.com/{audience}"),
+            certs_url=certs_url,
+            clock_skew_seconds=env_int(env, "AUTH_CLOCK_SKEW_SECONDS", 10, 0, 300),
+            certs_timeout_seconds=env_float(env, "AUTH_CERTS_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     service: ServiceSettings
     recommend: RecommendSettings
     chat: ChatSettings = field(default_factory=lambda: ChatSettings.from_env({}, Path("var")))
     canary: CanarySettings = field(default_factory=lambda: CanarySettings.from_env({}, Path("var")))
+    identity: IdentitySettings = field(default_factory=lambda: IdentitySettings.from_env({}))
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -270,6 +309,7 @@ def load_settings(env: Env | None = None) -> Settings:
         recommend=RecommendSettings.from_env(env, service.var_dir),
         chat=ChatSettings.from_env(env, service.var_dir),
         canary=CanarySettings.from_env(env, service.var_dir),
+        identity=IdentitySettings.from_env(env),
     )
 
 

@@ -3,8 +3,10 @@
 It does what every endpoint needs, once: path routing with ``{params}``, body size limits,
 JSON parsing (400), validation with pydantic models (422), one JSON error envelope for every
 error, request ids, trace-aware access logs, Prometheus metrics, and the ``/health``,
-``/health/detailed`` and ``/metrics`` endpoints. Handlers stay thin: parse, call the engine,
-shape the answer.
+``/health/detailed``, ``/metrics`` and ``/openapi.json`` endpoints. A dependency failing in a
+way no handler anticipated (a Firestore outage, a locked database) is a 503 with
+``Retry-After``, not a 500 (``faults``). Handlers stay thin: parse, call the engine, shape the
+answer.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from recoengine.errors import (
     ServiceError,
     UnsupportedMediaType,
 )
-from recoengine.web import health, metrics
+from recoengine.web import faults, health, metrics, openapi
 from recoengine.web.logs import configure_logging, write_request_log
 from recoengine.web.tracing import current_request_id, current_trace, parse_trace
 
@@ -72,6 +74,8 @@ class ApiRequest:
         self._parsed = False
         # Fields added to this request's access-log entry (log-based metrics read them).
         self.log_fields: dict[str, Any] = {}
+        # The verified end user (``recoengine.web.identity``), None in local mode.
+        self.identity: str | None = None
 
     @property
     def method(self) -> str:
@@ -165,6 +169,7 @@ class HttpApp:
         self.route("GET", "/health")(self._health)
         self.route("GET", "/health/detailed")(self._health_detailed)
         self.route("GET", "/metrics")(self._metrics)
+        self.route("GET", "/openapi.json")(self._openapi)
         cfg = settings().service
         configure_logging(
             cfg.project, cfg.log_level, {"service": cfg.service, "revision": cfg.revision}
@@ -221,9 +226,16 @@ class HttpApp:
                 response = self._respond(result, request_id)
             except ServiceError as exc:
                 response = self._error(exc, request_id)
-            except Exception:
-                log.exception("unhandled error in %s %s", raw.method, raw.path)
-                response = self._error(ServiceError("internal error"), request_id)
+            except Exception as exc:
+                unavailable = faults.as_unavailable(exc)
+                if unavailable is not None:
+                    log.warning(
+                        "dependency unavailable in %s %s", raw.method, raw.path, exc_info=True
+                    )
+                    response = self._error(unavailable, request_id)
+                else:
+                    log.exception("unhandled error in %s %s", raw.method, raw.path)
+                    response = self._error(ServiceError("internal error"), request_id)
             elapsed = time.perf_counter() - started
             self._observe(raw, response, route_label, elapsed, req.log_fields if req else {})
             return response
@@ -304,3 +316,10 @@ class HttpApp:
         self.health.refresh_gauges()
         body, ctype = metrics.exposition()
         return Reply(body, 200, {"Content-Type": ctype})
+
+    def _openapi(self, req: ApiRequest) -> Reply:
+        return Reply(
+            openapi.document_json(),
+            200,
+            {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"},
+        )

@@ -1,0 +1,215 @@
+"""End-user identity: verified Firebase / Identity Platform ID tokens (AUTH_MODE=firebase) and
+the trusted ``user_id`` of local mode. Keys are generated at test time and their certs served
+locally in the format of Google's certs URL; ``google-auth`` does the verification."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import flask
+import pytest
+import requests
+
+from recoengine.config import IdentitySettings, load_settings
+from recoengine.errors import ConfigError, Forbidden, Unauthorized
+from recoengine.web import identity
+from recoengine.web.app import ApiRequest
+from tests.security.tokens import CertServer, KeyPair
+from tests.support.localstack import local_stack
+
+RECO = "/api/v2/recommendations"
+FEEDBACK = "/api/v2/recommendations/feedback"
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[KeyPair, KeyPair]:
+    return KeyPair("key-1"), KeyPair("key-2")
+
+
+@pytest.fixture()
+def certs(keys) -> Iterator[CertServer]:
+    identity.reset()
+    with CertServer(keys[0]) as server:
+        yield server
+    identity.reset()
+
+
+def cfg(url: str) -> IdentitySettings:
+    return IdentitySettings.from_env(
+        {"AUTH_MODE": "firebase", "AUTH_AUDIENCE": "test-project", "AUTH_CERTS_URL": url}
+    )
+
+
+def test_a_valid_token_yields_its_claims_and_certs_are_cached(certs, keys):
+    settings = cfg(certs.url)
+    for _ in range(5):
+        claims = identity.verify_id_token(keys[0].token("alice"), settings)
+        assert claims["sub"] == "alice"
+    assert certs.fetches == 1  # one fetch, then the Cache-Control max-age holds
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200},  # expired
+        {"aud": "other-project"},  # someone else's Firebase project
+        {"iss": "https://accounts.google.com"},  # a Google sign-in token, not Firebase
+        {"sub": ""},
+        {"sub": "x" * 129},
+        {"auth_time": int(time.time()) + 3600},  # authenticated in the future
+        {"iat": int(time.time()) + 3600},  # issued in the future
+    ],
+)
+def test_bad_claims_are_rejected(certs, keys, overrides):
+    with pytest.raises(Unauthorized):
+        identity.verify_id_token(keys[0].token("alice", **overrides), cfg(certs.url))
+
+
+def test_forged_tampered_and_garbage_tokens_are_rejected(certs, keys):
+    settings = cfg(certs.url)
+    good = keys[0].token("alice")
+    head, payload, sig = good.split(".")
+    import base64
+
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "mallory"
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    candidates = [
+        f"{head}.{forged_payload}.{sig}",  # payload changed after signing
+        f"{none_header}.{payload}.",  # alg=none
+        keys[1].token("alice"),  # signed by a key Google never published
+        "not-a-jwt",
+        "a.b.c",
+        "",
+        "x" * 10000,
+    ]
+    for token in candidates:
+        with pytest.raises(Unauthorized):
+            identity.verify_id_token(token, settings)
+
+
+def test_a_rotated_key_is_picked_up(certs, keys, monkeypatch):
+    settings = cfg(certs.url)
+    identity.verify_id_token(keys[0].token("alice"), settings)
+    certs.keys.append(keys[1])  # Google publishes a new key
+    monkeypatch.setattr(identity, "_REFRESH_BACKOFF_SECONDS", 0.0)
+    assert identity.verify_id_token(keys[1].token("bob"), settings)["sub"] == "bob"
+    assert certs.fetches == 2
+
+
+def test_unreachable_certs_are_503_not_401():
+    with pytest.raises(Exception) as exc:
+        identity.verify_id_token(KeyPair("k").token("alice"), cfg("http://127.0.0.1:9/certs"))
+    assert getattr(exc.value, "status", None) == 503
+
+
+def test_config_needs_an_audience_and_a_safe_certs_url():
+    with pytest.raises(ConfigError, match="AUTH_AUDIENCE"):
+        IdentitySettings.from_env({"AUTH_MODE": "firebase"})
+    with pytest.raises(ConfigError, match="AUTH_CERTS_URL"):
+        IdentitySettings.from_env(
+            {"AUTH_MODE": "firebase", "AUTH_AUDIENCE": "p", "AUTH_CERTS_URL": "http://evil"}
+        )
+    assert load_settings({}).identity.mode == "none"
+
+
+def _request(headers: dict[str, str]) -> ApiRequest:
+    raw = flask.Request.from_values("/api/v2/chat", method="POST", headers=headers)
+    return ApiRequest(raw, {}, "req-12345678", 65536)
+
+
+def test_guard_and_check_for_the_chat_function(certs, keys, monkeypatch):
+    """What functions/chat/main.py calls: ``authenticate`` as the guard, ``check_user``."""
+    from recoengine.config import settings
+
+    monkeypatch.setenv("AUTH_MODE", "firebase")
+    monkeypatch.setenv("AUTH_AUDIENCE", "test-project")
+    monkeypatch.setenv("AUTH_CERTS_URL", certs.url)
+    settings.cache_clear()
+    try:
+        with pytest.raises(Unauthorized):
+            identity.authenticate(_request({}))
+        with pytest.raises(Unauthorized):
+            identity.check_user(_request({"Authorization": "Basic abc"}), "alice")
+        req = _request({"Authorization": f"Bearer {keys[0].token('alice')}"})
+        identity.authenticate(req)
+        assert req.identity == "alice"
+        assert identity.check_user(req, "alice") == "alice"
+        with pytest.raises(Forbidden):
+            identity.check_user(req, "bob")
+    finally:
+        monkeypatch.delenv("AUTH_MODE")
+        settings.cache_clear()
+    # local mode: the request's user_id is used, no token needed
+    assert identity.check_user(_request({}), "bob") == "bob"
+
+
+# -- over HTTP: the recommend function in both modes ----------------------------------------
+
+
+def post(base: str, path: str, body: dict, token: str | None = None) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.post(base + path, data=json.dumps(body), headers=headers, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def firebase_stack(keys, demo_model_dir: Path, tmp_path_factory) -> Iterator[tuple[str, KeyPair]]:
+    identity.reset()
+    with CertServer(keys[0]) as certs:
+        env = {
+            "MODEL_URI": str(demo_model_dir),
+            "VAR_DIR": str(tmp_path_factory.mktemp("var")),
+            "AUTH_MODE": "firebase",
+            "AUTH_AUDIENCE": "test-project",
+            "AUTH_CERTS_URL": certs.url,
+        }
+        with local_stack(env) as base:
+            yield base, keys[0]
+
+
+def test_firebase_mode_over_http(firebase_stack):
+    base, key = firebase_stack
+    alice = key.token("alice")
+    reco = {"user_id": "alice", "k": 3}
+    fb = {"user_id": "alice", "item_id": "item-0001", "request_id": "abcdefgh", "event": "click"}
+
+    r = post(base, RECO, reco)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+    assert r.json()["error"]["code"] == "unauthenticated"
+    assert post(base, RECO, reco, "garbage").status_code == 401
+    assert post(base, RECO, reco, key.token("alice", aud="other")).status_code == 401
+
+    ok = post(base, RECO, reco, alice)
+    assert ok.status_code == 200 and len(ok.json()["items"]) == 3
+    forbidden = post(base, RECO, {**reco, "user_id": "bob"}, alice)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"]["code"] == "permission_denied"
+
+    assert post(base, FEEDBACK, fb).status_code == 401
+    assert post(base, FEEDBACK, fb, alice).status_code == 202
+    assert post(base, FEEDBACK, {**fb, "user_id": "bob"}, alice).status_code == 403
+    # health and the API document stay reachable for probes and tooling
+    assert requests.get(base + "/health", timeout=5).status_code == 200
+    assert requests.get(base + "/openapi.json", timeout=5).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def local_mode_stack(demo_model_dir: Path, tmp_path_factory) -> Iterator[str]:
+    env = {"MODEL_URI": str(demo_model_dir), "VAR_DIR": str(tmp_path_factory.mktemp("var"))}
+    with local_stack(env) as base:
+        yield base
+
+
+def test_local_mode_uses_the_requests_user_id(local_mode_stack, keys):
+    for user in ("alice", "bob"):
+        r = post(local_mode_stack, RECO, {"user_id": user, "k": 2})
+        assert r.status_code == 200
+    # a token is ignored, not an error, in local mode
+    r = post(local_mode_stack, RECO, {"user_id": "bob", "k": 2}, keys[0].token("alice"))
+    assert r.status_code == 200
