@@ -189,7 +189,7 @@ LAX_CANARY_INT = pytest.mark.xfail(
     [pytest.param(c, marks=LAX_CANARY_INT) if c == "canary-enable" else c for c in sorted(CASES)],
 )
 def test_request_schemas_agree_with_the_pydantic_models(case, mains):
-    function, schema_name, strategy = CASES[case]
+    _function, schema_name, strategy = CASES[case]
     module, model_name = MODELS[case]
     model = getattr(mains[module], model_name)
     validator = _validator(f"#/components/schemas/{schema_name}")
