@@ -160,7 +160,7 @@ def test_concurrent_turns_lose_nothing_and_are_totally_ordered(store):
     """Writers append at once; every turn lands with its own number, each writer's in order,
     and the state counter that every update bumps equals the number of turns."""
     sid = store.create("alice").session_id
-    writers, per_writer = (3, 3) if store.backend == "firestore" else (6, 10)
+    writers, per_writer = (4, 5) if store.backend == "firestore" else (6, 10)
     errors: list[BaseException] = []
     start = threading.Barrier(writers)
 
@@ -262,3 +262,25 @@ def test_firestore_delete_removes_every_turn_document(firestore_client):
     ref = firestore_client.collection(SESSIONS).document(sid)
     assert not ref.get().exists
     assert list(ref.collection(SESSION_MESSAGES).stream()) == []
+
+
+def test_concurrent_item_events_are_all_kept(store):
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(w: int) -> None:
+        try:
+            start.wait()
+            for i in range(2):
+                store.record_item_event("zoe", f"w{w}-{i}", "click")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    items = {e.item_id for e in store.recent_item_events("zoe", 10)}
+    assert items == {"w0-0", "w0-1", "w1-0", "w1-1"}

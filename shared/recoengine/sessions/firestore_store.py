@@ -13,9 +13,10 @@ have one-letter names and turn ids are ~3 characters (``encode_seq``). Each turn
 carries its own ``expires_at`` because Firestore's TTL does not cascade to subcollections.
 
 Firestore deletes expired documents only eventually (typically within 24 h), so every read
-here compares ``expires_at`` with the clock. An append is one transaction over the session
-document: the turn number comes from the freshest ``turns`` counter, so concurrent turns are
-totally ordered and none is lost.
+here compares ``expires_at`` with the clock. An append is one atomic commit conditional on
+the session document being unchanged since it was read (its update time): the turn number
+comes from that read's ``turns`` counter, so concurrent turns are totally ordered and none is
+lost; a turn that loses the race rereads and retries.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from recoengine.errors import ServiceUnavailable
 from recoengine.sessions.model import (
     Clock,
     ItemEvent,
@@ -49,7 +51,7 @@ from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS, 
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_TX_ATTEMPTS = 8  # outer attempts around the client's own commit retries
+_OCC_ATTEMPTS = 25  # conditional-commit attempts under contention (about 6 s at most)
 _BATCH = 400  # deletes per batch (Firestore allows 500 writes per batch)
 
 
@@ -109,31 +111,26 @@ class FirestoreSessionStore:
             version=snap.update_time,
         )
 
-    def _transact(self, body: Callable[[Any], T]) -> T:
-        """Run ``body`` in a transaction, retrying contention with jittered backoff.
+    def _optimistic(self, attempt: Callable[[], T], what: str) -> T:
+        """Run a read-then-conditional-write ``attempt`` until it commits.
 
-        The client retries only aborted commits; under contention a read inside the
-        transaction can abort too, so the whole attempt is retried here, a bounded number
-        of times.
+        Each attempt reads the document and commits with a precondition (its update time,
+        or that it does not exist yet), so a concurrent writer makes the commit fail instead
+        of being overwritten; the attempt then rereads and retries with jittered backoff.
+        No locks are held between read and write (Firestore's server transactions lock the
+        documents they read, and the emulator resolves contending locks slowly).
         """
         from google.api_core import exceptions
-        from google.cloud.firestore_v1 import transactional
 
-        run = transactional(body)
-        delay = 0.02
-        for attempt in range(_TX_ATTEMPTS):
+        delay = 0.005
+        for _ in range(_OCC_ATTEMPTS):
             try:
-                return run(self.client.transaction(max_attempts=5))
-            except (exceptions.Aborted, ValueError) as exc:
-                if attempt == _TX_ATTEMPTS - 1 or (
-                    isinstance(exc, ValueError)
-                    and not isinstance(exc.__cause__, exceptions.Aborted)
-                ):
-                    raise
-                log.info("firestore transaction contention, retrying (%s)", exc)
+                return attempt()
+            except (exceptions.FailedPrecondition, exceptions.AlreadyExists, exceptions.Aborted):
+                log.info("concurrent update of %s, retrying", what)
                 time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
-        raise RuntimeError("unreachable")
+                delay = min(delay * 2, 0.5)
+        raise ServiceUnavailable(f"{what} is busy, try again", retry_after=1)
 
     # -- sessions --------------------------------------------------------------------
     def create(self, user_id: str, state: SessionState | None = None) -> Session:
@@ -206,7 +203,7 @@ class FirestoreSessionStore:
     ) -> tuple[Session, Turn]:
         ref = self._ref(session_id)
 
-        def write(writer: Any, session: Session, precondition: Any = None) -> tuple[Session, Turn]:
+        def write(writer: Any, session: Session, precondition: Any) -> tuple[Session, Turn]:
             now = self.clock()
             check_texts(session.user_id, user_text, reply_text, personality)
             expires = now + self.ttl
@@ -228,37 +225,31 @@ class FirestoreSessionStore:
                 EXPIRY_FIELD: expires,
                 "state": state.to_dict(),
             }
-            if precondition is None:
-                writer.update(ref, fields)
-            else:
-                writer.update(ref, fields, option=precondition)
+            writer.update(ref, fields, option=precondition)
             updated = Session(
                 session_id, session.user_id, session.created_at, now, expires, session.turns + 1,
                 state,
             )  # fmt: skip
             return updated, turn
 
-        if expected is not None and expected.version is not None:
-            # Optimistic fast path: one commit, valid only if the session is unchanged since
-            # the caller read it; otherwise fall through to a full transaction.
-            from google.api_core import exceptions
+        seen: list[Session | None] = [
+            expected if expected is not None and expected.version is not None else None
+        ]
 
-            batch = self.client.batch()
-            option = self.client.write_option(last_update_time=expected.version)
-            result = write(batch, expected, option)
-            try:
-                batch.commit()
-                return result
-            except (exceptions.FailedPrecondition, exceptions.AlreadyExists, exceptions.Aborted):
-                log.info("session %s changed since it was read; appending in a transaction", "…")
-
-        def body(tx: Any) -> tuple[Session, Turn]:
-            session = self._session(ref.get(transaction=tx), self.clock())
+        def attempt() -> tuple[Session, Turn]:
+            # The first attempt may use the caller's read (one write in all); a retry rereads.
+            session, seen[0] = seen[0], None
             if session is None:
-                raise SessionNotFound()
-            return write(tx, session)
+                session = self._session(ref.get(), self.clock())
+                if session is None:
+                    raise SessionNotFound()
+            batch = self.client.batch()
+            option = self.client.write_option(last_update_time=session.version)
+            result = write(batch, session, option)
+            batch.commit()
+            return result
 
-        return self._transact(body)
+        return self._optimistic(attempt, "the session")
 
     def delete(self, session_id: str) -> bool:
         """Delete the session and every turn document (named by the turn counter, so no
@@ -294,22 +285,23 @@ class FirestoreSessionStore:
         check_event(user_id, item_id, event)
         ref = self._events_ref(user_id)
 
-        def body(tx: Any) -> None:
+        def attempt() -> None:
             now = self.clock()
-            snap = ref.get(transaction=tx)
+            snap = ref.get()
             data = (snap.to_dict() or {}) if snap.exists else {}
             events = [e for e in data.get("events", []) if _aware(e["t"]) + self.ttl > now]
             events.append({"i": item_id, "e": event, "t": now})
-            tx.set(
-                ref,
-                {
-                    "user_id": user_id,
-                    EXPIRY_FIELD: now + self.ttl,
-                    "events": events[-self.events_max :],
-                },
-            )
+            doc = {
+                "user_id": user_id,
+                EXPIRY_FIELD: now + self.ttl,
+                "events": events[-self.events_max :],
+            }
+            if snap.exists:
+                ref.update(doc, option=self.client.write_option(last_update_time=snap.update_time))
+            else:
+                ref.create(doc)
 
-        self._transact(body)
+        self._optimistic(attempt, "the user's events")
 
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
         snap = self._events_ref(user_id).get()
