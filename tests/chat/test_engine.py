@@ -196,3 +196,20 @@ def test_turn_cache_is_used_and_other_writers_make_it_stale(tmp_path):
     result = engine.turn("ivy", "and now?", sid)
     assert engine.cache.misses >= 1
     assert 'Earlier you said: "from elsewhere"' in result.reply
+
+
+class BrokenModel:
+    name = "broken"
+
+    def generate(self, prompt: Prompt) -> Completion:
+        raise RuntimeError("bug in an adapter")
+
+    def describe(self) -> dict:
+        return {"status": "ok"}
+
+
+def test_a_model_that_raises_still_gives_a_flagged_reply(tmp_path):
+    engine, _ = make_engine(tmp_path, model=BrokenModel())
+    result = engine.turn("jay", "recommend me a comedy")
+    assert result.fallback is True and result.recommendations
+    assert result.recommendations[0].title in result.reply

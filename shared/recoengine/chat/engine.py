@@ -23,6 +23,7 @@ from recoengine.chat.personalities import PersonalityRouter
 from recoengine.chat.recommender import Recommender, Suggestion
 from recoengine.chat.turn_cache import TurnCache
 from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
+from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.model import (
     RecommendedItem,
     Session,
@@ -252,7 +253,16 @@ class ChatEngine:
             turn=session.turns + 1,
         )
         model_started = time.perf_counter()
-        completion: Completion = self.model.generate(prompt)
+        try:
+            completion: Completion = self.model.generate(prompt)
+        except Exception as exc:  # adapters answer failures themselves; this is a safety net
+            log.warning(
+                "language model raised, answering offline: %s",
+                exc,
+                extra={"json_fields": {"fallback": True}},
+            )
+            offline = OfflineResponder().generate(prompt)
+            completion = replace(offline, fallback=True, error=type(exc).__name__)
         model_seconds = time.perf_counter() - model_started
         shown = tuple(s.item_id for s in picks.items) if picks else ()
 
