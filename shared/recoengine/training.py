@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[Iterable[object], str], Iterable[object]]
 
 CF_GRID = {
-    "half_life": (5.0, 10.0, 20.0),
+    "half_life": (3.0, 5.0, 10.0, 20.0),
     "transition_weight": (0.5, 1.0, 2.0),
     "transition_half_life": (1.5, 3.0),
 }
@@ -39,6 +39,7 @@ CF_GRID = {
 VALIDATION_CASES_PER_USER = 3
 _MAX_TUNING_CELLS = 30_000_000  # cases x items held in memory while tuning weights
 WEIGHT_GRID_STEP = 0.1
+# The one-standard-error rule (``one_se_choice``) prefers these when the data cannot tell.
 
 
 def _no_progress(it: Iterable[object], desc: str) -> Iterable[object]:
@@ -93,7 +94,11 @@ def blend_scorer(
 
 
 def _tune_weights(
-    model: HybridModel, data: Dataset, ev: Evaluator, grid: list[tuple[float, float, float]]
+    model: HybridModel,
+    data: Dataset,
+    ev: Evaluator,
+    grid: list[tuple[float, float, float]],
+    default: tuple[float, float, float] = (0.4, 0.4, 0.2),
 ) -> tuple[float, float, float]:
     """The grid point with the best validation NDCG@10, vectorised over cases: the calibrated
     component scores of every case are computed once, then each weight vector is one fused
@@ -108,16 +113,37 @@ def _tune_weights(
         seen[n, hist] = True
     targets = ev.split.test_items[:n_cases]
     rows = np.arange(n_cases)
-    best = (-1.0, grid[0])
+    per_case = []
     for w in grid:
         total = np.float32(w[0]) * z[0] + np.float32(w[1]) * z[1] + np.float32(w[2]) * z[2]
         total[seen] = -np.inf
         target = total[rows, targets][:, None]
         rank = (total > target).sum(axis=1) + 0.5 * ((total == target).sum(axis=1) - 1)
-        ndcg = float(metrics.ndcg_at(rank, 10).mean())
-        if ndcg > best[0]:
-            best = (ndcg, w)
-    return best[1]
+        per_case.append(metrics.ndcg_at(rank, 10))
+    return grid[one_se_choice(per_case, [_distance(w, default) for w in grid])]
+
+
+def _distance(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    return float(sum(abs(x - y) for x, y in zip(a, b, strict=True)))
+
+
+def one_se_choice(per_case: list[np.ndarray], distance: list[float]) -> int:
+    """Index of the candidate to keep: among those whose validation NDCG is within one
+    standard error (of the paired difference) of the best, the one closest to the default.
+
+    Breiman's one-standard-error rule: picking the raw best of many noisy candidates chases
+    validation noise (on ML-100K the "best" weights then lose to the default on test data).
+    """
+    means = [float(c.mean()) for c in per_case]
+    best = int(np.argmax(means))
+    n = len(per_case[best])
+    within = [
+        i
+        for i, c in enumerate(per_case)
+        if means[best] - means[i]
+        <= (float(np.std(per_case[best] - c, ddof=1)) / np.sqrt(n) if n > 1 else 0.0)
+    ]
+    return min(within, key=lambda i: (distance[i], -means[i]))
 
 
 def _cf_only(cf: SequenceCF) -> Callable[[int, np.ndarray], np.ndarray]:
@@ -151,16 +177,18 @@ def train(
             replace(base, **dict(zip(keys, values, strict=True)))  # type: ignore[arg-type]
             for values in itertools.product(*(CF_GRID[k] for k in keys))
         ]
-    best: tuple[float, CFParams] | None = None
     hist = histories(split.train)
+    per_case = []
     for params in progress(candidates, "tuning CF"):
         assert isinstance(params, CFParams)
         cf = SequenceCF(params).fit(hist, data.n_items)
-        ndcg = ev.run(_cf_only(cf)).summary()["ndcg10"]
-        if best is None or ndcg > best[0]:
-            best = (ndcg, params)
-    assert best is not None
-    cf_params = best[1]
+        per_case.append(ev.run(_cf_only(cf)).ndcg10)
+    base_values = [getattr(base, k) for k in CF_GRID]
+    distance = [
+        _distance(tuple(np.log([getattr(c, k) for k in CF_GRID])), tuple(np.log(base_values)))
+        for c in candidates
+    ]
+    cf_params = candidates[one_se_choice(per_case, distance)]
     val_model = fit_components(split.train, cf_params)
     val_model.calibration = calibrate(val_model, split.train, ev)
     validation = {
@@ -168,7 +196,7 @@ def train(
     }
     tuned = default_weights
     if tune:
-        tuned = _tune_weights(val_model, split.train, ev, weight_grid())
+        tuned = _tune_weights(val_model, split.train, ev, weight_grid(), default_weights)
         validation["blend_tuned"] = ev.run(blend_scorer(val_model, split.train, tuned)).summary()
     model = fit_components(data, cf_params)
     model.calibration = val_model.calibration

@@ -92,12 +92,24 @@ def test_trained_blend_beats_popularity_on_held_out_demo_data() -> None:
 
 def test_vectorised_weight_tuning_agrees_with_full_scoring() -> None:
     from recoengine.models.collaborative import CFParams as P
-    from recoengine.training import _tune_weights, fit_components
+    from recoengine.training import _distance, _tune_weights, fit_components, one_se_choice
 
     data = generate(n_users=120, n_items=150, per_user=20, seed=5)
     split = leave_last_out(data, n_holdout=2)
     ev = Evaluator(split, seed=1)
     model = fit_components(split.train, P())
     grid = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (0.4, 0.4, 0.2)]
-    slow = {w: ev.run(blend_scorer(model, split.train, w)).summary()["ndcg10"] for w in grid}
-    assert _tune_weights(model, split.train, ev, grid) == max(slow, key=slow.__getitem__)
+    slow = [ev.run(blend_scorer(model, split.train, w)).ndcg10 for w in grid]
+    expected = grid[one_se_choice(slow, [_distance(w, (0.4, 0.4, 0.2)) for w in grid])]
+    assert _tune_weights(model, split.train, ev, grid) == expected
+
+
+def test_one_se_rule_prefers_the_default_unless_clearly_beaten() -> None:
+    from recoengine.training import one_se_choice
+
+    rng = np.random.default_rng(3)
+    base = rng.random(2000)
+    noisy_best = base + rng.normal(0.0005, 0.05, 2000)  # better by noise only (< 1 SE)
+    clearly = base + 0.05
+    assert one_se_choice([base, noisy_best], [0.0, 1.0]) == 0
+    assert one_se_choice([base, noisy_best, clearly], [0.0, 1.0, 2.0]) == 2

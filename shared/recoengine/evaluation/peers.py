@@ -18,7 +18,7 @@ from recoengine.evaluation.protocol import leave_last_out
 
 ALS_GRID = {
     "factors": (32, 64, 128),
-    "regularization": (0.01, 0.1, 1.0, 10.0),
+    "regularization": (0.01, 0.1, 1.0, 10.0, 50.0),
     "alpha": (1.0, 5.0, 20.0),
 }
 

@@ -16,6 +16,7 @@ sparse neighbourhood version.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,11 +27,11 @@ from recoengine.models.history import recency_weights
 @dataclass
 class CFParams:
     l2: float = 400.0  # EASE regularisation
-    half_life: float = 20.0  # recency half-life, in history steps
-    max_history: int = 30  # only the most recent items contribute (weight 0.5^3 at 30 steps)
+    half_life: float = 10.0  # recency half-life, in history steps
+    max_history: int = 30  # at most this many recent items contribute (see ``window``)
     transition_weight: float = 1.0  # weight of the transition matrix against EASE
     transition_window: int = 3  # j counts as following i when within this many steps
-    transition_half_life: float = 3.0
+    transition_half_life: float = 1.5
     max_items: int = 10_000
 
 
@@ -67,10 +68,16 @@ class SequenceCF:
         self.transitions = trans.astype(np.float32)
         return self
 
+    @property
+    def window(self) -> int:
+        """Recent items that count: up to four half-lives back (older weigh < 1/16) and at most
+        ``max_history``. The cost of a request is proportional to it."""
+        return max(1, min(self.params.max_history, math.ceil(4 * self.params.half_life)))
+
     def score(self, history: np.ndarray) -> np.ndarray:
         assert self.ease is not None and self.transitions is not None
         p = self.params
-        recent = history[-p.max_history :]
+        recent = history[-self.window :]
         if len(recent) == 0:
             return np.zeros(self.ease.shape[0], dtype=np.float32)
         w = recency_weights(len(recent), p.half_life)
