@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from recoengine.chat.memory import build_context, fold
 
 
@@ -57,3 +60,42 @@ def test_one_huge_turn_is_clipped_to_the_budget():
 def test_fold_appends_and_trims():
     assert fold("", ["a", "b"], 100) == "a | b"
     assert len(fold("x" * 90, ["y" * 30], 50)) <= 50
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 300), min_size=0, max_size=40),
+    budget=st.integers(200, 2000),
+    max_turns=st.integers(1, 12),
+    summary_max=st.integers(100, 800),
+)
+def test_memory_invariants_over_a_conversation(sizes, budget, max_turns, summary_max):
+    """Replaying a conversation turn by turn: the window fits the budget and the turn cap,
+    it is always the newest turns, and every older turn is folded exactly once."""
+    stored: list[T] = []
+    summary, through = "", -1
+    folded: list[int] = []
+    for seq, size in enumerate(sizes):
+        ctx = build_context(
+            stored[-(max_turns + 8) :], summary, through,
+            budget_chars=budget, max_turns=max_turns, summary_max_chars=summary_max,
+        )  # fmt: skip
+        assert len(ctx.history) <= max_turns
+        assert ctx.window_chars <= budget
+        assert len(ctx.summary) <= summary_max
+        newest = [t.user_text for t in stored[len(stored) - len(ctx.history) :]]
+        clipped = len(ctx.history) == 1 and len(newest[0]) * 2 > budget
+        assert clipped or [u for u, _ in ctx.history] == newest  # the newest turns, in order
+        if stored:
+            assert ctx.history  # there is always some context once anything was said
+        folded.extend(range(through + 1, ctx.summarized_through + 1))
+        summary, through = ctx.summary, ctx.summarized_through
+        stored.append(T(seq, "u" * size, "a" * size))
+    assert folded == sorted(set(folded))  # no turn folded twice, in order
+    final = build_context(
+        stored[-(max_turns + 8) :], summary, through,
+        budget_chars=budget, max_turns=max_turns, summary_max_chars=summary_max,
+    )  # fmt: skip
+    folded.extend(range(through + 1, final.summarized_through + 1))
+    # every turn is either still in the window or was folded into the summary
+    assert folded == list(range(len(stored) - len(final.history)))
