@@ -137,6 +137,7 @@ class ChatSettings:
     sqlite_path: Path
     session_ttl_hours: float
     firestore_database: str
+    firestore_timeout_seconds: float
     llm_backend: str
     gemini_model: str
     location: str
@@ -156,6 +157,7 @@ class ChatSettings:
             sqlite_path=Path(_get(env, "SQLITE_PATH", str(var_dir / "sessions.sqlite3"))),
             session_ttl_hours=env_float(env, "SESSION_TTL_HOURS", 24.0, 0.001, 24.0 * 365),
             firestore_database=_get(env, "FIRESTORE_DATABASE", "(default)"),
+            firestore_timeout_seconds=env_float(env, "FIRESTORE_TIMEOUT_SECONDS", 2.0, 0.1, 60.0),
             llm_backend=env_str(env, "LLM_BACKEND", "offline", ("offline", "gemini")),
             gemini_model=_get(env, "GEMINI_MODEL", "gemini-2.5-flash"),
             location=_get(env, "GOOGLE_CLOUD_LOCATION", "us-central1"),

@@ -284,3 +284,39 @@ def test_concurrent_item_events_are_all_kept(store):
     assert not errors, errors
     items = {e.item_id for e in store.recent_item_events("zoe", 10)}
     assert items == {"w0-0", "w0-1", "w1-0", "w1-1"}
+
+
+@pytest.mark.firestore
+def test_unreachable_firestore_fails_fast_as_503(firestore_emulator, monkeypatch):
+    """With Firestore gone, every call gives up within its timeout as ServiceUnavailable
+    (503 + Retry-After upstream) instead of waiting out the client's multi-minute defaults."""
+    import time
+
+    from google.cloud import firestore
+
+    from recoengine.errors import ServiceUnavailable
+    from tests.support.firestore_emulator import PROJECT, free_port
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")  # nobody there
+    client = firestore.Client(project=PROJECT)
+    store = FirestoreSessionStore(client, TTL, timeout=0.5)
+    calls = [
+        lambda: store.get("A" * 22),
+        lambda: store.create("alice"),
+        lambda: store.append_turn("A" * 22, "q", "a", "guide"),
+        lambda: store.recent_turns("A" * 22, 5, total=3),
+        lambda: store.count_active(),
+        lambda: store.record_item_event("alice", "i1", "click"),
+        lambda: store.recent_item_events("alice"),
+        lambda: store.delete("A" * 22),
+        store.ping,
+    ]
+    try:
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(ServiceUnavailable) as info:
+                call()
+            assert time.monotonic() - started < 3.0
+            assert info.value.status == 503 and "Retry-After" in info.value.headers
+    finally:
+        client.close()

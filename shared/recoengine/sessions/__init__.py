@@ -51,6 +51,7 @@ def build_store() -> SessionStore:
             ttl=ttl,
             project=cfg.service.project,
             database=chat.firestore_database,
+            timeout=chat.firestore_timeout_seconds,
             events_max=chat.user_events_max,
         )
     from recoengine.sessions.sqlite_store import SqliteSessionStore

@@ -21,13 +21,14 @@ lost; a turn that loses the race rereads and retries.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from recoengine.errors import ServiceUnavailable
 from recoengine.sessions.model import (
@@ -51,8 +52,28 @@ from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS, 
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 _OCC_ATTEMPTS = 25  # conditional-commit attempts under contention (about 6 s at most)
 _BATCH = 400  # deletes per batch (Firestore allows 500 writes per batch)
+
+
+def unavailable_as_503(method: Callable[P, R]) -> Callable[P, R]:
+    """Firestore failures (unreachable, deadline exceeded, retries exhausted, no credentials)
+    become ``ServiceUnavailable``: the caller answers 503 with Retry-After, never a 500."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from google.api_core.exceptions import GoogleAPIError
+        from google.auth.exceptions import GoogleAuthError
+
+        try:
+            return method(*args, **kwargs)
+        except (GoogleAPIError, GoogleAuthError) as exc:
+            log.warning("session store unavailable: %s: %s", type(exc).__name__, exc)
+            raise ServiceUnavailable("session store unavailable", retry_after=2) from None
+
+    return wrapper
 
 
 def _aware(value: Any) -> datetime:
@@ -73,6 +94,7 @@ class FirestoreSessionStore:
         database: str = "(default)",
         events_max: int = 50,
         clock: Clock = utcnow,
+        timeout: float = 2.0,
     ) -> None:
         if client is None:
             from google.cloud import firestore  # heavy import only when this backend is used
@@ -82,12 +104,25 @@ class FirestoreSessionStore:
         self.ttl = ttl
         self.events_max = events_max
         self.clock = clock
+        self.timeout = timeout
+        from google.api_core.retry import Retry, if_transient_error
+
+        # Every call is bounded: reads retry transient errors within ``timeout`` seconds in
+        # all; writes are not retried here (a lost reply to a conditional commit is settled by
+        # rereading, never by blindly sending it again). The client's defaults would wait
+        # minutes when Firestore is unreachable; a fast 503 lets the caller retry.
+        self._read = {
+            "retry": Retry(if_transient_error, 0.05, 0.5, 2.0, timeout=timeout),
+            "timeout": timeout,
+        }
+        self._write = {"retry": None, "timeout": timeout}
 
     def close(self) -> None:
         self.client.close()
 
+    @unavailable_as_503
     def ping(self) -> None:
-        self.client.collection(SESSIONS).document("_ping").get(timeout=5.0)
+        self.client.collection(SESSIONS).document("_ping").get(**self._read)
 
     # -- helpers ---------------------------------------------------------------------
     def _ref(self, session_id: str) -> Any:
@@ -133,6 +168,7 @@ class FirestoreSessionStore:
         raise ServiceUnavailable(f"{what} is busy, try again", retry_after=1)
 
     # -- sessions --------------------------------------------------------------------
+    @unavailable_as_503
     def create(self, user_id: str, state: SessionState | None = None) -> Session:
         check_texts(user_id)
         now = self.clock()
@@ -146,13 +182,16 @@ class FirestoreSessionStore:
                 EXPIRY_FIELD: session.expires_at,
                 "turns": 0,
                 "state": state.to_dict(),
-            }
+            },
+            **self._write,
         )
         return replace(session, version=written.update_time)  # enables the one-write append
 
+    @unavailable_as_503
     def get(self, session_id: str) -> Session | None:
-        return self._session(self._ref(session_id).get(), self.clock())
+        return self._session(self._ref(session_id).get(**self._read), self.clock())
 
+    @unavailable_as_503
     def recent_turns(self, session_id: str, limit: int, *, total: int | None = None) -> list[Turn]:
         if total is None:
             session = self.get(session_id)
@@ -169,7 +208,7 @@ class FirestoreSessionStore:
         messages = self._ref(session_id).collection(SESSION_MESSAGES)
         refs = [messages.document(encode_seq(seq)) for seq in range(max(0, total - limit), total)]
         turns = []
-        for snap in self.client.get_all(refs):
+        for snap in self.client.get_all(refs, **self._read):
             if not snap.exists:
                 continue
             data = snap.to_dict() or {}
@@ -190,6 +229,7 @@ class FirestoreSessionStore:
         turns.sort(key=lambda t: t.seq)
         return turns
 
+    @unavailable_as_503
     def append_turn(
         self,
         session_id: str,
@@ -240,22 +280,23 @@ class FirestoreSessionStore:
             # The first attempt may use the caller's read (one write in all); a retry rereads.
             session, seen[0] = seen[0], None
             if session is None:
-                session = self._session(ref.get(), self.clock())
+                session = self._session(ref.get(**self._read), self.clock())
                 if session is None:
                     raise SessionNotFound()
             batch = self.client.batch()
             option = self.client.write_option(last_update_time=session.version)
             result = write(batch, session, option)
-            batch.commit()
+            batch.commit(**self._write)
             return result
 
         return self._optimistic(attempt, "the session")
 
+    @unavailable_as_503
     def delete(self, session_id: str) -> bool:
         """Delete the session and every turn document (named by the turn counter, so no
         query is needed); expired but not yet collected sessions are deleted too."""
         ref = self._ref(session_id)
-        snap = ref.get()
+        snap = ref.get(**self._read)
         if not snap.exists:
             return False
         turns = int((snap.to_dict() or {}).get("turns", 0))
@@ -264,30 +305,32 @@ class FirestoreSessionStore:
             batch = self.client.batch()
             for seq in range(start, min(turns, start + _BATCH)):
                 batch.delete(messages.document(encode_seq(seq)))
-            batch.commit()
-        ref.delete()
+            batch.commit(**self._read)  # deletes are idempotent: safe to retry
+        ref.delete(**self._read)
         return True
 
+    @unavailable_as_503
     def count_active(self) -> int:
         from google.cloud.firestore_v1 import FieldFilter
 
         query = self.client.collection(SESSIONS).where(
             filter=FieldFilter(EXPIRY_FIELD, ">", self.clock())
         )
-        result = query.count(alias="active").get()
+        result = query.count(alias="active").get(**self._read)
         return int(result[0][0].value)
 
     # -- per-user item events --------------------------------------------------------
     def _events_ref(self, user_id: str) -> Any:
         return self.client.collection(USER_EVENTS).document(user_key(user_id))
 
+    @unavailable_as_503
     def record_item_event(self, user_id: str, item_id: str, event: str) -> None:
         check_event(user_id, item_id, event)
         ref = self._events_ref(user_id)
 
         def attempt() -> None:
             now = self.clock()
-            snap = ref.get()
+            snap = ref.get(**self._read)
             data = (snap.to_dict() or {}) if snap.exists else {}
             events = [e for e in data.get("events", []) if _aware(e["t"]) + self.ttl > now]
             events.append({"i": item_id, "e": event, "t": now})
@@ -297,14 +340,16 @@ class FirestoreSessionStore:
                 "events": events[-self.events_max :],
             }
             if snap.exists:
-                ref.update(doc, option=self.client.write_option(last_update_time=snap.update_time))
+                option = self.client.write_option(last_update_time=snap.update_time)
+                ref.update(doc, option=option, **self._write)
             else:
-                ref.create(doc)
+                ref.create(doc, **self._write)
 
         self._optimistic(attempt, "the user's events")
 
+    @unavailable_as_503
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
-        snap = self._events_ref(user_id).get()
+        snap = self._events_ref(user_id).get(**self._read)
         if not snap.exists:
             return []
         data = snap.to_dict() or {}
