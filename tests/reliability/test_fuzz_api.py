@@ -58,3 +58,23 @@ CHECKS = [
 def test_api_from_its_document(case, stack):
     headers = {"Authorization": f"Bearer {CANARY_TOKEN}"} if "/canary/" in case.path else None
     case.call_and_validate(base_url=stack, headers=headers, checks=CHECKS, timeout=15)
+
+
+def unauthenticated(ctx, response, case) -> None:
+    """Without the bearer token, every canary call is 401 - whatever the body (a method the
+    endpoint does not have is 405 first: the route table is public, its actions are not)."""
+    expected = 401 if case.method.upper() == "POST" else 405
+    if response.status_code != expected:
+        raise AssertionError(f"{case.path} answered {response.status_code} without a token")
+
+
+@schema.include(path_regex="^/api/v2/canary/").parametrize()
+@settings(
+    max_examples=6,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_canary_api_without_a_token(case, stack):
+    case.call_and_validate(base_url=stack, checks=[*CHECKS, unauthenticated], timeout=15)
