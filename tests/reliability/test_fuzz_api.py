@@ -78,3 +78,34 @@ def unauthenticated(ctx, response, case) -> None:
 )
 def test_canary_api_without_a_token(case, stack):
     case.call_and_validate(base_url=stack, checks=[*CHECKS, unauthenticated], timeout=15)
+
+
+def test_api_workflows_from_the_documents_links(stack):
+    """Stateful: chains chat -> read/delete its session (the document's links) and the links
+    schemathesis infers, with real ids from real answers. Besides the checks above: a deleted
+    session is gone (use after free) and a created one is readable by its owner."""
+    document.cache_clear()
+    base = schemathesis.openapi.from_dict(document())
+
+    class Workflow(base.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):
+            headers = {"Authorization": f"Bearer {CANARY_TOKEN}"} if "/canary/" in case.path else {}
+            return {"base_url": stack, "headers": headers, "timeout": 15}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(
+                response,
+                checks=[*CHECKS, checks.use_after_free, checks.ensure_resource_availability],
+                recorder=self.recorder,
+            )
+
+    Workflow.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
