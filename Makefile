@@ -47,10 +47,11 @@ test: $(VENV)/.installed ## Run the whole test suite (starts and stops the Fires
 	$(PY) -m pytest -rs -q tests
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
+lint: $(VENV)/.installed ## ruff (lint + format check), mypy, secret scan and dependency audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory security-lint
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format the code with ruff
@@ -66,7 +67,7 @@ eval: $(VENV)/.installed ## Offline evaluation vs peers: make eval DATA=dir [FOR
 	$(PY) -m recoengine.cli eval --data $(DATA) --format $(FORMAT) --out $(or $(OUT),var/eval.json) $(if $(PLOT),--plot $(PLOT))
 
 .PHONY: bench
-bench: $(VENV)/.installed system-deps ## Benchmarks (quality, engine latency, HTTP, cold start): make bench [OUT=file.json]
+bench: $(VENV)/.installed system-deps ## Benchmarks (quality, engine, HTTP, cold start, chat): make bench [OUT=file.json]
 	$(PY) -m tools.bench --out $(or $(OUT),var/bench.json)
 
 .PHONY: clean

@@ -35,7 +35,7 @@ class ServiceBody(BaseModel):
 
 
 class EnableBody(ServiceBody):
-    traffic_percentage: int = Field(ge=1, le=99)
+    traffic_percentage: int = Field(ge=1, le=99, strict=True)
     candidate_revision: str | None = Field(default=None, pattern=NAME, max_length=63)
 
 

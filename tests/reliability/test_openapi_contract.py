@@ -176,17 +176,9 @@ MODELS = {
 }
 
 
-LAX_CANARY_INT = pytest.mark.xfail(
-    strict=True,
-    reason="functions/canary/main.py EnableBody.traffic_percentage is a lax int: pydantic "
-    "coerces true -> 1 and '5' -> 5, so a JSON boolean or string enables a rollout; the "
-    "document says integer (fix: Field(ge=1, le=99, strict=True))",
-)
-
-
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=LAX_CANARY_INT) if c == "canary-enable" else c for c in sorted(CASES)],
+    sorted(CASES),
 )
 def test_request_schemas_agree_with_the_pydantic_models(case, mains):
     _function, schema_name, strategy = CASES[case]
