@@ -14,12 +14,16 @@ locals {
     VAR_DIR              = "/tmp/recoengine"
     FIRESTORE_DATABASE   = var.firestore_database
   }
+  # End-user identity for the public functions: with "firebase" a verified Firebase /
+  # Identity Platform ID token names the user, and a body's user_id must match it.
+  identity_env = { AUTH_MODE = var.end_user_auth }
   function_env = {
     recommend = merge(
       local.common_env,
+      local.identity_env,
       var.model_uri == "" ? {} : { MODEL_URI = var.model_uri },
     )
-    chat = merge(local.common_env, {
+    chat = merge(local.common_env, local.identity_env, {
       SESSION_BACKEND       = "firestore"
       LLM_BACKEND           = "gemini"
       GEMINI_MODEL          = var.gemini_model

@@ -141,6 +141,16 @@ variable "extra_env" {
   }
 }
 
+variable "end_user_auth" {
+  type        = string
+  description = "How recommend and chat identify end users: \"firebase\" (a verified Firebase / Identity Platform ID token whose project is project_id; a body's user_id must match it) or \"none\" (trust the request's user_id: demos only)."
+  default     = "firebase"
+  validation {
+    condition     = contains(["firebase", "none"], var.end_user_auth)
+    error_message = "end_user_auth must be \"firebase\" or \"none\"."
+  }
+}
+
 variable "model_uri" {
   type        = string
   description = "gs:// URI of the model artifact recommend serves; empty serves the demo model trained at start-up until the training job has run."
