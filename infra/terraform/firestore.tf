@@ -12,6 +12,8 @@ locals {
     "user_events",
     "canary_incidents",
   ])
+  # Collections queried by the expiry field (session_count's aggregation query).
+  counted_collections = ["sessions"]
 }
 
 resource "google_firestore_database" "main" {
@@ -36,8 +38,10 @@ resource "google_firestore_backup_schedule" "daily" {
   daily_recurrence {}
 }
 
-# TTL policy per collection group. The empty index_config drops the automatic single-field
-# indexes on the timestamp: TTL fields with monotonically increasing values hot-spot them.
+# TTL policy per collection group. The index_config drops the automatic single-field indexes
+# on the timestamp (TTL fields with monotonically increasing values hot-spot them), except the
+# one ascending index that the session_count aggregation (`sessions` where expires_at > now,
+# SessionStore.count_active) needs.
 resource "google_firestore_field" "ttl" {
   for_each = local.ttl_collection_groups
 
@@ -47,5 +51,13 @@ resource "google_firestore_field" "ttl" {
   field      = local.ttl_field
 
   ttl_config {}
-  index_config {}
+  index_config {
+    dynamic "indexes" {
+      for_each = contains(local.counted_collections, each.value) ? ["ASCENDING"] : []
+      content {
+        order       = indexes.value
+        query_scope = "COLLECTION"
+      }
+    }
+  }
 }

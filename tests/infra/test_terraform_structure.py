@@ -176,6 +176,18 @@ def test_ttl_policy_for_every_collection_group_with_an_expiry_field() -> None:
     assert "ttl_config" in field
 
 
+def test_the_session_count_query_keeps_its_expiry_index() -> None:
+    """``SessionStore.count_active`` filters ``sessions`` on the expiry field: Firestore needs a
+    single-field index there, while the other TTL groups drop theirs (hot-spotting)."""
+    assert tf.locals_()["counted_collections"] == [storage_schema.SESSIONS]
+    field = tf.resources("google_firestore_field")["ttl"]
+    dynamic = field["index_config"][0]["dynamic"][0]["indexes"]
+    assert dynamic["for_each"] == (
+        '${contains(local.counted_collections, each.value) ? ["ASCENDING"] : []}'
+    )
+    assert dynamic["content"][0]["query_scope"] == "COLLECTION"
+
+
 def test_firestore_is_native_with_pitr_and_backups() -> None:
     db = tf.resources("google_firestore_database")["main"]
     assert db["type"] == "FIRESTORE_NATIVE"
