@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recoengine.chat import get_engine
 from recoengine.config import settings
 from recoengine.errors import InvalidArgument, PayloadTooLarge
-from recoengine.web import ApiRequest, HttpApp, Reply
+from recoengine.web import ApiRequest, HttpApp, Reply, identity
 from recoengine.web.metrics import SESSION_COUNT
 
 log = logging.getLogger("recoengine.chat")
@@ -41,9 +41,10 @@ class SessionQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-@app.route("POST", "/api/v2/chat")
+@app.route("POST", "/api/v2/chat", guard=identity.authenticate)
 def chat_turn(req: ApiRequest) -> dict[str, Any]:
     body = req.body(ChatRequest)
+    identity.check_user(req, body.user_id)
     limit = settings().chat.max_message_chars
     if len(body.message) > limit:
         raise PayloadTooLarge(f"message exceeds {limit} characters")
@@ -54,15 +55,17 @@ def chat_turn(req: ApiRequest) -> dict[str, Any]:
     return get_engine().turn(body.user_id, body.message, body.session_id).to_dict()
 
 
-@app.route("GET", "/api/v2/session/{session_id}")
+@app.route("GET", "/api/v2/session/{session_id}", guard=identity.authenticate)
 def session_history(req: ApiRequest) -> dict[str, Any]:
     query = req.query_as(SessionQuery)
+    identity.check_user(req, query.user_id)
     return get_engine().history(req.params["session_id"], query.user_id, query.limit)
 
 
-@app.route("DELETE", "/api/v2/session/{session_id}")
+@app.route("DELETE", "/api/v2/session/{session_id}", guard=identity.authenticate)
 def session_delete(req: ApiRequest) -> Reply:
     query = req.query_as(SessionQuery)
+    identity.check_user(req, query.user_id)
     get_engine().delete(req.params["session_id"], query.user_id)
     return Reply(b"", 204)
 

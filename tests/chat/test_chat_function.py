@@ -216,3 +216,31 @@ def test_arbitrary_json_never_gives_a_server_error(client, body):
     assert r.status_code in (200, 400, 404, 413, 422), r.get_data(as_text=True)
     if r.status_code == 200:
         assert {"session_id", "reply", "turn"} <= set(r.get_json())
+
+
+def test_access_log_carries_the_chat_latencies(tmp_path, monkeypatch, capfd) -> None:
+    """Terraform's log-based metrics read these fields from the chat's access-log entries."""
+    import json
+    from pathlib import Path
+
+    import functions_framework
+
+    import recoengine.chat as chat_pkg
+    import recoengine.sessions as sessions
+    from recoengine.config import settings
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    settings.cache_clear()
+    monkeypatch.setattr(chat_pkg, "_engine", None)
+    monkeypatch.setattr(sessions, "_store", None)
+    root = Path(__file__).resolve().parents[2]
+    app = functions_framework.create_app(target="chat", source=str(root / "functions/chat/main.py"))
+    r = app.test_client().post("/api/v2/chat", json={"user_id": "u1", "message": "hello there"})
+    assert r.status_code == 200
+    entries = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
+    access = [e for e in entries if e.get("route") == "/api/v2/chat"][-1]
+    assert 0 < access["multiturn_engine_latency"] < 5
+    assert 0 <= access["personality_router_latency_seconds"] < 1
+    monkeypatch.setattr(chat_pkg, "_engine", None)
+    monkeypatch.setattr(sessions, "_store", None)
+    settings.cache_clear()

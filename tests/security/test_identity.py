@@ -213,3 +213,32 @@ def test_local_mode_uses_the_requests_user_id(local_mode_stack, keys):
     # a token is ignored, not an error, in local mode
     r = post(local_mode_stack, RECO, {"user_id": "bob", "k": 2}, keys[0].token("alice"))
     assert r.status_code == 200
+
+
+def test_firebase_mode_protects_chat_and_sessions_over_http(firebase_stack):
+    base, key = firebase_stack
+    alice, bob = key.token("alice"), key.token("bob")
+    turn = {"user_id": "alice", "message": "recommend me something"}
+    assert post(base, "/api/v2/chat", turn).status_code == 401
+    assert post(base, "/api/v2/chat", turn, bob).status_code == 403
+    ok = post(base, "/api/v2/chat", turn, alice)
+    assert ok.status_code == 200
+    sid = ok.json()["session_id"]
+
+    def get(user: str, token: str | None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(
+            f"{base}/api/v2/session/{sid}", params={"user_id": user}, headers=headers, timeout=10
+        )
+
+    assert get("alice", None).status_code == 401
+    assert get("alice", bob).status_code == 403  # bob's token cannot name alice
+    assert get("bob", bob).status_code == 404  # nor read alice's session as himself
+    assert get("alice", alice).status_code == 200
+    gone = requests.delete(
+        f"{base}/api/v2/session/{sid}",
+        params={"user_id": "alice"},
+        headers={"Authorization": f"Bearer {bob}"},
+        timeout=10,
+    )
+    assert gone.status_code == 403 and get("alice", alice).status_code == 200

@@ -35,11 +35,20 @@ def build_engine() -> ChatEngine:
     from recoengine.config import settings
     from recoengine.llm import get_model
     from recoengine.sessions import get_store
+    from recoengine.web.logs import add_request_fields
     from recoengine.web.metrics import MULTITURN_ENGINE_LATENCY, PERSONALITY_ROUTER_LATENCY
+
+    def observe_router(seconds: float) -> None:
+        PERSONALITY_ROUTER_LATENCY.observe(seconds)
+        add_request_fields(personality_router_latency_seconds=seconds)
+
+    def observe_turn(seconds: float) -> None:
+        MULTITURN_ENGINE_LATENCY.observe(seconds)
+        add_request_fields(multiturn_engine_latency=seconds)
 
     chat = settings().chat
     personalities, default = load_personalities(chat.personalities_file or None)
-    router = PersonalityRouter(personalities, default, PERSONALITY_ROUTER_LATENCY.observe)
+    router = PersonalityRouter(personalities, default, observe_router)
     limits = ChatLimits(
         budget_chars=chat.context_budget_chars, summary_max_chars=chat.summary_max_chars
     )
@@ -49,7 +58,7 @@ def build_engine() -> ChatEngine:
         router,
         ServingRecommender(),
         limits,
-        MULTITURN_ENGINE_LATENCY.observe,
+        observe_turn,
     )
 
 

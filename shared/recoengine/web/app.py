@@ -34,7 +34,7 @@ from recoengine.errors import (
     UnsupportedMediaType,
 )
 from recoengine.web import faults, health, metrics, openapi
-from recoengine.web.logs import configure_logging, write_request_log
+from recoengine.web.logs import configure_logging, current_log_fields, write_request_log
 from recoengine.web.tracing import current_request_id, current_trace, parse_trace
 
 log = logging.getLogger("recoengine.http")
@@ -73,7 +73,7 @@ class ApiRequest:
         self._json: Any = None
         self._parsed = False
         # Fields added to this request's access-log entry (log-based metrics read them).
-        self.log_fields: dict[str, Any] = {}
+        self.log_fields: dict[str, Any] = current_log_fields.get() or {}
         # The verified end user (``recoengine.web.identity``), None in local mode.
         self.identity: str | None = None
 
@@ -215,6 +215,7 @@ class HttpApp:
         )
         route_label = "unmatched"
         req: ApiRequest | None = None
+        fields_token = current_log_fields.set({})
         try:
             try:
                 route, params = self._match(raw.method, raw.path)
@@ -237,10 +238,11 @@ class HttpApp:
                     log.exception("unhandled error in %s %s", raw.method, raw.path)
                     response = self._error(ServiceError("internal error"), request_id)
             elapsed = time.perf_counter() - started
-            self._observe(raw, response, route_label, elapsed, req.log_fields if req else {})
+            self._observe(raw, response, route_label, elapsed, current_log_fields.get() or {})
             return response
         finally:
             current_trace.reset(trace_token)
+            current_log_fields.reset(fields_token)
             current_request_id.reset(id_token)
 
     def _respond(self, result: Any, request_id: str) -> flask.Response:

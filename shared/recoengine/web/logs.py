@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,18 @@ import orjson
 from recoengine.web.tracing import current_request_id, current_trace
 
 _configured = False
+# Fields added to the current request's access-log entry: log-based metrics read them.
+current_log_fields: ContextVar[dict[str, Any] | None] = ContextVar(
+    "current_log_fields", default=None
+)
+
+
+def add_request_fields(**fields: Any) -> None:
+    """Add fields to the access-log entry of the request being served (no-op outside one)."""
+    target = current_log_fields.get()
+    if target is not None:
+        target.update(fields)
+
 _context: dict[str, Any] = {"project": "local-project", "labels": {}}
 _write_lock = threading.Lock()
 
