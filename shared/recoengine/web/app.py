@@ -73,7 +73,8 @@ class ApiRequest:
         self._json: Any = None
         self._parsed = False
         # Fields added to this request's access-log entry (log-based metrics read them).
-        self.log_fields: dict[str, Any] = current_log_fields.get() or {}
+        shared = current_log_fields.get()  # the request's entry (set by HttpApp)
+        self.log_fields: dict[str, Any] = shared if shared is not None else {}
         # The verified end user (``recoengine.web.identity``), None in local mode.
         self.identity: str | None = None
 
