@@ -16,13 +16,10 @@ import os
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,8 +36,8 @@ from tests.support.firestore_emulator import (  # noqa: E402
     PROJECT,
     FirestoreEmulator,
     find_jar,
-    free_port,
 )
+from tools.localstack import running as local_stack  # noqa: E402
 
 TARGETS: dict[str, Any] = {
     "turn_overhead_p95_ms": {"sqlite": 20.0, "firestore": 50.0},
@@ -65,38 +62,6 @@ def pct(values: list[float], q: float) -> float:
 
 def summary(ms: list[float]) -> dict[str, float]:
     return {"n": len(ms), "p50_ms": round(pct(ms, 0.5), 3), "p95_ms": round(pct(ms, 0.95), 3)}
-
-
-# -- the local stack -----------------------------------------------------------------------
-@contextmanager
-def local_stack(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tools" / "localstack.py"), "--port", str(port)],
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=60):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("the local stack exited") from None
-                time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 class Client:
@@ -285,7 +250,7 @@ def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str
         fs_client = firestore.Client(project=PROJECT)
     result: dict[str, Any] = {}
     try:
-        with local_stack(env) as base:
+        with local_stack({**env, "LOG_LEVEL": "WARNING"}) as base:
             c = Client(base)
             warm_up(c, args.warmup)
             result["overhead"] = measure_overhead(c, args.overhead_sessions, args.overhead_turns)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.firestore_emulator import FirestoreEmulator, find_jar  # noqa: E402
-from tests.support.localstack import local_stack  # noqa: E402
+from tools.localstack import running as local_stack  # noqa: E402
 
 ASSETS = ROOT / "tools" / "load_assets"
 MIXES = ("recommend", "chat")

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterable
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +56,49 @@ def warm_up() -> None:
         print(f"model {get_service().version} ready", flush=True)
     except ServiceUnavailable as exc:
         print(f"warning: {exc.message}; /health reports the engine unhealthy", flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
+    """The local stack in a subprocess on a free loopback port, for end-to-end tests, benchmarks
+    and load tests; yields its base URL once ``/health`` answers, stops it afterwards."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "localstack.py"), "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"local stack exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers (an unhealthy engine is a 503): the server is up
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("local stack did not start in time") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def main() -> None:

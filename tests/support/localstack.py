@@ -1,52 +1,27 @@
-"""Start the local stack (``make run``'s server) in a subprocess for end-to-end tests over HTTP."""
+"""The local stack (``make run``'s server) in a subprocess, for end-to-end tests over HTTP."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import requests
+import pytest
 
-from tests.support.firestore_emulator import free_port
+from tools.localstack import running as local_stack
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["CANARY_TOKEN", "local_stack", "stack"]
+
+CANARY_TOKEN = "test-canary-token-0123456789"
 
 
-@contextmanager
-def local_stack(env: dict[str, str], timeout: float = 60.0) -> Iterator[str]:
-    """Yield the base URL of a running local stack with ``env`` added to the environment."""
-    port = free_port()
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tools" / "localstack.py"), "--port", str(port)],
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"local stack exited with {proc.returncode}")
-            try:
-                requests.get(f"{base}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("local stack did not start in time") from None
-                time.sleep(0.1)
+@pytest.fixture(scope="module")
+def stack(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local stack with the demo model, SQLite sessions and a known canary token."""
+    env = {
+        "MODEL_URI": str(demo_model_dir),
+        "VAR_DIR": str(tmp_path_factory.mktemp("var")),
+        "CANARY_TOKEN": CANARY_TOKEN,
+        "LOG_LEVEL": "WARNING",
+    }
+    with local_stack(env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
