@@ -36,6 +36,7 @@ def add_request_fields(**fields: Any) -> None:
     if target is not None:
         target.update(fields)
 
+
 _context: dict[str, Any] = {"project": "local-project", "labels": {}}
 _write_lock = threading.Lock()
 
