@@ -323,6 +323,8 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     c = results.get("cold_start", {})
     add("cold start s", c.get("median_s"), 2.0, False, ".2f")
+    for check, passed in results.get("chat", {}).get("pass", {}).items():
+        rows.append((f"chat {check}", "-", "(bench_chat)", "PASS" if passed else "MISS"))
     return rows
 
 
