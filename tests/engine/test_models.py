@@ -54,14 +54,14 @@ def test_standardize_and_combine() -> None:
     z = standardize(np.array([1.0, 2.0, 3.0]))
     assert z.mean() == 0 and abs(z.std() - 1) < 1e-9
     assert not standardize(np.ones(4)).any()
-    parts = {"cf": np.array([0.0, 1.0, 2.0]), "cb": np.array([2.0, 1.0, 0.0]), "pa": np.ones(3)}
+    parts = np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0], [1.0, 1.0, 1.0]])  # cf, cb, pa
     cf_only = combine(parts, (1.0, 0.0, 0.0), BlendCalibration())
     assert cf_only.total[2] > cf_only.total[1] > cf_only.total[0]
     cb_only = combine(parts, (0.0, 1.0, 0.0), BlendCalibration())
     assert cb_only.total[0] > cb_only.total[2]
     comps = cf_only.components(np.array([2]))[0]
     assert comps["pa"] == 0.0  # a constant component carries no information
-    assert comps["cf"] == pytest.approx(float(standardize(parts["cf"])[2]), rel=1e-5)
+    assert comps["cf"] == pytest.approx(float(standardize(parts[0])[2]), rel=1e-5)
     scaled = combine(parts, (1.0, 0.0, 0.0), BlendCalibration({"cf": 2.0, "cb": 1.0, "pa": 1.0}))
     assert scaled.total[2] == pytest.approx(2 * cf_only.total[2], rel=1e-5)
 

@@ -66,20 +66,22 @@ class Blended:
     def components(self, items: np.ndarray) -> list[dict[str, float]]:
         """Calibrated z-score of each component for ``items`` (one dict per item)."""
         z = ((self.raw[:, items] - self.mean[:, None]) * self.scale[:, None]).T.tolist()
-        return [dict(zip(COMPONENTS, row, strict=True)) for row in z]
+        return [{"cf": cf, "cb": cb, "pa": pa} for cf, cb, pa in z]
 
 
 def combine(
-    components: dict[str, np.ndarray],
+    raw: np.ndarray,
     weights: tuple[float, float, float],
     calibration: BlendCalibration,
 ) -> Blended:
-    """Σ_c w_c · a_c · z_c, with z_c the component standardised over the catalog."""
-    raw = np.stack([components[name] for name in COMPONENTS]).astype(np.float32, copy=False)
-    n = raw.shape[1]
-    # Sums instead of ndarray.mean/std: a third of the request's time went to their overhead.
-    mean = raw.sum(axis=1) / np.float32(n)
-    var = np.einsum("ij,ij->i", raw, raw) / np.float32(n) - mean * mean
+    """Σ_c w_c · a_c · z_c, with z_c the component (a row of ``raw``, ordered as COMPONENTS)
+    standardised over the catalog."""
+    raw = raw.astype(np.float32, copy=False)
+    n = np.float32(raw.shape[1])
+    # Sums and a 3x3 Gram product instead of ndarray.mean/std: their Python-level overhead
+    # cost more than the arithmetic.
+    mean = raw.sum(axis=1) / n
+    var = np.diagonal(raw @ raw.T) / n - mean * mean
     std = np.sqrt(np.maximum(var, np.float32(0.0)))
     scale = calibration.vector / np.maximum(std, np.float32(1e-12))
     scale[std <= 1e-12] = 0.0  # a constant component carries no information

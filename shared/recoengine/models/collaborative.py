@@ -74,16 +74,18 @@ class SequenceCF:
         ``max_history``. The cost of a request is proportional to it."""
         return max(1, min(self.params.max_history, math.ceil(4 * self.params.half_life)))
 
-    def score(self, history: np.ndarray) -> np.ndarray:
+    def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """One score per item (written into ``out`` when given: serving avoids a copy)."""
         assert self.ease is not None and self.transitions is not None
         p = self.params
+        out = np.empty(self.ease.shape[0], dtype=np.float32) if out is None else out
         recent = history[-self.window :]
         if len(recent) == 0:
-            return np.zeros(self.ease.shape[0], dtype=np.float32)
-        w = recency_weights(len(recent), p.half_life)
-        scores = w @ self.ease[recent]
+            out[:] = 0.0
+            return out
+        np.dot(recency_weights(len(recent), p.half_life), self.ease[recent], out=out)
         if p.transition_weight:
             last = recent[-p.transition_window :]
             tw = recency_weights(len(last), p.transition_half_life)
-            scores += np.float32(p.transition_weight) * (tw @ self.transitions[last])
-        return scores
+            out += (np.float32(p.transition_weight) * tw) @ self.transitions[last]
+        return out

@@ -50,9 +50,9 @@ class ContentModel:
         w = recency_weights(len(recent), self.params.half_life)
         return w @ self.matrix[recent]
 
-    def score(self, history: np.ndarray) -> np.ndarray:
+    def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         assert self.matrix is not None
-        return self.matrix @ self.profile(history)
+        return np.dot(self.matrix, self.profile(history), out=out)
 
     def feature_mask(self, tokens: list[str]) -> np.ndarray:
         """Items that carry at least one of ``tokens`` (unknown tokens match nothing)."""

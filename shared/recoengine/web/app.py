@@ -215,7 +215,6 @@ class HttpApp:
             parse_trace(raw.headers.get("X-Cloud-Trace-Context"), raw.headers.get("traceparent"))
         )
         route_label = "unmatched"
-        req: ApiRequest | None = None
         fields_token = current_log_fields.set({})
         try:
             try:
