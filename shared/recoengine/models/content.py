@@ -25,6 +25,7 @@ class ContentModel:
         self.params = params or CBParams()
         self.vocabulary: list[str] = []
         self.matrix: np.ndarray | None = None  # n_items x n_tokens, rows L2-normalised
+        self._matrix_t: np.ndarray | None = None
 
     def fit(self, item_features: list[list[str]]) -> ContentModel:
         vocab = sorted({t for feats in item_features for t in feats})
@@ -51,8 +52,15 @@ class ContentModel:
         return w @ self.matrix[recent]
 
     def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.dot(self.profile(history), self._transposed(), out=out)
+
+    def _transposed(self) -> np.ndarray:
+        """The matrix as (tokens x items), contiguous: ``profile @ matrix.T`` runs ~3x faster
+        than ``matrix @ profile`` for a thin matrix (BLAS walks long contiguous rows)."""
         assert self.matrix is not None
-        return np.dot(self.matrix, self.profile(history), out=out)
+        if self._matrix_t is None or self._matrix_t.shape[1] != self.matrix.shape[0]:
+            self._matrix_t = np.ascontiguousarray(self.matrix.T)
+        return self._matrix_t
 
     def feature_mask(self, tokens: list[str]) -> np.ndarray:
         """Items that carry at least one of ``tokens`` (unknown tokens match nothing)."""

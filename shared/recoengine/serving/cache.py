@@ -22,8 +22,12 @@ class TTLCache(Generic[V]):
         self.hits = 0
         self.misses = 0
 
+    @property
+    def enabled(self) -> bool:
+        return self.max_size > 0 and self.ttl > 0
+
     def get(self, key: Hashable) -> V | None:
-        if self.max_size == 0 or self.ttl <= 0:
+        if not self.enabled:
             return None
         now = time.monotonic()
         with self._lock:
@@ -40,7 +44,7 @@ class TTLCache(Generic[V]):
         return None
 
     def put(self, key: Hashable, value: V) -> None:
-        if self.max_size == 0 or self.ttl <= 0:
+        if not self.enabled:
             return
         with self._lock:
             self._data[key] = (time.monotonic() + self.ttl, value)

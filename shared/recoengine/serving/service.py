@@ -14,7 +14,6 @@ Unknown item ids or feature tokens in the context are ignored and reported in ``
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,9 +32,12 @@ class RecommendContext:
     exclude: list[str] = field(default_factory=list)
     recent_items: list[str] = field(default_factory=list)
 
-    def key(self) -> str:
-        return json.dumps(
-            [sorted(self.persona.items()), self.features, self.exclude, self.recent_items]
+    def key(self) -> tuple[object, ...]:
+        return (
+            tuple(sorted(self.persona.items())),
+            tuple(self.features),
+            tuple(self.exclude),
+            tuple(self.recent_items),
         )
 
 
@@ -102,15 +104,18 @@ class RecommenderService:
         recent_events: Sequence[str] = (),
     ) -> Recommendations:
         context = context or RecommendContext()
-        key = (user_id, context.key(), tuple(recent_events), k, self.version, self.weights)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return Recommendations(cached.items, cached.model_version, cached.warnings, True)
+        key = None
+        if self.cache.enabled:
+            key = (user_id, context.key(), tuple(recent_events), k, self.version, self.weights)
+            cached = self.cache.get(key)
+            if cached is not None:
+                return Recommendations(cached.items, cached.model_version, cached.warnings, True)
         started = time.perf_counter()
         result = self._score(user_id, k, context, recent_events)
         result.engine_seconds = time.perf_counter() - started
         RECOMMENDATION_ENGINE_LATENCY.observe(result.engine_seconds)
-        self.cache.put(key, result)
+        if key is not None:
+            self.cache.put(key, result)
         return result
 
     def _score(
