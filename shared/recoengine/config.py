@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -296,10 +296,9 @@ class IdentitySettings:
 class Settings:
     service: ServiceSettings
     recommend: RecommendSettings
-    chat: ChatSettings = field(default_factory=lambda: ChatSettings.from_env({}, Path("var")))
-    canary: CanarySettings = field(default_factory=lambda: CanarySettings.from_env({}, Path("var")))
-    identity: IdentitySettings = field(default_factory=lambda: IdentitySettings.from_env({}))
-    extra: dict[str, str] = field(default_factory=dict)
+    chat: ChatSettings
+    canary: CanarySettings
+    identity: IdentitySettings
 
 
 def load_settings(env: Env | None = None) -> Settings:

@@ -15,7 +15,7 @@ def train_and_save(
     *,
     tune: bool = True,
     default_weights: tuple[float, float, float] = (0.4, 0.4, 0.2),
-    progress: training.Progress = training._no_progress,
+    progress: training.Progress = training.no_progress,
 ) -> tuple[Path, training.TrainReport]:
     model, report = training.train(data, default_weights, tune=tune, progress=progress)
     catalog = artifact.Catalog(

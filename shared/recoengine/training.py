@@ -42,7 +42,7 @@ WEIGHT_GRID_STEP = 0.1
 # The one-standard-error rule (``one_se_choice``) prefers these when the data cannot tell.
 
 
-def _no_progress(it: Iterable[object], desc: str) -> Iterable[object]:
+def no_progress(it: Iterable[object], desc: str) -> Iterable[object]:
     return it
 
 
@@ -164,7 +164,7 @@ def train(
     data: Dataset,
     default_weights: tuple[float, float, float] = (0.4, 0.4, 0.2),
     tune: bool = True,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> tuple[HybridModel, TrainReport]:
     """Fit on ``data``; choose CF params, calibration and tuned weights on a validation split."""
     split = leave_last_out(data, n_holdout=VALIDATION_CASES_PER_USER)
