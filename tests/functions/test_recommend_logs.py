@@ -36,6 +36,9 @@ def test_store_outage_degrades_to_model_history(
 ) -> None:
     import recoengine.sessions as sessions
     from recoengine.config import settings
+    from recoengine.serving import user_events
+
+    monkeypatch.setattr(user_events, "_breaker", user_events.Breaker(30.0))  # this test's own
 
     (tmp_path / "not-a-db").mkdir()
     monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "not-a-db"))  # a directory: cannot open
