@@ -9,6 +9,7 @@ Sections (each written into one JSON file, then printed as a table):
 - http: maximum throughput of the recommend function vs a bare functions-framework function
   (wrk, same server settings, same run), and p99 at half the recommend function's maximum;
 - cold_start: process start to the first successful recommendation;
+- canary: the automatic-rollback path, incident in -> traffic changed at a fake Admin API;
 - chat: the chat benchmarks (``tools/bench_chat.py``), when present.
 """
 
@@ -274,6 +275,92 @@ def bench_cold_start(model_dir: Path, runs: int = 3) -> dict[str, Any]:
     return {"seconds": times, "median_s": float(np.median(times))}
 
 
+def bench_canary(trials: int = 20) -> dict[str, Any]:
+    """The automatic-rollback path, in-process: a Pub/Sub CloudEvent with an open incident
+    enters ``canary_incident`` and ends as a traffic change at a fake Cloud Run Admin API,
+    through the real google-cloud-run client (target: < 1 s)."""
+    import base64
+    import contextlib
+    import io
+    import tempfile
+
+    import functions_framework
+
+    from recoengine.canary import runtime
+    from recoengine.canary.controller import CanaryController
+    from recoengine.canary.monitoring import SyntheticMetrics
+    from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
+    from recoengine.canary.store import SqliteCanaryStore
+    from recoengine.canary.traffic import CloudRunTraffic
+    from tests.canary.fakes import FakeRunAdmin, run_client
+
+    project, region, service = "bench-project", "europe-west1", "recommend"
+    old, new = f"{service}-00001-old", f"{service}-00002-new"
+    app = functions_framework.create_app(
+        target="canary_incident",
+        source=str(ROOT / "functions/canary/main.py"),
+        signature_type="cloudevent",
+    )
+    client = app.test_client()
+    headers = {
+        "ce-id": "bench",
+        "ce-source": f"//pubsub.googleapis.com/projects/{project}/topics/canary-incidents",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-specversion": "1.0",
+        "Content-Type": "application/json",
+    }
+    seconds = []
+    # The canary's JSON logs (one rollback notification per trial) would drown the table.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+        for trial in range(trials):
+            admin = FakeRunAdmin().start()
+            store = SqliteCanaryStore(Path(tmp) / f"canary-{trial}.sqlite3")
+            try:
+                full = admin.add_service(project, region, service, old, new)
+                traffic = CloudRunTraffic(project, region, client=run_client(admin.endpoint))
+                ctrl = CanaryController(
+                    CanaryPolicy(plan=SHORT_PLAN), store, traffic, SyntheticMetrics("healthy")
+                )
+                ctrl.enable(service, 5, None, "bench")
+                runtime.use(ctrl)
+                incident = {
+                    "version": "1.2",
+                    "incident": {
+                        "incident_id": f"bench-{trial}",
+                        "scoping_project_id": project,
+                        "state": "open",
+                        "started_at": 1767225600,
+                        "policy_name": "CanaryErrorRateHigh",
+                        "summary": "bench",
+                        "resource": {
+                            "type": "cloud_run_revision",
+                            "labels": {"service_name": service, "revision_name": new},
+                        },
+                        "metric": {"type": "run.googleapis.com/request_count", "labels": {}},
+                        "policy_user_labels": {"trigger": "error_rate"},
+                    },
+                }
+                data = base64.b64encode(json.dumps(incident).encode()).decode()
+                event = {"message": {"data": data, "messageId": f"m{trial}"}}
+                started = time.perf_counter()
+                status = client.post("/", data=json.dumps(event), headers=headers).status_code
+                if status != 200 or admin.split(full)[new] != 0:
+                    raise RuntimeError(f"rollback did not happen (status {status})")
+                seconds.append(admin.update_times[-1] - started)
+            finally:
+                runtime.use(None)
+                store.close()
+                admin.stop()
+    ms = sorted(s * 1000 for s in seconds)
+    return {
+        "incident_to_traffic_change_ms": {
+            "median": ms[len(ms) // 2],
+            "max": ms[-1],
+            "n": len(ms),
+        }
+    }
+
+
 def bench_chat(out_dir: Path) -> dict[str, Any]:
     script = ROOT / "tools" / "bench_chat.py"
     if not script.exists():
@@ -323,6 +410,8 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     )
     c = results.get("cold_start", {})
     add("cold start s", c.get("median_s"), 2.0, False, ".2f")
+    rb = results.get("canary", {}).get("incident_to_traffic_change_ms", {})
+    add("canary incident -> rollback ms (max)", rb.get("max"), 1000.0, False, ".1f")
     for check, passed in results.get("chat", {}).get("pass", {}).items():
         rows.append((f"chat {check}", "-", "(bench_chat)", "PASS" if passed else "MISS"))
     return rows
@@ -334,7 +423,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/ml-100k"))
     parser.add_argument(
         "--only",
-        default="quality,engine,http,cold_start,chat",
+        default="quality,engine,http,cold_start,canary,chat",
         help="comma-separated sections to run",
     )
     args = parser.parse_args()
@@ -351,6 +440,7 @@ def main() -> None:
         ("engine", lambda: bench_engine(train_model(args.data, model_dir), args.data)),
         ("http", lambda: bench_http(train_model(args.data, model_dir))),
         ("cold_start", lambda: bench_cold_start(train_model(args.data, model_dir))),
+        ("canary", bench_canary),
         ("chat", lambda: bench_chat(out.parent)),
     ]
     for name, run in steps:

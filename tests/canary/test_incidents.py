@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from pathlib import Path
 
 import functions_framework
@@ -89,12 +88,10 @@ def setup(run_admin, sqlite_store):
     runtime.use(None)
 
 
-def test_open_incident_on_the_candidate_rolls_back_in_under_a_second(setup):
+def test_open_incident_on_the_candidate_rolls_back(setup):
+    # How fast (the issue's < 1 s target) is measured by `make bench` (section canary).
     ctrl, fake, full, deliver = setup
-    started = time.perf_counter()
     assert deliver(pubsub_event(incident())) == 200
-    elapsed = fake.update_times[-1] - started
-    assert elapsed < 1.0, elapsed
     assert fake.split(full) == {"recommend-00001-old": 100, "recommend-00002-new": 0}
     rollout = ctrl.store.get("recommend")
     assert rollout.phase == Phase.ROLLED_BACK and not rollout.needs_attention
