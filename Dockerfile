@@ -4,6 +4,23 @@
 # The container runs the function with functions-framework on $PORT (Cloud Run sets 8080).
 # FUNCTION_TARGET / FUNCTION_SIGNATURE_TYPE default to the HTTP entry point named after the
 # function; Terraform overrides them for the canary's CloudEvent entry (canary_incident).
+# Stage 1 builds the engine's wheel: its scoring kernels are a C extension (Cython), so this
+# stage has a compiler; the image that runs has none.
+FROM python:3.11-slim AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY pyproject.toml ./
+COPY shared/ shared/
+RUN pip wheel --no-deps --wheel-dir /wheels .
+
+# Stage 2: the function's image.
 FROM python:3.11-slim
 
 ARG FUNCTION=recommend
@@ -16,15 +33,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The engine package with pinned dependencies (constraints = the project's full pin set).
-COPY pyproject.toml ./
+# The engine's wheel with pinned dependencies (constraints = the project's full pin set).
 COPY requirements/constraints.txt requirements/constraints.txt
-COPY shared/ shared/
+COPY --from=build /wheels /wheels
 RUN case "$FUNCTION" in recommend|chat|canary) ;; \
       *) echo "FUNCTION must be recommend, chat or canary (got '$FUNCTION')" >&2; exit 1 ;; \
     esac \
- && pip install -c requirements/constraints.txt ".${EXTRAS:+[$EXTRAS]}" \
- && rm -rf shared build
+ && pip install -c requirements/constraints.txt "$(ls /wheels/recoengine-*.whl)${EXTRAS:+[$EXTRAS]}" \
+ && rm -rf /wheels
 
 COPY functions/${FUNCTION}/ functions/${FUNCTION}/
 

@@ -14,7 +14,8 @@ export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+# The install also compiles the scoring kernels (kernels.pyx): a change to them re-installs.
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt shared/recoengine/models/kernels.pyx
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
 	@touch $@

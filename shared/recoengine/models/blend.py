@@ -12,9 +12,11 @@ shift emphasis instead of adding noise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
+
+from recoengine.models import kernels
 
 COMPONENTS = ("cf", "cb", "pa")
 
@@ -23,7 +25,7 @@ def standardize(scores: np.ndarray) -> np.ndarray:
     """z-scores over the whole catalog; constant scores become zeros."""
     mean = scores.mean()
     std = scores.std()
-    if not std > 1e-12:
+    if not std > kernels.CONSTANT_TOLERANCE * (abs(mean) + kernels.CONSTANT_TOLERANCE):
         return np.zeros_like(scores)
     return (scores - mean) / std
 
@@ -63,35 +65,28 @@ class Blended:
     mean: np.ndarray  # per component
     scale: np.ndarray  # per component: calibration / std (0 where the component is constant)
 
-    def components(self, items: np.ndarray) -> list[dict[str, float]]:
+    def components(self, items: list[int]) -> list[dict[str, float]]:
         """Calibrated z-score of each component for ``items`` (one dict per item)."""
         z = ((self.raw[:, items] - self.mean[:, None]) * self.scale[:, None]).T.tolist()
-        return [{"cf": cf, "cb": cb, "pa": pa} for cf, cb, pa in z]
-
-
-@lru_cache(maxsize=8)
-def _ones(n: int) -> np.ndarray:
-    ones = np.ones(n, dtype=np.float32)
-    ones.flags.writeable = False
-    return ones
+        return [dict(zip(COMPONENTS, parts, strict=True)) for parts in z]
 
 
 def combine(
     raw: np.ndarray,
-    weights: tuple[float, float, float],
+    weights: tuple[float, float, float] | np.ndarray,
     calibration: BlendCalibration,
 ) -> Blended:
     """Σ_c w_c · a_c · z_c, with z_c the component (a row of ``raw``, ordered as COMPONENTS)
     standardised over the catalog."""
-    raw = raw.astype(np.float32, copy=False)
-    n = np.float32(raw.shape[1])
-    # A product with ones and an einsum instead of ndarray.mean/std: their Python-level
-    # overhead cost more than the arithmetic.
-    mean = (raw @ _ones(raw.shape[1])) / n
-    var = np.einsum("ij,ij->i", raw, raw) / n - mean * mean
-    std = np.sqrt(np.maximum(var, np.float32(0.0)))
-    scale = calibration.vector / np.maximum(std, np.float32(1e-12))
-    scale[std <= 1e-12] = 0.0  # a constant component carries no information
-    coef = np.asarray(weights, dtype=np.float32) * scale
-    total = coef @ raw - np.float32(coef @ mean)
+    raw = np.ascontiguousarray(raw, dtype=np.float32)
+    total = np.empty(raw.shape[1], dtype=np.float32)
+    mean = np.empty(raw.shape[0])
+    scale = np.empty(raw.shape[0])
+    kernels.blend(raw, weight_vector(weights), calibration.vector, total, mean, scale)
     return Blended(total, raw, mean, scale)
+
+
+def weight_vector(weights: tuple[float, float, float] | np.ndarray) -> np.ndarray:
+    if isinstance(weights, np.ndarray) and weights.dtype == np.float32:
+        return weights
+    return np.asarray(weights, dtype=np.float32)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from recoengine.models.history import recency_weights
+from recoengine.models.kernels import weighted_row_sum
 
 
 @dataclass
@@ -79,13 +81,18 @@ class SequenceCF:
         assert self.ease is not None and self.transitions is not None
         p = self.params
         out = np.empty(self.ease.shape[0], dtype=np.float32) if out is None else out
-        recent = history[-self.window :]
-        if len(recent) == 0:
-            out[:] = 0.0
-            return out
-        np.dot(recency_weights(len(recent), p.half_life), self.ease[recent], out=out)
-        if p.transition_weight:
+        recent = np.asarray(history[-self.window :], dtype=np.int32)  # no copy when int32
+        weighted_row_sum(self.ease, recent, recency_weights(len(recent), p.half_life), out, False)
+        if p.transition_weight and len(recent):
             last = recent[-p.transition_window :]
-            tw = recency_weights(len(last), p.transition_half_life)
-            out += (np.float32(p.transition_weight) * tw) @ self.transitions[last]
+            tw = transition_weights(len(last), p.transition_half_life, p.transition_weight)
+            weighted_row_sum(self.transitions, last, tw, out, True)
         return out
+
+
+@lru_cache(maxsize=64)
+def transition_weights(length: int, half_life: float, weight: float) -> np.ndarray:
+    """Recency weights of the last items' transition rows, times the transitions' weight."""
+    weights = recency_weights(length, half_life) * np.float32(weight)
+    weights.flags.writeable = False
+    return weights

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recoengine.models.history import recency_weights
+from recoengine.models.kernels import weighted_row_sum
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ContentModel:
         self.vocabulary: list[str] = []
         self.matrix: np.ndarray | None = None  # n_items x n_tokens, rows L2-normalised
         self._matrix_t: np.ndarray | None = None
+        self._tokens = np.zeros(0, dtype=np.int32)
 
     def fit(self, item_features: list[list[str]]) -> ContentModel:
         vocab = sorted({t for feats in item_features for t in feats})
@@ -45,21 +47,27 @@ class ContentModel:
 
     def profile(self, history: np.ndarray) -> np.ndarray:
         assert self.matrix is not None
-        recent = history[-self.params.max_history :]
-        if len(recent) == 0:
-            return np.zeros(self.matrix.shape[1], dtype=np.float32)
-        w = recency_weights(len(recent), self.params.half_life)
-        return w @ self.matrix[recent]
+        recent = np.asarray(history[-self.params.max_history :], dtype=np.int32)
+        profile = np.empty(self.matrix.shape[1], dtype=np.float32)
+        weighted_row_sum(
+            self.matrix, recent, recency_weights(len(recent), self.params.half_life), profile, False
+        )
+        return profile
 
     def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return np.dot(self.profile(history), self._transposed(), out=out)
+        """Cosine-like score of every item with the profile: the profile's weighted sum of the
+        token rows of the transposed matrix (tokens x items), each row read once."""
+        transposed = self._transposed()
+        out = np.empty(transposed.shape[1], dtype=np.float32) if out is None else out
+        weighted_row_sum(transposed, self._tokens, self.profile(history), out, False)
+        return out
 
     def _transposed(self) -> np.ndarray:
-        """The matrix as (tokens x items), contiguous: ``profile @ matrix.T`` runs ~3x faster
-        than ``matrix @ profile`` for a thin matrix (BLAS walks long contiguous rows)."""
+        """The matrix as (tokens x items), contiguous, so a token's row is one contiguous read."""
         assert self.matrix is not None
         if self._matrix_t is None or self._matrix_t.shape[1] != self.matrix.shape[0]:
             self._matrix_t = np.ascontiguousarray(self.matrix.T)
+            self._tokens = np.arange(self._matrix_t.shape[0], dtype=np.int32)
         return self._matrix_t
 
     def feature_mask(self, tokens: list[str]) -> np.ndarray:

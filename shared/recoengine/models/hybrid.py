@@ -41,6 +41,9 @@ class HybridModel:
         return dict(zip(COMPONENTS, self.raw_scores(history, persona_rows), strict=True))
 
     def blended(
-        self, history: np.ndarray, persona_rows: list[int], weights: tuple[float, float, float]
+        self,
+        history: np.ndarray,
+        persona_rows: list[int],
+        weights: tuple[float, float, float] | np.ndarray,
     ) -> Blended:
         return combine(self.raw_scores(history, persona_rows), weights, self.calibration)

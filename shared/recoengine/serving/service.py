@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recoengine.artifact import LoadedModel
+from recoengine.models import kernels
+from recoengine.models.blend import weight_vector
 from recoengine.serving.cache import TTLCache
 from recoengine.web.metrics import RECOMMENDATION_ENGINE_LATENCY
 
@@ -81,10 +83,27 @@ class RecommenderService:
         self._item_index = {iid: i for i, iid in enumerate(self.catalog.item_ids)}
         self._user_index = {uid: u for u, uid in enumerate(self.catalog.user_ids)}
         self.n_items = len(self.catalog.item_ids)
+        self._weights = weight_vector(weights)
+        # Each known user's PA segment rows, filled on first use (a few ints per user).
+        self._known_rows: dict[int, list[int]] = {}
 
     @property
     def version(self) -> str:
         return self.loaded.version
+
+    def _persona_rows(self, user: int | None, override: dict[str, str]) -> list[int]:
+        """The PA segment rows of the user's known persona, updated by the request's."""
+        if not override and user is not None:
+            rows = self._known_rows.get(user)
+            if rows is None:
+                rows = self._known_rows[user] = self.model.pa.rows_for(self._persona_of(user))
+            return rows
+        persona = self._persona_of(user) if user is not None else {}
+        persona.update(override)
+        return self.model.pa.rows_for(persona)
+
+    def _persona_of(self, user: int) -> dict[str, str]:
+        return {a: v[user] for a, v in self.catalog.user_attrs.items() if v[user]}
 
     def _indices(self, ids: Sequence[str], what: str, warnings: list[str]) -> list[int]:
         found = []
@@ -133,35 +152,23 @@ class RecommenderService:
         )
         if extra:
             history = np.concatenate([history, np.asarray(extra, dtype=np.int32)])
-        persona = (
-            {a: v[user] for a, v in self.catalog.user_attrs.items() if v[user]}
-            if user is not None
-            else {}
-        )
-        persona.update(context.persona)
-        rows = self.model.pa.rows_for(persona)
-        blended = self.model.blended(history, rows, self.weights)
+        rows = self._persona_rows(user, context.persona)
+        blended = self.model.blended(history, rows, self._weights)
         total = blended.total
-        total[history] = -np.inf
-        total[self._indices(context.exclude, "context.exclude", warnings)] = -np.inf
+        masked = history
+        if context.exclude:
+            excluded = self._indices(context.exclude, "context.exclude", warnings)
+            masked = np.concatenate([history, np.asarray(excluded, dtype=np.int32)])
         if context.features:
             unknown = [t for t in context.features if t not in self.model.cb.vocabulary]
             warnings.extend(f"unknown feature {t!r} in context.features ignored" for t in unknown)
             if len(unknown) < len(context.features):
                 total[~self.model.cb.feature_mask(context.features)] = -np.inf
-        k = min(k, self.n_items)
-        top = np.argpartition(total, -k)[-k:] if k < self.n_items else np.arange(k)
-        top = top[np.argsort(-total[top], kind="stable")]
-        top = top[np.isfinite(total[top])]
-        scores = total[top].tolist()
+        top, scores = kernels.top_k(total, k, masked)
+        ids, titles = self.catalog.item_ids, self.catalog.titles
         items = [
-            ScoredItem(
-                item_id=self.catalog.item_ids[idx],
-                title=self.catalog.titles[idx],
-                score=score,
-                components=parts,
-            )
-            for idx, score, parts in zip(top.tolist(), scores, blended.components(top), strict=True)
+            ScoredItem(ids[idx], titles[idx], score, parts)
+            for idx, score, parts in zip(top, scores, blended.components(top), strict=True)
         ]
         return Recommendations(items, self.version, warnings)
 

@@ -1,0 +1,134 @@
+"""The compiled scoring kernels against their numpy definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from recoengine.models import kernels
+
+floats = st.floats(-1e3, 1e3, width=32, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    shape=st.tuples(st.integers(1, 12), st.integers(0, 40)),
+    accumulate=st.booleans(),
+)
+def test_weighted_row_sum_is_the_weighted_sum_of_the_rows(
+    data: st.DataObject, shape: tuple[int, int], accumulate: bool
+) -> None:
+    matrix = data.draw(hnp.arrays(np.float32, shape, elements=floats))
+    n_rows = data.draw(st.integers(0, 7))
+    rows = np.array(
+        data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=n_rows, max_size=n_rows)),
+        dtype=np.int32,
+    )
+    weights = data.draw(hnp.arrays(np.float32, n_rows, elements=st.floats(0, 2, width=32)))
+    start = data.draw(hnp.arrays(np.float32, shape[1], elements=floats))
+    out = start.copy()
+    kernels.weighted_row_sum(matrix, rows, weights, out, accumulate)
+    expected = weights.astype(np.float64) @ matrix[rows].astype(np.float64)
+    if accumulate:
+        expected += start
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-2)
+
+
+def test_weighted_row_sum_reads_memory_maps_and_checks_its_arguments(tmp_path) -> None:
+    path = tmp_path / "m.npy"
+    np.save(path, np.arange(12, dtype=np.float32).reshape(3, 4))
+    matrix = np.load(path, mmap_mode="r").view(np.ndarray)  # read-only, as served
+    out = np.empty(4, dtype=np.float32)
+    kernels.weighted_row_sum(
+        matrix, np.array([2, 0], np.int32), np.array([1, 2], np.float32), out, False
+    )
+    assert out.tolist() == [8.0, 11.0, 14.0, 17.0]
+    with pytest.raises(IndexError):
+        kernels.weighted_row_sum(
+            matrix, np.array([3], np.int32), np.ones(1, np.float32), out, False
+        )
+    with pytest.raises(ValueError):  # rows of another dtype are refused, never misread
+        kernels.weighted_row_sum(matrix, np.array([0]), np.ones(1, np.float32), out, False)
+    with pytest.raises(ValueError):
+        kernels.weighted_row_sum(
+            matrix, np.array([0], np.int32), np.ones(2, np.float32), out, False
+        )
+    with pytest.raises(ValueError):
+        kernels.weighted_row_sum(
+            matrix, np.array([0], np.int32), np.ones(1, np.float32), np.empty(3, np.float32), False
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    raw=hnp.arrays(np.float32, st.tuples(st.just(3), st.integers(2, 50)), elements=floats),
+    weights=hnp.arrays(np.float32, 3, elements=st.floats(0, 1, width=32)),
+    calibration=hnp.arrays(np.float32, 3, elements=st.floats(0, 3, width=32)),
+)
+def test_blend_is_the_weighted_sum_of_calibrated_z_scores(
+    raw: np.ndarray, weights: np.ndarray, calibration: np.ndarray
+) -> None:
+    total = np.empty(raw.shape[1], np.float32)
+    mean, scale = np.empty(3), np.empty(3)
+    kernels.blend(raw, weights, calibration, total, mean, scale)
+    r = raw.astype(np.float64)
+    np.testing.assert_allclose(mean, r.mean(axis=1), rtol=1e-9, atol=1e-9)
+    std = r.std(axis=1)
+    informative = std > kernels.CONSTANT_TOLERANCE * (np.abs(r.mean(axis=1)) + 1e-6)
+    assert (scale[~informative] == 0).all()  # a constant component carries no information
+    expected_scale = np.where(informative, calibration / np.where(informative, std, 1.0), 0.0)
+    np.testing.assert_allclose(scale, expected_scale, rtol=1e-4)
+    expected = ((weights * expected_scale)[:, None] * (r - r.mean(axis=1)[:, None])).sum(axis=0)
+    np.testing.assert_allclose(total, expected, rtol=1e-3, atol=1e-3 * (1 + np.abs(expected).max()))
+
+
+def test_blend_refuses_mismatched_shapes() -> None:
+    with pytest.raises(ValueError):
+        kernels.blend(
+            np.ones((3, 4), np.float32),
+            np.ones(2, np.float32),
+            np.ones(3, np.float32),
+            np.empty(4, np.float32),
+            np.empty(3),
+            np.empty(3),
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scores=hnp.arrays(
+        np.float32,
+        st.integers(0, 60),
+        elements=st.one_of(
+            st.sampled_from([0.0, 1.0, -1.0, float("-inf"), float("inf"), float("nan")]),
+            floats,
+        ),
+    ),
+    k=st.integers(0, 70),
+    data=st.data(),
+)
+def test_top_k_is_the_stable_best_first_order_of_finite_unmasked_scores(
+    scores: np.ndarray, k: int, data: st.DataObject
+) -> None:
+    n = len(scores)
+    masked = np.array(
+        data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=5)) if n else [], np.int32
+    )
+    work = scores.copy()
+    top, values = kernels.top_k(work, k, masked)
+    keep = np.isfinite(scores)
+    keep[masked] = False
+    candidates = np.flatnonzero(keep)
+    order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+    assert top == order.tolist()
+    assert values == scores[order].tolist()
+    assert np.isneginf(work[masked]).all()  # masked items stay masked in the caller's scores
+
+
+def test_top_k_checks_masked_indices() -> None:
+    with pytest.raises(IndexError):
+        kernels.top_k(np.zeros(3, np.float32), 2, np.array([3], np.int32))
