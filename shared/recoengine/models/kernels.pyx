@@ -48,7 +48,7 @@ def weighted_row_sum(
     bint accumulate,
 ):
     """``out = sum_r weights[r] * matrix[rows[r]]`` (added to ``out`` when ``accumulate``)."""
-    cdef Py_ssize_t n = matrix.shape[1], r, j
+    cdef Py_ssize_t n = matrix.shape[1], r, j, pending
     cdef float* dst = &out[0] if out.shape[0] else NULL
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} entries, the matrix {n} columns")
@@ -61,12 +61,19 @@ def weighted_row_sum(
         if not accumulate:
             for j in range(n):
                 dst[j] = 0.0
-        r = 0
-        while r + 1 < rows.shape[0]:
-            axpy2_f32(dst, &matrix[rows[r], 0], weights[r], &matrix[rows[r + 1], 0], weights[r + 1], n)
-            r += 2
-        if r < rows.shape[0]:
-            axpy2_f32(dst, &matrix[rows[r], 0], weights[r], &matrix[rows[r], 0], 0.0, n)
+        pending = -1  # rows go in pairs; zero weights are skipped
+        for r in range(rows.shape[0]):
+            if weights[r] == 0.0:
+                continue
+            if pending < 0:
+                pending = r
+                continue
+            axpy2_f32(dst, &matrix[rows[pending], 0], weights[pending],
+                      &matrix[rows[r], 0], weights[r], n)
+            pending = -1
+        if pending >= 0:
+            axpy2_f32(dst, &matrix[rows[pending], 0], weights[pending],
+                      &matrix[rows[pending], 0], 0.0, n)
 
 
 def blend(
