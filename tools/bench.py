@@ -68,6 +68,7 @@ def bench_quality(data_dir: str) -> dict[str, Any]:
         "tuned_blend_vs_als": m["blend_tuned"]["ndcg10_ratio_to_peer"],
         "tuned_blend_ci_above_zero": m["blend_tuned"]["ndcg10_vs_peer"]["ci95"][0] > 0,
         "sampled_hr2": m["blend_tuned"]["sampled_hr2"],
+        "expected_sampled_hr2": m["blend_tuned"]["expected_sampled_hr2"],
     }
     return result
 
@@ -396,6 +397,7 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("NDCG@10 default blend / ALS", q.get("default_blend_vs_als"), 1.10, True, ".2f")
     add("NDCG@10 tuned blend / ALS", q.get("tuned_blend_vs_als"), 1.50, True, ".2f")
     add("sampled HR@2 (Top-2 accuracy)", q.get("sampled_hr2"), 0.45, True, ".3f")
+    add("  the same, expected over draws", q.get("expected_sampled_hr2"), 0.45, True, ".3f")
     e = results.get("engine", {}).get("ours", {})
     add("engine median ms", e.get("median_ms"), 0.1, False, ".3f")
     add("engine p99 ms", e.get("p99_ms"), 0.5, False, ".3f")

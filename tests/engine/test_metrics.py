@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -34,6 +35,20 @@ def test_sampled_rank_and_negatives() -> None:
     assert len(set(neg.tolist())) == 5 and not {0, 1, 2} & set(neg.tolist())
     scores = np.arange(10, dtype=float)
     assert metrics.sampled_rank(scores, 3, np.array([4, 5, 1])) == 2.0
+
+
+def test_expected_sampled_hit_is_the_chance_over_all_draws() -> None:
+    # Nothing above the target: always a hit. Everything else above it: never (2 of 2 drawn).
+    assert metrics.expected_sampled_hit(0, pool=10, n_negatives=2) == 1.0
+    assert metrics.expected_sampled_hit(10, pool=10, n_negatives=2, k=1) == 0.0
+    # 1 of 3 candidates above the target, 2 drawn, top-1: a hit when that one is not drawn.
+    assert metrics.expected_sampled_hit(1, pool=3, n_negatives=2, k=1) == pytest.approx(1 / 3)
+    # The same by brute force over a larger case: every draw of 4 from 9 items, 3 above.
+    draws = list(itertools.combinations(range(9), 4))
+    hits = sum(sum(1 for i in d if i < 3) < 2 for d in draws) / len(draws)
+    assert metrics.expected_sampled_hit(3, pool=9, n_negatives=4) == pytest.approx(hits)
+    # Ties count half in the rank; the draw count is capped by the pool.
+    assert metrics.expected_sampled_hit(0.4, pool=5, n_negatives=99) == 1.0
 
 
 def test_paired_ci_detects_a_real_difference_only() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -35,6 +37,18 @@ def sampled_rank(scores: np.ndarray, target: int, negatives: np.ndarray) -> floa
     t = scores[target]
     neg = scores[negatives]
     return float(np.count_nonzero(neg > t) + 0.5 * np.count_nonzero(neg == t))
+
+
+def expected_sampled_hit(rank: float, pool: int, n_negatives: int = 99, k: int = 2) -> float:
+    """Chance that ``target`` lands in the top ``k`` among ``n_negatives`` drawn uniformly without
+    replacement from the ``pool`` candidate items, ``rank`` of which score above it: fewer than
+    ``k`` of those may be drawn (hypergeometric). It is sampled HR@k without the noise of one
+    particular draw; with 99 negatives, HR@2 behaves like full-ranking HR@25."""
+    above = min(max(round(rank), 0), pool)
+    n = min(n_negatives, pool)
+    total = math.comb(pool, n)
+    hits = sum(math.comb(above, x) * math.comb(pool - above, n - x) for x in range(k))
+    return hits / total
 
 
 def sample_negatives(
