@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import functions_framework
 import pytest
@@ -61,3 +62,92 @@ def test_store_outage_degrades_to_model_history(
     )
     assert fb.status_code == 202 and fb.get_json()["stored"] is False
     monkeypatch.setattr(sessions, "_store", None)
+
+
+def test_access_log_entry_and_headers_in_full(
+    engine_env: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Every field of the access entry and every common header, on a success and an error."""
+    from datetime import datetime
+
+    app = functions_framework.create_app(
+        target="recommend", source=str(ROOT / "functions/recommend/main.py")
+    )
+    client = app.test_client()
+    payload = b'{"user_id": "user-0002", "k": 2}'
+    trace = "0123456789abcdef0123456789abcdef/17;o=1"
+    r = client.post(
+        "/api/v2/recommendations",
+        data=payload,
+        content_type="application/json; charset=utf-8",
+        headers={
+            "X-Request-Id": "req-abcdef123",
+            "X-Cloud-Trace-Context": trace,
+            "User-Agent": "probe/1.0",
+        },
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.headers["Content-Length"] == str(len(r.data))
+    assert r.headers["X-Request-Id"] == "req-abcdef123"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.get_json()["request_id"] == "req-abcdef123"
+
+    bad = client.post("/api/v2/recommendations", data=b'{"user_id": ', content_type="text/json")
+    assert bad.status_code == 415 and bad.headers["Content-Type"] == "application/json"
+    assert bad.headers["Content-Length"] == str(len(bad.data))
+    assert bad.headers["X-Request-Id"] == bad.get_json()["request_id"]
+    assert bad.headers["Cache-Control"] == "no-store"
+    empty = client.post("/api/v2/recommendations", data=b" ", content_type="application/json")
+    assert empty.status_code == 400 and empty.get_json()["error"]["code"]
+
+    entries = [
+        json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    access = [e for e in entries if e.get("route") == "/api/v2/recommendations"]
+    ok, unsupported, blank = access[-3:]
+    assert ok["severity"] == "INFO" and ok["message"] == "POST /api/v2/recommendations 200"
+    assert datetime.fromisoformat(ok["time"]).utcoffset() is not None
+    assert ok["time"].endswith("+00:00")
+    assert ok["logging.googleapis.com/trace"].endswith("/traces/0123456789abcdef0123456789abcdef")
+    assert ok["logging.googleapis.com/spanId"] == format(17, "016x")
+    assert ok["logging.googleapis.com/trace_sampled"] is True
+    assert ok["logging.googleapis.com/labels"]["request_id"] == "req-abcdef123"
+    assert ok["function"] == "recommend" and ok["cache"] in ("hit", "miss")
+    http = ok["httpRequest"]
+    assert http["requestMethod"] == "POST" and http["requestUrl"] == "/api/v2/recommendations"
+    assert http["status"] == 200 and http["latency"].endswith("s")
+    assert 0 < float(http["latency"][:-1]) < 60
+    assert http["userAgent"] == "probe/1.0" and http["remoteIp"] == "10.1.2.3"
+    assert http["requestSize"] == str(len(payload))
+    assert http["responseSize"] == str(len(r.data))
+    assert unsupported["httpRequest"]["status"] == 415
+    assert unsupported["httpRequest"]["responseSize"] == str(len(bad.data))
+    assert "logging.googleapis.com/trace" not in unsupported
+    assert blank["httpRequest"]["status"] == 400 and blank["httpRequest"]["requestSize"] == "1"
+
+
+def test_chunked_body_is_read_and_limited(engine_env: None) -> None:
+    """A chunked body (no usable Content-Length) takes werkzeug's stream path, limit included."""
+    import io
+
+    app = functions_framework.create_app(
+        target="recommend", source=str(ROOT / "functions/recommend/main.py")
+    )
+    client = app.test_client()
+
+    def post(body: bytes) -> Any:
+        return client.post(
+            "/api/v2/recommendations",
+            input_stream=io.BytesIO(body),
+            content_type="application/json",
+            headers={"Transfer-Encoding": "chunked"},
+            environ_base={"wsgi.input_terminated": True},  # the server de-chunks (gunicorn)
+        )
+
+    r = post(b'{"user_id": "user-0002", "k": 2}')
+    assert r.status_code == 200 and len(r.get_json()["items"]) == 2
+    r = post(b'{"user_id": "' + b"u" * 70000 + b'"}')
+    assert r.status_code == 413

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import flask
 import orjson
 from pydantic import BaseModel, ValidationError
+from werkzeug.datastructures import Headers
 
 from recoengine.config import settings
 from recoengine.errors import (
@@ -64,7 +65,12 @@ class ApiRequest:
     """What a handler sees of a request: path params, query, headers and a validated body."""
 
     def __init__(
-        self, raw: flask.Request, params: dict[str, str], request_id: str, max_body: int
+        self,
+        raw: flask.Request,
+        params: dict[str, str],
+        request_id: str,
+        max_body: int,
+        log_fields: dict[str, Any] | None = None,
     ) -> None:
         self.raw = raw
         self.params = params
@@ -72,9 +78,11 @@ class ApiRequest:
         self._max_body = max_body
         self._json: Any = None
         self._parsed = False
-        # Fields added to this request's access-log entry (log-based metrics read them).
-        shared = current_log_fields.get()  # the request's entry (set by HttpApp)
-        self.log_fields: dict[str, Any] = shared if shared is not None else {}
+        # Fields added to this request's access-log entry (log-based metrics read them):
+        # the request's entry, passed by HttpApp (or found in the context var it sets).
+        if log_fields is None:
+            log_fields = current_log_fields.get()
+        self.log_fields: dict[str, Any] = log_fields if log_fields is not None else {}
         # The verified end user (``recoengine.web.identity``), None in local mode.
         self.identity: str | None = None
 
@@ -98,13 +106,27 @@ class ApiRequest:
         """The parsed JSON body: 413 over the size limit, 415 for non-JSON, 400 if malformed."""
         if self._parsed:
             return self._json
-        length = self.raw.content_length
+        environ = self.raw.environ
+        plain = _plain_content_length(environ)
+        length = plain if plain is not None else self.raw.content_length  # chunked, absent, odd
         if length is not None and length > self._max_body:
             raise PayloadTooLarge(f"request body exceeds {self._max_body} bytes")
-        ctype = (self.raw.mimetype or "").lower()
+        ctype = _JSON_TYPES.get(environ.get("CONTENT_TYPE", ""))
+        if ctype is None:
+            ctype = (self.raw.mimetype or "").lower()
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMediaType("request body must be application/json")
-        data = self.raw.stream.read(self._max_body + 1)
+        if plain is not None:
+            # A plain Content-Length within the limit: read exactly that from the server's
+            # stream, as werkzeug's wrapper would, without building the wrapper; and leave
+            # it where ``get_data()`` finds it (functions-framework drains the body with it
+            # after every response, which would otherwise build the wrapper anyway).
+            data = environ["wsgi.input"].read(plain)
+            self.raw._cached_data = data
+            if len(data) < plain:
+                raise BadRequest("request body is shorter than its Content-Length")
+        else:
+            data = self.raw.stream.read(self._max_body + 1)
         if len(data) > self._max_body:
             raise PayloadTooLarge(f"request body exceeds {self._max_body} bytes")
         if not data.strip():
@@ -134,6 +156,25 @@ def validate(model: type[M], data: dict[str, Any]) -> M:
         raise InvalidArgument("request is invalid", details=validation_details(exc)) from None
 
 
+# The usual Content-Type values, mapped to what ``Request.mimetype`` would answer for them.
+_JSON_TYPES = {
+    "application/json": "application/json",
+    "application/json; charset=utf-8": "application/json",
+    "application/json; charset=UTF-8": "application/json",
+    "application/json;charset=utf-8": "application/json",
+}
+
+
+def _plain_content_length(environ: dict[str, Any]) -> int | None:
+    """``Content-Length`` when it is a plain decimal and the body is not chunked, else None."""
+    value = environ.get("CONTENT_LENGTH")
+    if not value or "HTTP_TRANSFER_ENCODING" in environ:
+        return None
+    if not (value.isascii() and value.isdigit()):
+        return None
+    return int(value)
+
+
 Handler = Callable[[ApiRequest], Any]
 Guard = Callable[[ApiRequest], None]
 
@@ -160,12 +201,56 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{rx}$")
 
 
+class _Response(flask.Response):
+    """A response whose headers, ``Content-Length`` included, are all given at construction."""
+
+    automatically_set_content_length = False
+
+
+def _response(
+    body: bytes | str,
+    status: int,
+    request_id: str,
+    extra: dict[str, str],
+    content_type: str | None,
+) -> flask.Response:
+    """The response with the headers every answer carries, built in one step.
+
+    Setting them one by one on a ``flask.Response`` (each a scan and a check of the header
+    list) cost more than the rest of the response; the values here are ours (the request id
+    matched ``_REQUEST_ID`` or is hex), so they are placed directly. A handler's own headers
+    (rare: ``Allow``, ``Retry-After``, ``Content-Type``) still go through werkzeug's checks.
+    """
+    data = body.encode() if isinstance(body, str) else body
+    if status < 200 or status in (204, 304):  # no body, no Content-Length: werkzeug's rules
+        response = flask.Response(data, status=status, content_type=content_type)
+        response.headers.update(extra)
+        response.headers["X-Request-Id"] = request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+    headers = Headers()
+    headers._list = [  # werkzeug keeps the headers as this list of pairs
+        ("Content-Type", content_type or "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(data))),
+        ("X-Request-Id", request_id),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if extra:
+        headers.update(extra)
+    if "Cache-Control" not in headers:
+        headers._list.append(("Cache-Control", "no-store"))
+    return _Response(data, status=status, headers=headers)
+
+
 class HttpApp:
     """One function's HTTP surface. Call it with a ``flask.Request`` (functions-framework does)."""
 
     def __init__(self, function: str) -> None:
         self.function = function
         self._routes: list[_Route] = []
+        # Prometheus children per (route, method, status): ``labels()`` once, not per request.
+        self._metric_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.health = health.HealthRegistry(function)
         self.route("GET", "/health")(self._health)
         self.route("GET", "/health/detailed")(self._health_detailed)
@@ -208,19 +293,21 @@ class HttpApp:
 
     def __call__(self, raw: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        header_id = raw.headers.get("X-Request-Id", "")
+        environ = raw.environ  # headers read straight from the WSGI environ: the hot path
+        header_id = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = header_id if _REQUEST_ID.match(header_id) else secrets.token_hex(12)
         id_token = current_request_id.set(request_id)
         trace_token = current_trace.set(
-            parse_trace(raw.headers.get("X-Cloud-Trace-Context"), raw.headers.get("traceparent"))
+            parse_trace(environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), environ.get("HTTP_TRACEPARENT"))
         )
         route_label = "unmatched"
-        fields_token = current_log_fields.set({})
+        fields: dict[str, Any] = {}
+        fields_token = current_log_fields.set(fields)
         try:
             try:
                 route, params = self._match(raw.method, raw.path)
                 route_label = route.pattern
-                req = ApiRequest(raw, params, request_id, settings().service.max_body_bytes)
+                req = ApiRequest(raw, params, request_id, settings().service.max_body_bytes, fields)
                 if route.guard is not None:
                     route.guard(req)
                 result = route.handler(req)
@@ -238,7 +325,7 @@ class HttpApp:
                     log.exception("unhandled error in %s %s", raw.method, raw.path)
                     response = self._error(ServiceError("internal error"), request_id)
             elapsed = time.perf_counter() - started
-            self._observe(raw, response, route_label, elapsed, current_log_fields.get() or {})
+            self._observe(raw, response, route_label, elapsed, fields)
             return response
         finally:
             current_trace.reset(trace_token)
@@ -248,30 +335,15 @@ class HttpApp:
     def _respond(self, result: Any, request_id: str) -> flask.Response:
         reply = result if isinstance(result, Reply) else Reply(result)
         if isinstance(reply.body, bytes | str):
-            response = flask.Response(reply.body, status=reply.status)
-        else:
-            response = flask.Response(
-                orjson.dumps(reply.body, default=str, option=orjson.OPT_SERIALIZE_NUMPY),
-                status=reply.status,
-                mimetype="application/json",
-            )
-        response.headers.update(reply.headers)
-        return self._common_headers(response, request_id)
+            return _response(reply.body, reply.status, request_id, reply.headers, None)
+        body = orjson.dumps(reply.body, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+        return _response(body, reply.status, request_id, reply.headers, "application/json")
 
     def _error(self, exc: ServiceError, request_id: str) -> flask.Response:
         body = {"error": exc.to_dict(), "request_id": request_id}
-        response = flask.Response(
-            orjson.dumps(body, default=str), status=exc.status, mimetype="application/json"
+        return _response(
+            orjson.dumps(body, default=str), exc.status, request_id, exc.headers, "application/json"
         )
-        response.headers.update(exc.headers)
-        return self._common_headers(response, request_id)
-
-    @staticmethod
-    def _common_headers(response: flask.Response, request_id: str) -> flask.Response:
-        response.headers["X-Request-Id"] = request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
     def _observe(
         self,
@@ -281,26 +353,41 @@ class HttpApp:
         elapsed: float,
         fields: dict[str, Any],
     ) -> None:
-        status = str(response.status_code)
-        metrics.HTTP_REQUEST_DURATION.labels(self.function, route, raw.method, status).observe(
-            elapsed
-        )
-        metrics.HTTP_REQUEST_TOTAL.labels(self.function, route, raw.method, status).inc()
-        metrics.RECENT.record(response.status_code, elapsed)
-        if route in ("/health", "/metrics") and response.status_code < 500:
+        code = response.status_code
+        method = raw.method
+        key = (route, method, code)
+        children = self._metric_children.get(key)
+        if children is None:
+            labels = (self.function, route, method, str(code))
+            children = (
+                metrics.HTTP_REQUEST_DURATION.labels(*labels),
+                metrics.HTTP_REQUEST_TOTAL.labels(*labels),
+            )
+            self._metric_children[key] = children
+        children[0].observe(elapsed)
+        children[1].inc()
+        metrics.RECENT.record(code, elapsed)
+        if code < 500 and route in ("/health", "/metrics"):
             return  # probes and scrapes would drown the request log
+        environ = raw.environ
+        size = _plain_content_length(environ)
+        if size is None:
+            size = raw.content_length or 0
+        body_size = response.content_length
+        if body_size is None:
+            body_size = response.calculate_content_length() or 0
         write_request_log(
-            "ERROR" if response.status_code >= 500 else "INFO",
-            f"{raw.method} {raw.path} {status}",
+            "ERROR" if code >= 500 else "INFO",
+            f"{method} {raw.path} {code}",
             {
-                "requestMethod": raw.method,
+                "requestMethod": method,
                 "requestUrl": raw.path,
-                "status": response.status_code,
+                "status": code,
                 "latency": f"{elapsed:.6f}s",
-                "userAgent": raw.headers.get("User-Agent", ""),
-                "remoteIp": raw.remote_addr or "",
-                "requestSize": str(raw.content_length or 0),
-                "responseSize": str(response.calculate_content_length() or 0),
+                "userAgent": environ.get("HTTP_USER_AGENT", ""),
+                "remoteIp": environ.get("REMOTE_ADDR") or "",
+                "requestSize": str(size),
+                "responseSize": str(body_size),
             },
             {"function": self.function, "route": route, **fields},
         )

@@ -41,13 +41,26 @@ _context: dict[str, Any] = {"project": "local-project", "labels": {}}
 _write_lock = threading.Lock()
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
+def rfc3339(created: float) -> str:
+    """``datetime.fromtimestamp(created, UTC).isoformat()``, formatting each second once."""
+    global _second
+    whole = int(created // 1)
+    micros = round((created - whole) * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    second, text = _second
+    if second != whole:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (whole, text)
+    return f"{text}.{micros:06d}+00:00" if micros else f"{text}+00:00"
+
+
 def _envelope(severity: str, message: str, created: float) -> dict[str, Any]:
     """The fields every entry carries: severity, message, time, trace, labels."""
-    entry: dict[str, Any] = {
-        "severity": severity,
-        "message": message,
-        "time": datetime.fromtimestamp(created, UTC).isoformat(),
-    }
+    entry: dict[str, Any] = {"severity": severity, "message": message, "time": rfc3339(created)}
     trace = current_trace.get()
     if trace is not None:
         entry["logging.googleapis.com/trace"] = (
