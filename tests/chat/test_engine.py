@@ -75,6 +75,28 @@ def test_a_conversation_with_recommendations_and_refinements(tmp_path):
     assert view["messages"][2]["text"] == "recommend me a comedy"
 
 
+def test_something_else_keeps_the_previous_filter_until_it_runs_out(tmp_path):
+    engine, _ = make_engine(tmp_path, k=2)
+    sid = engine.turn("erin", "recommend me a comedy").session_id
+    first = engine.store.get(sid).state
+    assert first.last_features == ("comedy",) and len(first.shown_items) == 2
+
+    other = engine.turn("erin", "something else", sid)
+    ids = {s.item_id for s in other.recommendations}
+    assert len(ids) == 2 and all("comedy" in FEATURES[i] for i in ids)  # still comedies
+    assert not ids & set(first.shown_items)  # and new ones
+    assert engine.store.get(sid).state.last_features == ("comedy",)
+
+    # All four comedies shown: the filter matches nothing new, so the answer widens.
+    wider = engine.turn("erin", "something else", sid)
+    assert wider.recommendations
+    assert not {s.item_id for s in wider.recommendations} & (ids | set(first.shown_items))
+
+    fresh = engine.turn("erin", "recommend me something", sid)  # a new, unfiltered request
+    assert fresh.recommendations
+    assert engine.store.get(sid).state.last_features == ()
+
+
 def test_running_summary_covers_turns_that_left_the_window(tmp_path):
     engine, _ = make_engine(tmp_path, budget_chars=400, max_window_turns=2)
     sid = engine.turn("bob", "my favourite colour is teal").session_id

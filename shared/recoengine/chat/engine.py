@@ -81,6 +81,7 @@ class _Picks:
     items: tuple[Suggestion, ...]
     anchor: str = ""
     note: str = ""
+    features: tuple[str, ...] | None = None  # the filter used (None: keep the previous one)
 
 
 class ChatEngine:
@@ -181,18 +182,20 @@ class ChatEngine:
                     items = [s for s in similar if s.item_id not in skip][:k]
                     return _Picks(tuple(items), anchor=anchor.title)
             exclude: list[str] = []
+            features = what.features
             if what.intent is Intent.SOMETHING_ELSE:
                 exclude = list(state.shown_items)
+                features = features or state.last_features  # "something else" keeps the filter
             found = self.recommender.recommend(
                 user_id,
                 k,
-                features=what.features,
+                features=features,
                 exclude=exclude,
                 recent_items=self._recent_items(user_id),
             )
-            if not found and what.features:  # nothing matches the filter: say so, try wider
+            if not found and features:  # nothing matches the filter: say so, try wider
                 found = self.recommender.recommend(user_id, k, exclude=exclude)
-            return _Picks(tuple(found))
+            return _Picks(tuple(found), features=tuple(features))
         except Exception as exc:
             log.warning("recommendation engine failed in chat: %s", exc)
             return _Picks((), note=ENGINE_DOWN)
@@ -278,6 +281,8 @@ class ChatEngine:
                     last_items=tuple(RecommendedItem(s.item_id, s.title) for s in picks.items),
                     shown_items=(*[i for i in fresh.shown_items if i not in shown], *shown),
                 )
+                if picks.features is not None:
+                    new = replace(new, last_features=picks.features)
             return new
 
         saved, turn = self.store.append_turn(

@@ -28,6 +28,7 @@ SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 MAX_TEXT_CHARS = 100_000  # hard cap per stored text, above any configured message limit
 MAX_STATE_ITEMS = 200  # items remembered in the session state (shown / last recommended)
+MAX_STATE_FEATURES = 20  # feature tokens of the last filter kept for "something else"
 MAX_STATE_CHARS = 200_000  # hard cap on the serialised state (documents stay far below 1 MiB)
 MAX_ITEM_ID_CHARS = 256
 MAX_EVENT_CHARS = 32
@@ -85,6 +86,7 @@ class SessionState:
     summarized_through: int = -1  # the last turn folded into ``summary``
     last_items: tuple[RecommendedItem, ...] = ()  # the previous answer's recommendations
     shown_items: tuple[str, ...] = ()  # every item shown in this session (bounded, newest last)
+    last_features: tuple[str, ...] = ()  # the filter of the previous recommendation ("a comedy")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class SessionState:
             "summarized_through": self.summarized_through,
             "last_items": [{"id": i.item_id, "title": i.title} for i in self.last_items],
             "shown_items": list(self.shown_items),
+            "last_features": list(self.last_features),
         }
 
     @classmethod
@@ -109,6 +112,7 @@ class SessionState:
                 for i in data.get("last_items", [])
             ),
             shown_items=tuple(str(i) for i in data.get("shown_items", [])),
+            last_features=tuple(str(f) for f in data.get("last_features", [])),
         )
 
     def bounded(self) -> SessionState:
@@ -117,9 +121,10 @@ class SessionState:
             self,
             last_items=self.last_items[:MAX_STATE_ITEMS],
             shown_items=self.shown_items[-MAX_STATE_ITEMS:],
+            last_features=self.last_features[:MAX_STATE_FEATURES],
         )
         size = len(state.summary) + sum(len(i.item_id) + len(i.title) for i in state.last_items)
-        size += sum(len(i) for i in state.shown_items)
+        size += sum(len(i) for i in state.shown_items) + sum(map(len, state.last_features))
         if size > MAX_STATE_CHARS:
             raise InvalidArgument("session state is too large")
         return state
