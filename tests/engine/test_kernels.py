@@ -132,3 +132,41 @@ def test_top_k_is_the_stable_best_first_order_of_finite_unmasked_scores(
 def test_top_k_checks_masked_indices() -> None:
     with pytest.raises(IndexError):
         kernels.top_k(np.zeros(3, np.float32), 2, np.array([3], np.int32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), shape=st.tuples(st.integers(1, 12), st.integers(1, 30)))
+def test_sparse_row_sum_equals_the_dense_one(data: st.DataObject, shape: tuple[int, int]) -> None:
+    sparse_values = st.one_of(st.just(0.0), st.floats(-10, 10, width=32))
+    matrix = data.draw(hnp.arrays(np.float32, shape, elements=sparse_values))
+    n_rows = data.draw(st.integers(0, 7))
+    rows = np.array(
+        data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=n_rows, max_size=n_rows)),
+        dtype=np.int32,
+    )
+    weights = data.draw(hnp.arrays(np.float32, n_rows, elements=st.floats(0, 2, width=32)))
+    csr = kernels.Csr.from_dense(matrix)
+    assert (csr.n_rows, csr.n_columns) == shape
+    dense_out = np.full(shape[1], 7.0, np.float32)
+    sparse_out = np.full(shape[1], 7.0, np.float32)  # overwritten, not added to
+    kernels.weighted_row_sum(matrix, rows, weights, dense_out, False)
+    kernels.csr_weighted_row_sum(csr, rows, weights, sparse_out)
+    np.testing.assert_allclose(sparse_out, dense_out, rtol=1e-5, atol=1e-4)
+
+
+def test_a_malformed_sparse_matrix_is_refused_when_built() -> None:
+    ok = (np.array([0, 1, 2]), np.array([0, 1]), np.array([1.0, 2.0]))
+    kernels.Csr(*ok, 2)
+    with pytest.raises(ValueError, match="column"):
+        kernels.Csr(*ok, 1)  # a column index outside the matrix
+    with pytest.raises(ValueError, match="pointers"):
+        kernels.Csr(np.array([0, 1, 3]), ok[1], ok[2], 2)
+    with pytest.raises(ValueError, match="decrease"):
+        kernels.Csr(np.array([0, 2, 1, 2]), ok[1], ok[2], 2)
+    with pytest.raises(ValueError, match="differ"):
+        kernels.Csr(ok[0], ok[1], np.array([1.0]), 2)
+    csr = kernels.Csr(*ok, 2)
+    with pytest.raises(IndexError):
+        kernels.csr_weighted_row_sum(
+            csr, np.array([2], np.int32), np.ones(1, np.float32), np.empty(2, np.float32)
+        )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from recoengine.models.history import recency_weights
 from recoengine.models.kernels import weighted_row_sum
 
 
-@dataclass
+@dataclass(frozen=True)
 class CFParams:
     l2: float = 400.0  # EASE regularisation
     half_life: float = 10.0  # recency half-life, in history steps
@@ -70,7 +70,7 @@ class SequenceCF:
         self.transitions = trans.astype(np.float32)
         return self
 
-    @property
+    @cached_property
     def window(self) -> int:
         """Recent items that count: up to four half-lives back (older weigh < 1/16) and at most
         ``max_history``. The cost of a request is proportional to it."""

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recoengine.models import kernels
 from recoengine.models.history import recency_weights
-from recoengine.models.kernels import weighted_row_sum
 
 
 @dataclass
@@ -26,8 +26,9 @@ class ContentModel:
         self.params = params or CBParams()
         self.vocabulary: list[str] = []
         self.matrix: np.ndarray | None = None  # n_items x n_tokens, rows L2-normalised
-        self._matrix_t: np.ndarray | None = None
-        self._tokens = np.zeros(0, dtype=np.int32)
+        self._csr: tuple[kernels.Csr, kernels.Csr] | None = None
+        self._all_tokens = np.zeros(0, dtype=np.int32)
+        self._csr_of: np.ndarray | None = None
 
     def fit(self, item_features: list[list[str]]) -> ContentModel:
         vocab = sorted({t for feats in item_features for t in feats})
@@ -46,29 +47,30 @@ class ContentModel:
         return self
 
     def profile(self, history: np.ndarray) -> np.ndarray:
-        assert self.matrix is not None
+        items, _ = self._sparse()
         recent = np.asarray(history[-self.params.max_history :], dtype=np.int32)
-        profile = np.empty(self.matrix.shape[1], dtype=np.float32)
-        weighted_row_sum(
-            self.matrix, recent, recency_weights(len(recent), self.params.half_life), profile, False
-        )
+        profile = np.empty(items.n_columns, dtype=np.float32)
+        weights = recency_weights(len(recent), self.params.half_life)
+        kernels.csr_weighted_row_sum(items, recent, weights, profile)
         return profile
 
     def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Cosine-like score of every item with the profile: the profile's weighted sum of the
-        token rows of the transposed matrix (tokens x items), each row read once."""
-        transposed = self._transposed()
-        out = np.empty(transposed.shape[1], dtype=np.float32) if out is None else out
-        weighted_row_sum(transposed, self._tokens, self.profile(history), out, False)
+        """Cosine-like score of every item with the profile: the profile-weighted sum of the
+        token rows of the transposed matrix (sparse: an item carries a few tokens)."""
+        items, tokens = self._sparse()
+        out = np.empty(items.n_rows, dtype=np.float32) if out is None else out
+        kernels.csr_weighted_row_sum(tokens, self._all_tokens, self.profile(history), out)
         return out
 
-    def _transposed(self) -> np.ndarray:
-        """The matrix as (tokens x items), contiguous, so a token's row is one contiguous read."""
+    def _sparse(self) -> tuple[kernels.Csr, kernels.Csr]:
+        """The matrix (items x tokens) and its transpose in sparse form, built once per fitted
+        or loaded matrix."""
         assert self.matrix is not None
-        if self._matrix_t is None or self._matrix_t.shape[1] != self.matrix.shape[0]:
-            self._matrix_t = np.ascontiguousarray(self.matrix.T)
-            self._tokens = np.arange(self._matrix_t.shape[0], dtype=np.int32)
-        return self._matrix_t
+        if self._csr is None or self._csr_of is not self.matrix:
+            self._csr = (kernels.Csr.from_dense(self.matrix), kernels.Csr.from_dense(self.matrix.T))
+            self._all_tokens = np.arange(self.matrix.shape[1], dtype=np.int32)
+            self._csr_of = self.matrix
+        return self._csr
 
     def feature_mask(self, tokens: list[str]) -> np.ndarray:
         """Items that carry at least one of ``tokens`` (unknown tokens match nothing)."""

@@ -7,6 +7,19 @@ CONSTANT_TOLERANCE: float
 def weighted_row_sum(
     matrix: np.ndarray, rows: np.ndarray, weights: np.ndarray, out: np.ndarray, accumulate: bool
 ) -> None: ...
+
+class Csr:
+    n_rows: int
+    n_columns: int
+    def __init__(
+        self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_columns: int
+    ) -> None: ...
+    @staticmethod
+    def from_dense(matrix: np.ndarray) -> Csr: ...
+
+def csr_weighted_row_sum(
+    matrix: Csr, rows: np.ndarray, weights: np.ndarray, out: np.ndarray
+) -> None: ...
 def blend(
     raw: np.ndarray,
     weights: np.ndarray,
