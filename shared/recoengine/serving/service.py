@@ -147,10 +147,10 @@ class RecommenderService:
         warnings: list[str] = []
         user = self._user_index.get(user_id)
         history = self.loaded.history(user) if user is not None else np.zeros(0, np.int32)
-        extra = self._indices(recent_events, "recent events", []) + self._indices(
-            context.recent_items, "context.recent_items", warnings
-        )
-        if extra:
+        if recent_events or context.recent_items:
+            extra = self._indices(recent_events, "recent events", []) + self._indices(
+                context.recent_items, "context.recent_items", warnings
+            )
             history = np.concatenate([history, np.asarray(extra, dtype=np.int32)])
         rows = self._persona_rows(user, context.persona)
         blended = self.model.blended(history, rows, self._weights)
