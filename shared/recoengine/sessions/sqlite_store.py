@@ -4,11 +4,21 @@ Each thread gets its own connection (WAL mode), and every append is one ``BEGIN 
 transaction, so concurrent turns from the server's threads, or from several processes on the
 same file, serialise in SQLite's write lock and lose nothing. Expired rows are invisible to
 reads and are purged by the store itself, at most once a minute, on a write.
+
+Per-user item events are read on every recommendation, and most users have none: a SQLite read
+transaction there cost ~60 µs of a request in situ. So reads are cached per user and checked
+against an 8-byte token in a small file mapped into memory next to the database, which every
+writer of events (any thread, any process using this store on the file) replaces with a random
+value right after its commit. A reader that sees the token it cached its rows under knows no
+event was committed since (expiry is applied to the cached rows at read time); any other value
+means "read again". Checking costs one memory read, no system call.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import sqlite3
 import threading
 import time
@@ -65,6 +75,52 @@ CREATE TABLE IF NOT EXISTS user_events (
 CREATE INDEX IF NOT EXISTS user_events_user_at ON user_events (user_id, at);
 """
 PURGE_INTERVAL_SECONDS = 60.0
+EVENTS_CACHE_USERS = 10_000  # cached users per store; the cache is emptied when it is full
+_TOKEN_BYTES = 8
+
+
+class _EventsToken:
+    """The shared "events changed" token (see the module docstring).
+
+    In a file next to the database, mapped into memory; for an in-memory database (one per
+    connection, so nothing to share) or when the file cannot be mapped, a process-local value.
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self._map: mmap.mmap | None = None
+        self._local = os.urandom(_TOKEN_BYTES)
+        if str(db_path) == ":memory:":
+            return
+        try:
+            fd = os.open(f"{db_path}-events-token", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if os.fstat(fd).st_size < _TOKEN_BYTES:
+                    os.ftruncate(fd, _TOKEN_BYTES)
+                self._map = mmap.mmap(fd, _TOKEN_BYTES)
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):
+            self._map = None  # the process-local token: other processes' writes unseen
+
+    @property
+    def shared(self) -> bool:
+        """Whether every process on the database sees this token."""
+        return self._map is not None
+
+    def read(self) -> bytes:
+        return self._local if self._map is None else self._map[:_TOKEN_BYTES]
+
+    def change(self) -> None:
+        token = os.urandom(_TOKEN_BYTES)
+        if self._map is None:
+            self._local = token
+        else:
+            self._map[:_TOKEN_BYTES] = token
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
 
 def _ts(value: datetime) -> float:
@@ -97,6 +153,12 @@ class SqliteSessionStore:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(_SCHEMA)
+        # user -> (token read before the query, rows newest first: item, event, at, expires_at)
+        self._events: dict[str, tuple[bytes, list[tuple[str, str, float, float]]]] = {}
+        # The cache needs the mapped token: without it (an in-memory database, which is one per
+        # connection, or an unmappable file) other connections' writes would go unseen.
+        self._token = _EventsToken(self.path)
+        self._cache_events = self._token.shared
 
     # -- connections -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -130,6 +192,8 @@ class SqliteSessionStore:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+        self._events.clear()
+        self._token.close()
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()
@@ -259,30 +323,60 @@ class SqliteSessionStore:
     def record_item_event(self, user_id: str, item_id: str, event: str) -> None:
         check_event(user_id, item_id, event)
         now = self.clock()
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO user_events (user_id, at, item_id, event, expires_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, _ts(now), item_id, event, _ts(now + self.ttl)),
-            )
-            conn.execute(
-                "DELETE FROM user_events WHERE user_id = ? AND rowid NOT IN (SELECT rowid FROM"
-                " user_events WHERE user_id = ? ORDER BY at DESC, rowid DESC LIMIT ?)",
-                (user_id, user_id, self.events_max),
-            )
-            self._maybe_purge(conn)
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO user_events (user_id, at, item_id, event, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user_id, _ts(now), item_id, event, _ts(now + self.ttl)),
+                )
+                conn.execute(
+                    "DELETE FROM user_events WHERE user_id = ? AND rowid NOT IN (SELECT rowid"
+                    " FROM user_events WHERE user_id = ? ORDER BY at DESC, rowid DESC LIMIT ?)",
+                    (user_id, user_id, self.events_max),
+                )
+                self._maybe_purge(conn)
+        finally:  # after the commit (or a failure that may have committed): readers re-read
+            self._token.change()
 
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
+        n = max(0, min(limit, self.events_max))
+        now = _ts(self.clock())
+        if not self._cache_events:
+            return self._events_from(self._query_events(user_id, now), now, n)
+        token = self._token.read()
+        cached = self._events.get(user_id)
+        if cached is not None and cached[0] == token:
+            rows = cached[1]
+            # A full cached list that lost rows to expiry may hide older live rows: re-read.
+            if len(rows) < self.events_max or sum(1 for r in rows if r[3] > now) >= n:
+                return self._events_from(rows, now, n)
+        rows = self._query_events(user_id, now)
+        if len(self._events) >= EVENTS_CACHE_USERS:
+            self._events.clear()
+        self._events[user_id] = (token, rows)
+        return self._events_from(rows, now, n)
+
+    def _query_events(self, user_id: str, now: float) -> list[tuple[str, str, float, float]]:
+        """The user's newest live events (up to ``events_max``), newest first."""
         rows = (
             self._conn()
             .execute(
-                "SELECT item_id, event, at FROM user_events WHERE user_id = ? AND expires_at > ?"
-                " ORDER BY at DESC, rowid DESC LIMIT ?",
-                (user_id, _ts(self.clock()), max(0, min(limit, self.events_max))),
+                "SELECT item_id, event, at, expires_at FROM user_events WHERE user_id = ? AND"
+                " expires_at > ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                (user_id, now, self.events_max),
             )
             .fetchall()
         )
-        return [ItemEvent(item, event, _dt(at)) for item, event, at in rows]
+        return [(item, event, at, expires) for item, event, at, expires in rows]
+
+    @staticmethod
+    def _events_from(
+        rows: list[tuple[str, str, float, float]], now: float, n: int
+    ) -> list[ItemEvent]:
+        return [
+            ItemEvent(item, event, _dt(at)) for item, event, at, expires in rows if expires > now
+        ][:n]
 
     # -- expiry ----------------------------------------------------------------------
     def purge_expired(self) -> int:
