@@ -151,3 +151,25 @@ def test_chunked_body_is_read_and_limited(engine_env: None) -> None:
     assert r.status_code == 200 and len(r.get_json()["items"]) == 2
     r = post(b'{"user_id": "' + b"u" * 70000 + b'"}')
     assert r.status_code == 413
+
+
+def test_generated_request_ids_are_fresh_and_not_shared_with_a_forked_child() -> None:
+    """Ids come from a pool of OS random bytes; a forked worker must not replay its parent's."""
+    import os
+
+    from recoengine.web.app import _request_ids
+
+    first = _request_ids.new()  # the parent's pool now holds unused bytes
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write_end, _request_ids.new().encode())
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 100).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent = _request_ids.new()
+    ids = {first, parent, child} | {_request_ids.new() for _ in range(1000)}
+    assert len(ids) == 1003
+    assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)

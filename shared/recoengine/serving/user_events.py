@@ -48,8 +48,10 @@ _breaker = Breaker(BREAKER_SECONDS)
 
 
 def _store() -> SessionStore:
-    from recoengine.sessions import get_store
+    from recoengine.sessions import get_store  # imported on first use: cold start matters
 
+    global _store
+    _store = get_store  # later calls skip the import statement
     return get_store()
 
 
@@ -59,6 +61,8 @@ def recent_item_ids(user_id: str, limit: int = 20) -> list[str]:
     events = _breaker.call(
         "reading user events", lambda: _store().recent_item_events(user_id, limit), no_events
     )
+    if not events:
+        return []
     return [e.item_id for e in reversed(events) if e.event in SIGNAL_EVENTS]
 
 

@@ -159,6 +159,7 @@ class SqliteSessionStore:
         # connection, or an unmappable file) other connections' writes would go unseen.
         self._token = _EventsToken(self.path)
         self._cache_events = self._token.shared
+        self._wall_clock = clock is utcnow  # then time.time() is the clock, a datetime cheaper
 
     # -- connections -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -341,7 +342,7 @@ class SqliteSessionStore:
 
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
         n = max(0, min(limit, self.events_max))
-        now = _ts(self.clock())
+        now = time.time() if self._wall_clock else _ts(self.clock())
         if not self._cache_events:
             return self._events_from(self._query_events(user_id, now), now, n)
         token = self._token.read()
