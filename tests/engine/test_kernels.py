@@ -147,11 +147,12 @@ def test_sparse_row_sum_equals_the_dense_one(data: st.DataObject, shape: tuple[i
     weights = data.draw(hnp.arrays(np.float32, n_rows, elements=st.floats(0, 2, width=32)))
     csr = kernels.Csr.from_dense(matrix)
     assert (csr.n_rows, csr.n_columns) == shape
-    dense_out = np.full(shape[1], 7.0, np.float32)
-    sparse_out = np.full(shape[1], 7.0, np.float32)  # overwritten, not added to
-    kernels.weighted_row_sum(matrix, rows, weights, dense_out, False)
-    kernels.csr_weighted_row_sum(csr, rows, weights, sparse_out)
-    np.testing.assert_allclose(sparse_out, dense_out, rtol=1e-5, atol=1e-4)
+    for accumulate in (False, True):
+        dense_out = np.full(shape[1], 7.0, np.float32)
+        sparse_out = np.full(shape[1], 7.0, np.float32)
+        kernels.weighted_row_sum(matrix, rows, weights, dense_out, accumulate)
+        kernels.csr_weighted_row_sum(csr, rows, weights, sparse_out, accumulate)
+        np.testing.assert_allclose(sparse_out, dense_out, rtol=1e-5, atol=1e-4)
 
 
 def test_a_malformed_sparse_matrix_is_refused_when_built() -> None:
@@ -168,5 +169,5 @@ def test_a_malformed_sparse_matrix_is_refused_when_built() -> None:
     csr = kernels.Csr(*ok, 2)
     with pytest.raises(IndexError):
         kernels.csr_weighted_row_sum(
-            csr, np.array([2], np.int32), np.ones(1, np.float32), np.empty(2, np.float32)
+            csr, np.array([2], np.int32), np.ones(1, np.float32), np.empty(2, np.float32), False
         )

@@ -22,8 +22,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from recoengine.models import kernels
 from recoengine.models.history import recency_weights
-from recoengine.models.kernels import weighted_row_sum
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class SequenceCF:
         self.params = params or CFParams()
         self.ease: np.ndarray | None = None
         self.transitions: np.ndarray | None = None
+        self._transitions_csr: kernels.Csr | None = None
+        self._transitions_of: np.ndarray | None = None
 
     def fit(self, histories: list[np.ndarray], n_items: int) -> SequenceCF:
         p = self.params
@@ -82,12 +84,22 @@ class SequenceCF:
         p = self.params
         out = np.empty(self.ease.shape[0], dtype=np.float32) if out is None else out
         recent = np.asarray(history[-self.window :], dtype=np.int32)  # no copy when int32
-        weighted_row_sum(self.ease, recent, recency_weights(len(recent), p.half_life), out, False)
+        weights = recency_weights(len(recent), p.half_life)
+        kernels.weighted_row_sum(self.ease, recent, weights, out, False)
         if p.transition_weight and len(recent):
             last = recent[-p.transition_window :]
             tw = transition_weights(len(last), p.transition_half_life, p.transition_weight)
-            weighted_row_sum(self.transitions, last, tw, out, True)
+            kernels.csr_weighted_row_sum(self._sparse_transitions(), last, tw, out, True)
         return out
+
+    def _sparse_transitions(self) -> kernels.Csr:
+        """The transition matrix in sparse form (an item is followed by a few percent of the
+        catalog), built once per fitted or loaded matrix."""
+        assert self.transitions is not None
+        if self._transitions_csr is None or self._transitions_of is not self.transitions:
+            self._transitions_csr = kernels.Csr.from_dense(self.transitions)
+            self._transitions_of = self.transitions
+        return self._transitions_csr
 
 
 @lru_cache(maxsize=64)

@@ -51,7 +51,7 @@ class ContentModel:
         recent = np.asarray(history[-self.params.max_history :], dtype=np.int32)
         profile = np.empty(items.n_columns, dtype=np.float32)
         weights = recency_weights(len(recent), self.params.half_life)
-        kernels.csr_weighted_row_sum(items, recent, weights, profile)
+        kernels.csr_weighted_row_sum(items, recent, weights, profile, False)
         return profile
 
     def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -59,7 +59,7 @@ class ContentModel:
         token rows of the transposed matrix (sparse: an item carries a few tokens)."""
         items, tokens = self._sparse()
         out = np.empty(items.n_rows, dtype=np.float32) if out is None else out
-        kernels.csr_weighted_row_sum(tokens, self._all_tokens, self.profile(history), out)
+        kernels.csr_weighted_row_sum(tokens, self._all_tokens, self.profile(history), out, False)
         return out
 
     def _sparse(self) -> tuple[kernels.Csr, kernels.Csr]:

@@ -18,7 +18,7 @@ class Csr:
     def from_dense(matrix: np.ndarray) -> Csr: ...
 
 def csr_weighted_row_sum(
-    matrix: Csr, rows: np.ndarray, weights: np.ndarray, out: np.ndarray
+    matrix: Csr, rows: np.ndarray, weights: np.ndarray, out: np.ndarray, accumulate: bool
 ) -> None: ...
 def blend(
     raw: np.ndarray,

@@ -1,14 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The scoring hot path, compiled: three small loops that numpy can only express with copies.
+"""The scoring hot path, compiled: small loops that numpy can only express with copies.
 
-- ``weighted_row_sum``: ``out (+)= sum_r w_r * M[rows_r]``. In numpy that is a fancy-index
-  gather (a copy of every row) and then a product; here each row is read once, in place. CF
-  (EASE and transition rows) and CB (the profile, then the token rows of the transposed feature
-  matrix) are all this one operation.
+- ``weighted_row_sum``: ``out (+)= sum_r w_r * M[rows_r]`` for a dense matrix (CF's EASE rows).
+  In numpy that is a fancy-index gather (a copy of every row) and then a product; here each row
+  is read once, in place, two rows per pass.
+- ``Csr``, ``csr_weighted_row_sum``: the same for a sparse matrix, checked once when built: CF's
+  transitions (an item is followed by a few percent of the catalog) and CB's item features (an
+  item carries a few tokens; the profile and then the item scores are both such sums).
 - ``blend``: each component's mean and standard deviation over the catalog and the calibrated,
   weighted sum of z-scores, in two passes over the (3, n) raw scores and no temporaries.
-- ``Csr``, ``csr_weighted_row_sum``: the same for a sparse matrix (CB's item features: an item
-  carries a few tokens of a possibly large vocabulary).
 - ``top_k``: the best ``k`` finite scores, best first (ties: lower item index first), one pass,
   after masking the items that must not be recommended.
 
@@ -117,8 +117,11 @@ cdef class Csr:
         return Csr(indptr, columns, dense[rows, columns], dense.shape[1])
 
 
-def csr_weighted_row_sum(Csr matrix, const int[::1] rows, const float[::1] weights, float[::1] out):
-    """``weighted_row_sum`` for a sparse matrix: ``out = sum_r weights[r] * M[rows[r]]``."""
+def csr_weighted_row_sum(
+    Csr matrix, const int[::1] rows, const float[::1] weights, float[::1] out, bint accumulate
+):
+    """``weighted_row_sum`` for a sparse matrix: ``out = sum_r weights[r] * M[rows[r]]`` (added
+    to ``out`` when ``accumulate``)."""
     cdef Py_ssize_t r, j, row
     cdef float w
     if rows.shape[0] != weights.shape[0]:
@@ -132,8 +135,9 @@ def csr_weighted_row_sum(Csr matrix, const int[::1] rows, const float[::1] weigh
     cdef const int[::1] indices = matrix.indices
     cdef const float[::1] data = matrix.data
     with nogil:
-        for j in range(out.shape[0]):
-            out[j] = 0.0
+        if not accumulate:
+            for j in range(out.shape[0]):
+                out[j] = 0.0
         for r in range(rows.shape[0]):
             w = weights[r]
             if w == 0.0:
