@@ -375,6 +375,8 @@ class SqliteSessionStore:
     def _events_from(
         rows: list[tuple[str, str, float, float]], now: float, n: int
     ) -> list[ItemEvent]:
+        if not rows:  # most users
+            return []
         return [
             ItemEvent(item, event, _dt(at)) for item, event, at, expires in rows if expires > now
         ][:n]

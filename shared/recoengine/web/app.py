@@ -238,6 +238,7 @@ class _Response(flask.Response):
     """A response whose headers, ``Content-Length`` included, are all given at construction."""
 
     automatically_set_content_length = False
+    body_size = 0  # the body's length in bytes (the access log's responseSize)
 
 
 def _response(
@@ -269,11 +270,15 @@ def _response(
         ("X-Request-Id", request_id),
         ("X-Content-Type-Options", "nosniff"),
     ]
-    if extra:
-        headers.update(extra)
-    if "Cache-Control" not in headers:
+    if not extra:
         headers._list.append(("Cache-Control", "no-store"))
-    return _Response(data, status=status, headers=headers)
+    else:
+        headers.update(extra)
+        if "Cache-Control" not in headers:
+            headers._list.append(("Cache-Control", "no-store"))
+    response = _Response(data, status=status, headers=headers)
+    response.body_size = len(data)
+    return response
 
 
 class HttpApp:
@@ -406,8 +411,9 @@ class HttpApp:
         size = _plain_content_length(environ)
         if size is None:
             size = raw.content_length or 0
-        body_size = response.content_length
-        if body_size is None:
+        if isinstance(response, _Response):
+            body_size = response.body_size
+        else:
             body_size = response.calculate_content_length() or 0
         write_request_log(
             "ERROR" if code >= 500 else "INFO",
