@@ -13,6 +13,14 @@ from recoengine.models import kernels
 floats = st.floats(-1e3, 1e3, width=32, allow_nan=False)
 
 
+def draw_rows(data: st.DataObject, n_matrix_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to 7 row indices (repeats allowed) and their non-negative weights."""
+    n = data.draw(st.integers(0, 7))
+    rows = data.draw(st.lists(st.integers(0, n_matrix_rows - 1), min_size=n, max_size=n))
+    weights = data.draw(hnp.arrays(np.float32, n, elements=st.floats(0, 2, width=32)))
+    return np.array(rows, dtype=np.int32), weights
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     data=st.data(),
@@ -23,12 +31,7 @@ def test_weighted_row_sum_is_the_weighted_sum_of_the_rows(
     data: st.DataObject, shape: tuple[int, int], accumulate: bool
 ) -> None:
     matrix = data.draw(hnp.arrays(np.float32, shape, elements=floats))
-    n_rows = data.draw(st.integers(0, 7))
-    rows = np.array(
-        data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=n_rows, max_size=n_rows)),
-        dtype=np.int32,
-    )
-    weights = data.draw(hnp.arrays(np.float32, n_rows, elements=st.floats(0, 2, width=32)))
+    rows, weights = draw_rows(data, shape[0])
     start = data.draw(hnp.arrays(np.float32, shape[1], elements=floats))
     out = start.copy()
     kernels.weighted_row_sum(matrix, rows, weights, out, accumulate)
@@ -139,12 +142,7 @@ def test_top_k_checks_masked_indices() -> None:
 def test_sparse_row_sum_equals_the_dense_one(data: st.DataObject, shape: tuple[int, int]) -> None:
     sparse_values = st.one_of(st.just(0.0), st.floats(-10, 10, width=32))
     matrix = data.draw(hnp.arrays(np.float32, shape, elements=sparse_values))
-    n_rows = data.draw(st.integers(0, 7))
-    rows = np.array(
-        data.draw(st.lists(st.integers(0, shape[0] - 1), min_size=n_rows, max_size=n_rows)),
-        dtype=np.int32,
-    )
-    weights = data.draw(hnp.arrays(np.float32, n_rows, elements=st.floats(0, 2, width=32)))
+    rows, weights = draw_rows(data, shape[0])
     csr = kernels.Csr.from_dense(matrix)
     assert (csr.n_rows, csr.n_columns) == shape
     for accumulate in (False, True):

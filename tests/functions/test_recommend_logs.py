@@ -12,13 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_access_log_has_engine_latency_and_cache_result(
-    engine_env: None, capfd: pytest.CaptureFixture[str]
-) -> None:
+def recommend_client() -> Any:
+    """A test client of the recommend function, loaded as functions-framework loads it."""
     app = functions_framework.create_app(
         target="recommend", source=str(ROOT / "functions/recommend/main.py")
     )
-    client = app.test_client()
+    return app.test_client()
+
+
+def test_access_log_has_engine_latency_and_cache_result(
+    engine_env: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    client = recommend_client()
     body = {"user_id": "user-0002", "k": 3}
     assert client.post("/api/v2/recommendations", json=body).status_code == 200
     assert client.post("/api/v2/recommendations", json=body).status_code == 200
@@ -45,10 +50,7 @@ def test_store_outage_degrades_to_model_history(
     monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "not-a-db"))  # a directory: cannot open
     settings.cache_clear()
     monkeypatch.setattr(sessions, "_store", None)
-    app = functions_framework.create_app(
-        target="recommend", source=str(ROOT / "functions/recommend/main.py")
-    )
-    client = app.test_client()
+    client = recommend_client()
     r = client.post("/api/v2/recommendations", json={"user_id": "user-0002", "k": 3})
     assert r.status_code == 200 and len(r.get_json()["items"]) == 3
     fb = client.post(
@@ -70,10 +72,7 @@ def test_access_log_entry_and_headers_in_full(
     """Every field of the access entry and every common header, on a success and an error."""
     from datetime import datetime
 
-    app = functions_framework.create_app(
-        target="recommend", source=str(ROOT / "functions/recommend/main.py")
-    )
-    client = app.test_client()
+    client = recommend_client()
     payload = b'{"user_id": "user-0002", "k": 2}'
     trace = "0123456789abcdef0123456789abcdef/17;o=1"
     r = client.post(
@@ -133,10 +132,7 @@ def test_chunked_body_is_read_and_limited(engine_env: None) -> None:
     """A chunked body (no usable Content-Length) takes werkzeug's stream path, limit included."""
     import io
 
-    app = functions_framework.create_app(
-        target="recommend", source=str(ROOT / "functions/recommend/main.py")
-    )
-    client = app.test_client()
+    client = recommend_client()
 
     def post(body: bytes) -> Any:
         return client.post(

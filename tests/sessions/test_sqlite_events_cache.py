@@ -5,21 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from recoengine.sessions.sqlite_store import SqliteSessionStore
+from tests.support.clock import Clock
 
 ROOT = Path(__file__).resolve().parents[2]
 TTL = timedelta(hours=24)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def items(store: SqliteSessionStore, user: str, limit: int = 20) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -14,21 +14,9 @@ from recoengine.sessions.model import RecommendedItem, decode_seq, encode_seq
 from recoengine.sessions.sizing import document_size
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS
+from tests.support.clock import Clock
 
 TTL = timedelta(hours=24)
-
-
-class Clock:
-    """A clock the test moves by hand (expiry is about time, tests should not sleep)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
 
 
 @pytest.fixture()
