@@ -81,7 +81,9 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
             exclude=body.context.exclude,
             recent_items=body.context.recent_items,
         ),
-        recent_events=user_events.recent_item_ids(body.user_id),
+        recent_events=(
+            user_events.recent_item_ids(body.user_id) if settings().recommend.user_events else ()
+        ),
     )
     req.log_fields["cache"] = "hit" if result.cached else "miss"
     if result.engine_seconds is not None:

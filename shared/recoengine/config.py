@@ -113,6 +113,9 @@ class RecommendSettings:
     cache_size: int
     cache_ttl_seconds: float
     demo_seed: int
+    # Read the user's recent clicks/accepts from the session store on every request: one store
+    # read each (a Firestore query in the cloud); off when clients send context.recent_items.
+    user_events: bool
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> RecommendSettings:
@@ -122,6 +125,7 @@ class RecommendSettings:
             cache_size=env_int(env, "RECO_CACHE_SIZE", 4096, 0, 1_000_000),
             cache_ttl_seconds=env_float(env, "RECO_CACHE_TTL_SECONDS", 30.0, 0.0, 86400.0),
             demo_seed=env_int(env, "DEMO_SEED", 7, 0),
+            user_events=env_bool(env, "RECO_USER_EVENTS", True),
         )
 
 

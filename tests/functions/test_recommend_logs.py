@@ -169,3 +169,27 @@ def test_generated_request_ids_are_fresh_and_not_shared_with_a_forked_child() ->
     ids = {first, parent, child} | {_request_ids.new() for _ in range(1000)}
     assert len(ids) == 1003
     assert all(len(i) == 24 and int(i, 16) >= 0 for i in ids)
+
+
+def test_user_events_can_be_switched_off(engine_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RECO_USER_EVENTS=false: a stored accept no longer reaches the next recommendation."""
+    from recoengine.config import settings
+
+    def top_after_accept(client: Any, user: str) -> tuple[str, list[str]]:
+        first = client.post("/api/v2/recommendations", json={"user_id": user, "k": 5}).get_json()
+        accepted = first["items"][0]["item_id"]
+        feedback = {"request_id": "abcdefgh12", "user_id": user, "item_id": accepted}
+        r = client.post("/api/v2/recommendations/feedback", json={**feedback, "event": "accept"})
+        assert r.status_code == 202 and r.get_json()["stored"] is True
+        again = client.post("/api/v2/recommendations", json={"user_id": user, "k": 5}).get_json()
+        return accepted, [i["item_id"] for i in again["items"]]
+
+    monkeypatch.setenv("RECO_CACHE_SIZE", "0")
+    settings.cache_clear()
+    accepted, after = top_after_accept(recommend_client(), "events-on")
+    assert accepted not in after  # read back: now part of the user's history
+
+    monkeypatch.setenv("RECO_USER_EVENTS", "false")
+    settings.cache_clear()
+    accepted, after = top_after_accept(recommend_client(), "events-off")
+    assert accepted in after  # stored, but not read
