@@ -41,9 +41,8 @@ class SequenceCF:
     def __init__(self, params: CFParams | None = None) -> None:
         self.params = params or CFParams()
         self.ease: np.ndarray | None = None
-        self.transitions: np.ndarray | None = None
+        self._transitions: np.ndarray | None = None
         self._transitions_csr: kernels.Csr | None = None
-        self._transitions_of: np.ndarray | None = None
 
     def fit(self, histories: list[np.ndarray], n_items: int) -> SequenceCF:
         p = self.params
@@ -72,6 +71,16 @@ class SequenceCF:
         self.transitions = trans.astype(np.float32)
         return self
 
+    @property
+    def transitions(self) -> np.ndarray | None:
+        return self._transitions
+
+    @transitions.setter
+    def transitions(self, matrix: np.ndarray | None) -> None:
+        """Scored in sparse form (an item is followed by a few percent of the catalog)."""
+        self._transitions = matrix
+        self._transitions_csr = None if matrix is None else kernels.Csr.from_dense(matrix)
+
     @cached_property
     def window(self) -> int:
         """Recent items that count: up to four half-lives back (older weigh < 1/16) and at most
@@ -80,7 +89,7 @@ class SequenceCF:
 
     def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """One score per item (written into ``out`` when given: serving avoids a copy)."""
-        assert self.ease is not None and self.transitions is not None
+        assert self.ease is not None and self._transitions_csr is not None
         p = self.params
         out = np.empty(self.ease.shape[0], dtype=np.float32) if out is None else out
         recent = np.asarray(history[-self.window :], dtype=np.int32)  # no copy when int32
@@ -89,17 +98,8 @@ class SequenceCF:
         if p.transition_weight and len(recent):
             last = recent[-p.transition_window :]
             tw = transition_weights(len(last), p.transition_half_life, p.transition_weight)
-            kernels.csr_weighted_row_sum(self._sparse_transitions(), last, tw, out, True)
+            kernels.csr_weighted_row_sum(self._transitions_csr, last, tw, out, True)
         return out
-
-    def _sparse_transitions(self) -> kernels.Csr:
-        """The transition matrix in sparse form (an item is followed by a few percent of the
-        catalog), built once per fitted or loaded matrix."""
-        assert self.transitions is not None
-        if self._transitions_csr is None or self._transitions_of is not self.transitions:
-            self._transitions_csr = kernels.Csr.from_dense(self.transitions)
-            self._transitions_of = self.transitions
-        return self._transitions_csr
 
 
 @lru_cache(maxsize=64)

@@ -25,10 +25,10 @@ class ContentModel:
     def __init__(self, params: CBParams | None = None) -> None:
         self.params = params or CBParams()
         self.vocabulary: list[str] = []
-        self.matrix: np.ndarray | None = None  # n_items x n_tokens, rows L2-normalised
-        self._csr: tuple[kernels.Csr, kernels.Csr] | None = None
+        self._matrix: np.ndarray | None = None
+        self._items: kernels.Csr | None = None  # the matrix, sparse
+        self._tokens: kernels.Csr | None = None  # its transpose, sparse
         self._all_tokens = np.zeros(0, dtype=np.int32)
-        self._csr_of: np.ndarray | None = None
 
     def fit(self, item_features: list[list[str]]) -> ContentModel:
         vocab = sorted({t for feats in item_features for t in feats})
@@ -46,8 +46,23 @@ class ContentModel:
         self.matrix = m
         return self
 
+    @property
+    def matrix(self) -> np.ndarray | None:
+        """Items x tokens, rows L2-normalised; scored in sparse form (an item has few tokens)."""
+        return self._matrix
+
+    @matrix.setter
+    def matrix(self, matrix: np.ndarray | None) -> None:
+        self._matrix = matrix
+        if matrix is None:
+            self._items = self._tokens = None
+            return
+        self._items, self._tokens = kernels.Csr.from_dense(matrix), kernels.Csr.from_dense(matrix.T)
+        self._all_tokens = np.arange(matrix.shape[1], dtype=np.int32)
+
     def profile(self, history: np.ndarray) -> np.ndarray:
-        items, _ = self._sparse()
+        items = self._items
+        assert items is not None
         recent = np.asarray(history[-self.params.max_history :], dtype=np.int32)
         profile = np.empty(items.n_columns, dtype=np.float32)
         weights = recency_weights(len(recent), self.params.half_life)
@@ -57,20 +72,11 @@ class ContentModel:
     def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Cosine-like score of every item with the profile: the profile-weighted sum of the
         token rows of the transposed matrix (sparse: an item carries a few tokens)."""
-        items, tokens = self._sparse()
-        out = np.empty(items.n_rows, dtype=np.float32) if out is None else out
-        kernels.csr_weighted_row_sum(tokens, self._all_tokens, self.profile(history), out, False)
+        assert self._items is not None and self._tokens is not None
+        out = np.empty(self._items.n_rows, dtype=np.float32) if out is None else out
+        profile = self.profile(history)
+        kernels.csr_weighted_row_sum(self._tokens, self._all_tokens, profile, out, False)
         return out
-
-    def _sparse(self) -> tuple[kernels.Csr, kernels.Csr]:
-        """The matrix (items x tokens) and its transpose in sparse form, built once per fitted
-        or loaded matrix."""
-        assert self.matrix is not None
-        if self._csr is None or self._csr_of is not self.matrix:
-            self._csr = (kernels.Csr.from_dense(self.matrix), kernels.Csr.from_dense(self.matrix.T))
-            self._all_tokens = np.arange(self.matrix.shape[1], dtype=np.int32)
-            self._csr_of = self.matrix
-        return self._csr
 
     def feature_mask(self, tokens: list[str]) -> np.ndarray:
         """Items that carry at least one of ``tokens`` (unknown tokens match nothing)."""

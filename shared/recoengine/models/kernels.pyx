@@ -41,7 +41,7 @@ import numpy as np
 # A component whose standard deviation is below this fraction of its mean is constant up to
 # rounding: it carries no information (and dividing by its rounding noise would amplify it).
 CONSTANT_TOLERANCE = 1e-6
-cdef double _TOL = 1e-6
+cdef double _TOL = CONSTANT_TOLERANCE
 cdef array.array _INDICES = array.array("q")
 cdef array.array _VALUES = array.array("f")
 

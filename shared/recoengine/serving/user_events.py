@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from recoengine.sessions import get_store as _store  # light: backends load on first use
+
 if TYPE_CHECKING:
-    from recoengine.sessions.model import ItemEvent, SessionStore
+    from recoengine.sessions.model import ItemEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,6 @@ class Breaker:
 
 
 _breaker = Breaker(BREAKER_SECONDS)
-
-
-def _store() -> SessionStore:
-    from recoengine.sessions import get_store  # imported on first use: cold start matters
-
-    global _store
-    _store = get_store  # later calls skip the import statement
-    return get_store()
 
 
 def recent_item_ids(user_id: str, limit: int = 20) -> list[str]:
