@@ -78,10 +78,12 @@ class ContentModel:
         kernels.csr_weighted_row_sum(self._tokens, self._all_tokens, profile, out, False)
         return out
 
-    def feature_mask(self, tokens: list[str]) -> np.ndarray:
-        """Items that carry at least one of ``tokens`` (unknown tokens match nothing)."""
+    def feature_mask(self, tokens: list[str], all_of: bool = False) -> np.ndarray:
+        """Items that carry any (or, with ``all_of``, every) one of ``tokens`` (unknown tokens
+        match nothing)."""
         assert self.matrix is not None
         idx = [self.vocabulary.index(t) for t in tokens if t in self.vocabulary]
         if not idx:
             return np.zeros(self.matrix.shape[0], dtype=bool)
-        return np.asarray((self.matrix[:, idx] > 0).any(axis=1), dtype=bool)
+        hits = self.matrix[:, idx] > 0
+        return np.asarray(hits.all(axis=1) if all_of else hits.any(axis=1), dtype=bool)

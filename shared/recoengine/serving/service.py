@@ -27,17 +27,23 @@ from recoengine.serving.cache import TTLCache
 from recoengine.web.metrics import RECOMMENDATION_ENGINE_LATENCY
 
 
+# "More like this" ranks by the anchor alone: item-to-item CF and content, no persona.
+_SIMILARITY_WEIGHTS = np.asarray((0.5, 0.5, 0.0), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class RecommendContext:
     persona: dict[str, str] = field(default_factory=dict)
     features: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     recent_items: list[str] = field(default_factory=list)
+    match_all_features: bool = False  # AND of ``features`` (default: any of them)
 
     def key(self) -> tuple[object, ...]:
         return (
             tuple(sorted(self.persona.items())),
             tuple(self.features),
+            self.match_all_features,
             tuple(self.exclude),
             tuple(self.recent_items),
         )
@@ -84,6 +90,7 @@ class RecommenderService:
         self._user_index = {uid: u for u, uid in enumerate(self.catalog.user_ids)}
         self.n_items = len(self.catalog.item_ids)
         self._weights = weight_vector(weights)
+        self._tokens = {t.casefold(): t for t in self.model.cb.vocabulary}
         # Each known user's PA segment rows, filled on first use (a few ints per user).
         self._known_rows: dict[int, list[int]] = {}
 
@@ -160,10 +167,17 @@ class RecommenderService:
             excluded = self._indices(context.exclude, "context.exclude", warnings)
             masked = np.concatenate([history, np.asarray(excluded, dtype=np.int32)])
         if context.features:
-            unknown = [t for t in context.features if t not in self.model.cb.vocabulary]
-            warnings.extend(f"unknown feature {t!r} in context.features ignored" for t in unknown)
-            if len(unknown) < len(context.features):
-                total[~self.model.cb.feature_mask(context.features)] = -np.inf
+            known = [self._tokens.get(t.casefold()) for t in context.features]
+            warnings.extend(
+                f"unknown feature {t!r} in context.features ignored"
+                for t, k in zip(context.features, known, strict=True)
+                if k is None
+            )
+            tokens = [k for k in known if k is not None]
+            if tokens:
+                total[~self.model.cb.feature_mask(tokens, all_of=context.match_all_features)] = (
+                    -np.inf
+                )
         top, scores = kernels.top_k(total, k, masked)
         ids, titles = self.catalog.item_ids, self.catalog.titles
         items = [
@@ -172,15 +186,40 @@ class RecommenderService:
         ]
         return Recommendations(items, self.version, warnings)
 
-    def similar_items(self, item_id: str, k: int = 5) -> list[ScoredItem]:
-        """Items most like ``item_id`` (its CF row blended with content), for "more like this"."""
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = 5,
+        *,
+        exclude: Sequence[str] = (),
+        user_id: str | None = None,
+    ) -> list[ScoredItem]:
+        """Items most like ``item_id`` itself (item-to-item CF and content, no persona), for
+        "more like this": never the item, ``exclude``, or what ``user_id`` has already seen."""
         idx = self._item_index.get(item_id)
         if idx is None:
             return []
-        result = self.recommend(
-            f"\x00similar:{item_id}", k, RecommendContext(recent_items=[item_id])
+        history = np.asarray([idx], dtype=np.int32)
+        blended = self.model.blended(history, [], _SIMILARITY_WEIGHTS)
+        masked = [idx, *self._indices(exclude, "exclude", [])]
+        user = self._user_index.get(user_id) if user_id is not None else None
+        seen = self.loaded.history(user) if user is not None else np.zeros(0, np.int32)
+        top, scores = kernels.top_k(
+            blended.total, k, np.concatenate([np.asarray(masked, np.int32), seen])
         )
-        return result.items
+        ids, titles = self.catalog.item_ids, self.catalog.titles
+        return [
+            ScoredItem(ids[i], titles[i], s, parts)
+            for i, s, parts in zip(top, scores, blended.components(top), strict=True)
+        ]
+
+    def feature_vocabulary(self) -> list[str]:
+        """The catalog's feature tokens as the catalog spells them (matched case-insensitively)."""
+        return list(self.model.cb.vocabulary)
+
+    def item_features(self, item_id: str) -> list[str] | None:
+        idx = self._item_index.get(item_id)
+        return None if idx is None else list(self.catalog.features[idx])
 
     def item_title(self, item_id: str) -> str | None:
         idx = self._item_index.get(item_id)
