@@ -1,7 +1,11 @@
 # One image per function: docker build --build-arg FUNCTION=recommend|chat|canary .
 # The trainer job's image is the recommend image with the training extras:
 #   docker build --build-arg FUNCTION=recommend --build-arg EXTRAS=ml -t .../trainer:TAG .
-# The container runs the function with functions-framework on $PORT (Cloud Run sets 8080).
+# The container runs the function with functions-framework on $PORT (Cloud Run sets 8080), with
+# the server threads of shared/recoengine/capacity.yml (its THREADS variable; never the
+# default of 4 x os.cpu_count(), which holds only 4 of chat's 40 concurrent Gemini calls on
+# 1 vCPU). The build writes them to /app/server-threads; SERVER_THREADS (Terraform sets it
+# from the same file) overrides at run time.
 # FUNCTION_TARGET / FUNCTION_SIGNATURE_TYPE default to the HTTP entry point named after the
 # function; Terraform overrides them for the canary's CloudEvent entry (canary_incident).
 # Stage 1 builds the engine's wheel: its scoring kernels are a C extension (Cython), so this
@@ -40,7 +44,8 @@ RUN case "$FUNCTION" in recommend|chat|canary) ;; \
       *) echo "FUNCTION must be recommend, chat or canary (got '$FUNCTION')" >&2; exit 1 ;; \
     esac \
  && pip install -c requirements/constraints.txt "$(ls /wheels/recoengine-*.whl)${EXTRAS:+[$EXTRAS]}" \
- && rm -rf /wheels
+ && rm -rf /wheels \
+ && python -m recoengine.capacity threads "$FUNCTION" > /app/server-threads
 
 COPY functions/${FUNCTION}/ functions/${FUNCTION}/
 
@@ -58,5 +63,6 @@ ENV FUNCTION=${FUNCTION} \
 
 EXPOSE 8080
 
-CMD exec functions-framework --target="$FUNCTION_TARGET" --source="$FUNCTION_SOURCE" \
+CMD exec env THREADS="${SERVER_THREADS:-$(cat /app/server-threads)}" WORKERS=1 \
+    functions-framework --target="$FUNCTION_TARGET" --source="$FUNCTION_SOURCE" \
     --signature-type="$FUNCTION_SIGNATURE_TYPE" --host=0.0.0.0 --port="$PORT"

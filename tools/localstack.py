@@ -3,7 +3,9 @@
 Each function is loaded by functions-framework exactly as Cloud Run loads it
 (``create_app(target, source)``), and a front app dispatches by the same path table as the
 production load balancer (``recoengine.web.routing``). The server is functions-framework's own
-(gunicorn, one worker, threads), so what runs here is what runs in a Cloud Run instance.
+(gunicorn, one worker, threads), so what runs here is what runs in a Cloud Run instance. Its
+threads come from ``recoengine/capacity.yml`` (``server_env``), never from ``os.cpu_count()``:
+one process stands in for an instance of each function, so it gets their threads together.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import flask
 import functions_framework
 from functions_framework._http import create_server
 
+from recoengine.capacity import local_threads
 from recoengine.web.routing import FUNCTIONS, function_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,14 +104,25 @@ def running(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
             proc.wait(5)
 
 
+def server_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """functions-framework's server settings (its ``THREADS``/``WORKERS`` variables) for the
+    local stack: the threads of capacity.yml (``SERVER_THREADS`` overrides), one process."""
+    return {"THREADS": str(local_threads(env)), "WORKERS": "1"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args()
+    os.environ.update(server_env())  # read by functions-framework when the server starts
     app = build_app()
     warm_up()
-    print(f"local stack listening on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"local stack listening on http://{args.host}:{args.port}"
+        f" ({os.environ['THREADS']} threads)",
+        flush=True,
+    )
     create_server(app, False).run(args.host, args.port)
 
 
