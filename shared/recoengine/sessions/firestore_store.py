@@ -25,7 +25,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -45,6 +45,7 @@ from recoengine.sessions.model import (
     decode_seq,
     encode_seq,
     new_session_id,
+    turn_meta,
     user_key,
     utcnow,
 )
@@ -224,6 +225,8 @@ class FirestoreSessionStore:
                     _aware(data["c"]),
                     expires,
                     bool(data.get("f", False)),
+                    str(data.get("i", "")),
+                    tuple(str(i) for i in data.get("r", ())),
                 )
             )
         turns.sort(key=lambda t: t.seq)
@@ -240,15 +243,21 @@ class FirestoreSessionStore:
         *,
         fallback: bool = False,
         expected: Session | None = None,
+        intent: str = "",
+        items: Sequence[str] = (),
     ) -> tuple[Session, Turn]:
         ref = self._ref(session_id)
+        intent, kept = turn_meta(intent, items)
 
         def write(writer: Any, session: Session, precondition: Any) -> tuple[Session, Turn]:
             now = self.clock()
             check_texts(session.user_id, user_text, reply_text, personality)
             expires = now + self.ttl
             state = apply_update(session.state, update)
-            turn = Turn(session.turns, user_text, reply_text, personality, now, expires, fallback)
+            turn = Turn(
+                session.turns, user_text, reply_text, personality, now, expires, fallback,
+                intent, kept,
+            )  # fmt: skip
             doc: dict[str, Any] = {
                 EXPIRY_FIELD: expires,
                 "c": now,
@@ -258,6 +267,10 @@ class FirestoreSessionStore:
             }
             if fallback:
                 doc["f"] = True
+            if intent:  # one-letter fields, set only when present: stored bytes per message
+                doc["i"] = intent
+            if kept:
+                doc["r"] = list(kept)
             writer.create(ref.collection(SESSION_MESSAGES).document(encode_seq(turn.seq)), doc)
             fields = {
                 "turns": session.turns + 1,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -87,6 +87,7 @@ class SessionState:
     last_items: tuple[RecommendedItem, ...] = ()  # the previous answer's recommendations
     shown_items: tuple[str, ...] = ()  # every item shown in this session (bounded, newest last)
     last_features: tuple[str, ...] = ()  # the filter of the previous recommendation ("a comedy")
+    last_match: str = "all"  # how that filter combined several features: "all" (AND) or "any"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class SessionState:
             "last_items": [{"id": i.item_id, "title": i.title} for i in self.last_items],
             "shown_items": list(self.shown_items),
             "last_features": list(self.last_features),
+            "last_match": self.last_match,
         }
 
     @classmethod
@@ -113,6 +115,7 @@ class SessionState:
             ),
             shown_items=tuple(str(i) for i in data.get("shown_items", [])),
             last_features=tuple(str(f) for f in data.get("last_features", [])),
+            last_match="any" if data.get("last_match") == "any" else "all",
         )
 
     def bounded(self) -> SessionState:
@@ -155,6 +158,12 @@ class Turn:
     created_at: datetime
     expires_at: datetime
     fallback: bool = False
+    intent: str = ""  # what the chat understood the message as ("recommend", "chat", ...)
+    items: tuple[str, ...] = ()  # the item ids the reply recommended, in order
+
+
+MAX_TURN_ITEMS = 50  # item ids stored with one turn
+MAX_INTENT_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,8 @@ class SessionStore(Protocol):
         *,
         fallback: bool = False,
         expected: Session | None = None,
+        intent: str = "",
+        items: Sequence[str] = (),
     ) -> tuple[Session, Turn]: ...
 
     def delete(self, session_id: str) -> bool: ...
@@ -227,6 +238,16 @@ def check_texts(user_id: str, *texts: str) -> None:
     for text in texts:
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidArgument(f"text exceeds {MAX_TEXT_CHARS} characters")
+
+
+def turn_meta(intent: str, items: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """A turn's intent and item ids, checked and bounded (they are stored with the turn)."""
+    if len(intent) > MAX_INTENT_CHARS:
+        raise InvalidArgument(f"intent exceeds {MAX_INTENT_CHARS} characters")
+    kept = tuple(str(i) for i in items)[:MAX_TURN_ITEMS]
+    if any(not i or len(i) > MAX_ITEM_ID_CHARS for i in kept):
+        raise InvalidArgument(f"item ids must have 1 to {MAX_ITEM_ID_CHARS} characters")
+    return intent, kept
 
 
 def check_event(user_id: str, item_id: str, event: str) -> None:

@@ -16,13 +16,14 @@ means "read again". Checking costs one memory read, no system call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import mmap
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from recoengine.sessions.model import (
     check_event,
     check_texts,
     new_session_id,
+    turn_meta,
     utcnow,
 )
 
@@ -153,6 +155,7 @@ class SqliteSessionStore:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(_SCHEMA)
+        self._migrate()
         # user -> (token read before the query, rows newest first: item, event, at, expires_at)
         self._events: dict[str, tuple[bytes, list[tuple[str, str, float, float]]]] = {}
         # The cache needs the mapped token: without it (an in-memory database, which is one per
@@ -160,6 +163,17 @@ class SqliteSessionStore:
         self._token = _EventsToken(self.path)
         self._cache_events = self._token.shared
         self._wall_clock = clock is utcnow  # then time.time() is the clock, a datetime cheaper
+
+    def _migrate(self) -> None:
+        """Columns added after the first release (a turn's intent and item ids)."""
+        conn = self._conn()
+        have = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+        for column in ("intent", "items"):
+            if column not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+                    conn.execute(
+                        f"ALTER TABLE messages ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+                    )
 
     # -- connections -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -250,13 +264,15 @@ class SqliteSessionStore:
         now = _ts(self.clock())
         rows = conn.execute(
             "SELECT m.seq, m.user_text, m.reply_text, m.personality, m.created_at,"
-            " m.expires_at, m.fallback FROM messages m JOIN sessions s ON s.rid = m.rid"
+            " m.expires_at, m.fallback, m.intent, m.items FROM messages m"
+            " JOIN sessions s ON s.rid = m.rid"
             " WHERE s.id = ? AND s.expires_at > ? AND m.expires_at > ?"
             " ORDER BY m.seq DESC LIMIT ?",
             (session_id, now, now, max(0, limit)),
         ).fetchall()
         return [
-            Turn(seq, u, a, p, _dt(c), _dt(x), bool(f)) for seq, u, a, p, c, x, f in reversed(rows)
+            Turn(seq, u, a, p, _dt(c), _dt(x), bool(f), i, tuple(r.split("\x1f")) if r else ())
+            for seq, u, a, p, c, x, f, i, r in reversed(rows)
         ]
 
     def append_turn(
@@ -269,7 +285,10 @@ class SqliteSessionStore:
         *,
         fallback: bool = False,
         expected: Session | None = None,  # a local write lock is cheap: always transact
+        intent: str = "",
+        items: Sequence[str] = (),
     ) -> tuple[Session, Turn]:
+        intent, kept = turn_meta(intent, items)
         with self._write() as conn:
             found = self._row(conn, session_id)
             if found is None:
@@ -279,12 +298,15 @@ class SqliteSessionStore:
             now = self.clock()
             expires = now + self.ttl
             state = apply_update(session.state, update)
-            turn = Turn(session.turns, user_text, reply_text, personality, now, expires, fallback)
+            turn = Turn(
+                session.turns, user_text, reply_text, personality, now, expires, fallback,
+                intent, kept,
+            )  # fmt: skip
             conn.execute(
                 "INSERT INTO messages (rid, seq, created_at, expires_at, personality, user_text,"
-                " reply_text, fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " reply_text, fallback, intent, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rid, turn.seq, _ts(now), _ts(expires), personality, user_text, reply_text,
-                 int(fallback)),
+                 int(fallback), intent, "\x1f".join(kept)),
             )  # fmt: skip
             conn.execute(
                 "UPDATE sessions SET turns = ?, updated_at = ?, expires_at = ?, state = ?"
