@@ -23,10 +23,12 @@ resource "google_compute_security_policy" "api" {
     }
   }
 
+  # Cloud Armor caps a rule's description at 64 characters, and the provider does not check it
+  # (tests/infra renders every description at its longest and checks Google's limits).
   rule {
     action      = "throttle"
     priority    = 1000
-    description = "At most var.rate_limit_per_minute requests per minute per client IP."
+    description = "Per client IP: at most ${var.rate_limit_per_minute} requests a minute, then 429."
     match {
       versioned_expr = "SRC_IPS_V1"
       config {
@@ -47,7 +49,7 @@ resource "google_compute_security_policy" "api" {
   rule {
     action      = "allow"
     priority    = 2147483647
-    description = "Default: allow (the throttle rule above matches every IP first)."
+    description = "Default: allow (the throttle rule matches every IP first)."
     match {
       versioned_expr = "SRC_IPS_V1"
       config {

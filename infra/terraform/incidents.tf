@@ -24,12 +24,28 @@ resource "google_monitoring_notification_channel" "incidents" {
   depends_on = [google_project_service.api]
 }
 
-# The Monitoring notification service agent publishes the incidents.
+# The Cloud Monitoring notification service agent
+# (service-PROJECT_NUMBER@gcp-sa-monitoring-notification.iam.gserviceaccount.com) publishes the
+# incidents. Google creates it lazily, so on a fresh project the grant below would fail with
+# "service account does not exist": generateServiceIdentity for monitoring.googleapis.com creates
+# it first (the Terraform form of `gcloud beta services identity create
+# --service=monitoring.googleapis.com`; the resource exists only in the google-beta provider).
+resource "google_project_service_identity" "monitoring" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "monitoring.googleapis.com"
+
+  depends_on = [google_project_service.api]
+}
+
 resource "google_pubsub_topic_iam_member" "monitoring_publishes" {
   project = var.project_id
   topic   = google_pubsub_topic.incidents.name
   role    = "roles/pubsub.publisher"
-  member  = "serviceAccount:${local.monitoring_notification_agent}"
+  member  = google_project_service_identity.monitoring.member
+
+  depends_on = [google_project_service_identity.monitoring]
 }
 
 resource "google_eventarc_trigger" "canary_incident" {

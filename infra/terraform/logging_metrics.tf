@@ -8,7 +8,14 @@
 #   jsonPayload.cache                               "hit" | "miss"
 #   jsonPayload.event = "feedback", .feedback_event, .revision   (recommendation feedback)
 #   jsonPayload.canary_event, .service                            (canary audit: enable, step, rollback, ...)
-# In PromQL they are logging_googleapis_com:user_<name>.
+# In PromQL they are logging_googleapis_com:user_<name>{monitored_resource="cloud_run_revision"}.
+# A log-based metric counts entries of whatever resource type matches its filter, so in PromQL
+# it can map to several resource types: every query names monitored_resource (tests/infra).
+# The monitored resource already labels each point with service_name, revision_name,
+# configuration_name and location, so no metric extracts a label that repeats one of them
+# (a duplicate costs cardinality, and `revision` next to `revision_name` invites mixing them).
+# recommendation_feedback's `revision` is different: the revision that SERVED the
+# recommendation (from the entry), not the one that received the feedback (the resource).
 
 locals {
   latency_metrics = {
@@ -41,22 +48,6 @@ resource "google_logging_metric" "latency" {
     metric_kind = "DELTA"
     value_type  = "DISTRIBUTION"
     unit        = "s"
-
-    labels {
-      key         = "service"
-      value_type  = "STRING"
-      description = "Cloud Run service."
-    }
-    labels {
-      key         = "revision"
-      value_type  = "STRING"
-      description = "Cloud Run revision."
-    }
-  }
-
-  label_extractors = {
-    service  = "EXTRACT(resource.labels.service_name)"
-    revision = "EXTRACT(resource.labels.revision_name)"
   }
 
   # Exponential buckets from `scale` seconds doubling 24 times (50 us .. ~14 min).
@@ -87,16 +78,10 @@ resource "google_logging_metric" "recommendation_cache" {
       value_type  = "STRING"
       description = "hit or miss."
     }
-    labels {
-      key         = "revision"
-      value_type  = "STRING"
-      description = "Cloud Run revision."
-    }
   }
 
   label_extractors = {
-    result   = "EXTRACT(jsonPayload.cache)"
-    revision = "EXTRACT(resource.labels.revision_name)"
+    result = "EXTRACT(jsonPayload.cache)"
   }
 
   depends_on = [google_project_service.api]

@@ -19,9 +19,9 @@ locals {
 
   project_number = data.google_project.this.number
 
-  # Google-managed service agents that need grants here.
-  monitoring_notification_agent = "service-${local.project_number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
-  pubsub_agent                  = "service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Google-managed service agents that need grants here (the Monitoring notification agent is
+  # google_project_service_identity.monitoring in incidents.tf, created before its grant).
+  pubsub_agent = "service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
   health_path  = "/health"
   metrics_path = "/metrics"

@@ -6,6 +6,14 @@
 # (it deploys candidate revisions and moves traffic step by step), so Terraform ignores them.
 
 locals {
+  # Serving capacity from ONE source, shared with the code (shared/recoengine/capacity.yml, read
+  # by recoengine.capacity): `concurrency` is what Cloud Run sends one instance at once, `threads`
+  # the server threads that hold those requests (handed to the container as SERVER_THREADS).
+  capacity = yamldecode(file("${path.module}/../../shared/recoengine/capacity.yml"))
+  server_env = {
+    for fn in local.functions : fn => { SERVER_THREADS = tostring(local.capacity[fn].threads) }
+  }
+
   # Environment each function reads in shared/recoengine/config.py. The settings sections
   # validate these at start-up, so a typo fails the revision's startup probe, not a request.
   common_env = {
@@ -60,7 +68,7 @@ resource "google_cloud_run_v2_service" "function" {
 
   template {
     service_account                  = google_service_account.function[each.key].email
-    max_instance_request_concurrency = var.services[each.key].concurrency
+    max_instance_request_concurrency = local.capacity[each.key].concurrency
     timeout                          = "${var.services[each.key].timeout_seconds}s"
     execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
 
@@ -87,7 +95,7 @@ resource "google_cloud_run_v2_service" "function" {
       }
 
       dynamic "env" {
-        for_each = merge(local.function_env[each.key], lookup(var.extra_env, each.key, {}))
+        for_each = merge(local.function_env[each.key], local.server_env[each.key], lookup(var.extra_env, each.key, {}))
         content {
           name  = env.key
           value = env.value
@@ -124,6 +132,12 @@ resource "google_cloud_run_v2_service" "function" {
   }
 
   lifecycle {
+    # Cloud Run accepts 1..1000 concurrent requests per instance; capacity.yml is checked by the
+    # code too (recoengine.capacity), but a bad edit should fail the plan, not the apply.
+    precondition {
+      condition     = local.capacity[each.key].concurrency >= 1 && local.capacity[each.key].concurrency <= 1000 && local.capacity[each.key].threads >= 1
+      error_message = "shared/recoengine/capacity.yml: ${each.key} needs concurrency in 1..1000 and threads >= 1."
+    }
     ignore_changes = [
       traffic,
       template[0].containers[0].image,
@@ -151,7 +165,7 @@ resource "google_cloud_run_v2_service" "canary_incident" {
 
   template {
     service_account                  = google_service_account.function["canary"].email
-    max_instance_request_concurrency = var.services["canary"].concurrency
+    max_instance_request_concurrency = local.capacity["canary"].concurrency
     timeout                          = "${var.services["canary"].timeout_seconds}s"
     execution_environment            = "EXECUTION_ENVIRONMENT_GEN2"
 
@@ -177,7 +191,7 @@ resource "google_cloud_run_v2_service" "canary_incident" {
       }
 
       dynamic "env" {
-        for_each = merge(local.function_env["canary"], lookup(var.extra_env, "canary", {}), {
+        for_each = merge(local.function_env["canary"], local.server_env["canary"], lookup(var.extra_env, "canary", {}), {
           FUNCTION_TARGET         = "canary_incident"
           FUNCTION_SIGNATURE_TYPE = "cloudevent"
         })

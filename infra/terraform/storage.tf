@@ -44,6 +44,11 @@ resource "google_storage_bucket_iam_member" "trainer_writes_models" {
   member = "serviceAccount:${google_service_account.trainer.email}"
 }
 
+locals {
+  # The non-root user the images run as (Dockerfile: USER 10001); a test keeps them equal.
+  trainer_uid = 10001
+}
+
 resource "google_cloud_run_v2_job" "trainer" {
   project             = var.project_id
   name                = "recoengine-trainer"
@@ -59,11 +64,17 @@ resource "google_cloud_run_v2_job" "trainer" {
       max_retries           = 1
       execution_environment = "EXECUTION_ENVIRONMENT_GEN2"
 
+      # Cloud Storage FUSE presents the bucket with gcsfuse's ownership defaults: every file and
+      # directory belongs to uid/gid 0 (file-mode 0644, dir-mode 0755), so the image's non-root
+      # user (uid 10001, Dockerfile `USER 10001`) could read the data but not write the artifact.
+      # gcsfuse's `uid` option makes that user the owner; the IAM grant
+      # (trainer_writes_models) still decides what reaches the bucket.
       volumes {
         name = "artifacts"
         gcs {
-          bucket    = google_storage_bucket.models.name
-          read_only = false
+          bucket        = google_storage_bucket.models.name
+          read_only     = false
+          mount_options = ["uid=${local.trainer_uid}"]
         }
       }
 

@@ -15,8 +15,10 @@ variable "region" {
   description = "Region of Cloud Run, Artifact Registry, the serverless NEGs, Cloud Scheduler and the model bucket."
   default     = "europe-west1"
   validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must look like europe-west1."
+    # Google Cloud regions are <area>-<direction><number>, and the number can have two digits
+    # (europe-west10, europe-west12, us-east5, me-central2, africa-south1, ...).
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]{1,2}$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west1 or europe-west10."
   }
 }
 
@@ -25,7 +27,7 @@ variable "firestore_location" {
   description = "Firestore location (a region such as europe-west1 or a multi-region such as eur3); cannot change after creation."
   default     = "eur3"
   validation {
-    condition     = can(regex("^(nam[0-9]+|eur[0-9]+|[a-z]+-[a-z]+[0-9])$", var.firestore_location))
+    condition     = can(regex("^(nam[0-9]+|eur[0-9]+|[a-z]+-[a-z]+[0-9]{1,2})$", var.firestore_location))
     error_message = "firestore_location must be a Firestore region or multi-region (nam5, eur3, europe-west1, ...)."
   }
 }
@@ -42,11 +44,12 @@ variable "firestore_database" {
 
 variable "backup_retention_days" {
   type        = number
-  description = "Days each daily Firestore backup is kept (Firestore allows at most 7 for daily schedules)."
+  description = "Days each daily Firestore backup is kept (Firestore keeps a scheduled backup for at most 14 weeks = 98 days)."
   default     = 7
   validation {
-    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 7 && floor(var.backup_retention_days) == var.backup_retention_days
-    error_message = "backup_retention_days must be a whole number from 1 to 7."
+    # BackupSchedule.retention: "can be set up to 14 weeks" for daily and weekly schedules alike.
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 98 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number of days from 1 to 98 (14 weeks)."
   }
 }
 
@@ -92,16 +95,15 @@ variable "services" {
   type = map(object({
     min_instances   = number
     max_instances   = number
-    concurrency     = number
     cpu             = string
     memory          = string
     timeout_seconds = number
   }))
-  description = "Scaling and resources of each function's Cloud Run service (keys: recommend, chat, canary)."
+  description = "Scaling and resources of each function's Cloud Run service (keys: recommend, chat, canary). Request concurrency and server threads are not here: they come from shared/recoengine/capacity.yml."
   default = {
-    recommend = { min_instances = 1, max_instances = 20, concurrency = 80, cpu = "1", memory = "1Gi", timeout_seconds = 30 }
-    chat      = { min_instances = 1, max_instances = 20, concurrency = 40, cpu = "1", memory = "512Mi", timeout_seconds = 60 }
-    canary    = { min_instances = 0, max_instances = 2, concurrency = 10, cpu = "1", memory = "512Mi", timeout_seconds = 120 }
+    recommend = { min_instances = 1, max_instances = 20, cpu = "1", memory = "1Gi", timeout_seconds = 30 }
+    chat      = { min_instances = 1, max_instances = 20, cpu = "1", memory = "512Mi", timeout_seconds = 60 }
+    canary    = { min_instances = 0, max_instances = 2, cpu = "1", memory = "512Mi", timeout_seconds = 120 }
   }
   validation {
     condition     = toset(keys(var.services)) == toset(["recommend", "chat", "canary"])
@@ -112,10 +114,6 @@ variable "services" {
       s.min_instances >= 0 && s.max_instances >= 1 && s.min_instances <= s.max_instances && s.max_instances <= 1000
     ])
     error_message = "each service needs 0 <= min_instances <= max_instances <= 1000 and max_instances >= 1."
-  }
-  validation {
-    condition     = alltrue([for s in values(var.services) : s.concurrency >= 1 && s.concurrency <= 1000])
-    error_message = "concurrency must be between 1 and 1000."
   }
   validation {
     condition     = alltrue([for s in values(var.services) : contains(["1", "2", "4", "8"], s.cpu)])

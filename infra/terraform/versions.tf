@@ -1,14 +1,20 @@
-# Terraform and provider versions. The google provider is pinned to one major version with a
-# floor that has every resource used here (Cloud Run v2 GCS volumes, Firestore backup schedules,
-# PromQL alert conditions); `terraform init` records the exact build in .terraform.lock.hcl,
-# which should be committed after the first init.
+# Terraform and provider versions. The google providers are pinned to one major version with a
+# floor that has every argument used here: 7.4.0 added `mount_options` to Cloud Run v2 GCS volumes
+# (the trainer job mounts its bucket as the image's non-root user, storage.tf); Firestore backup
+# schedules and PromQL alert conditions are older. google-beta is needed only for
+# google_project_service_identity (incidents.tf). `terraform init` records the exact builds in
+# .terraform.lock.hcl, which should be committed after the first init.
 terraform {
   required_version = ">= 1.5.0"
 
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.14.0, < 7.0.0"
+      version = ">= 7.4.0, < 8.0.0"
+    }
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 7.4.0, < 8.0.0"
     }
   }
 
@@ -21,6 +27,13 @@ terraform {
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+
+  default_labels = merge(var.labels, { app = "recoengine" })
+}
+
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 

@@ -74,12 +74,17 @@ def test_every_reference_is_declared() -> None:
 
 
 def test_terraform_and_provider_are_pinned() -> None:
+    """One major version of both google providers, with a floor that has every argument used:
+    7.4.0 added ``mount_options`` to Cloud Run v2 GCS volumes (the trainer job needs it)."""
     block = tf.parse()["terraform"][0]
     assert block["required_version"] == ">= 1.5.0"
-    google = block["required_providers"][0]["google"]
-    assert google["source"] == "hashicorp/google"
-    version = google["version"]
-    assert re.search(r">=\s*6\.", version) and re.search(r"<\s*7", version), version
+    providers = block["required_providers"][0]
+    for name in ("google", "google-beta"):
+        assert providers[name]["source"] == f"hashicorp/{name}"
+        version = providers[name]["version"]
+        assert re.search(r">=\s*7\.([4-9]|\d\d)\.", version), version
+        assert re.search(r"<\s*8", version), version
+    assert providers["google"]["version"] == providers["google-beta"]["version"]
 
 
 def test_every_variable_is_typed_described_and_validated() -> None:

@@ -94,7 +94,7 @@ def test_services_have_probes_scaling_resources_and_yield_traffic_to_the_canary(
     for probe in ("startup_probe", "liveness_probe"):
         path = _resolve(container[probe][0]["http_get"][0]["path"])
         assert path == "/health", f"{probe} must call /health"
-    assert template["max_instance_request_concurrency"] == "${var.services[each.key].concurrency}"
+    assert template["max_instance_request_concurrency"] == "${local.capacity[each.key].concurrency}"
     scaling = template["scaling"][0]
     assert scaling["min_instance_count"] == "${var.services[each.key].min_instances}"
     assert scaling["max_instance_count"] == "${var.services[each.key].max_instances}"
@@ -251,9 +251,13 @@ def test_incidents_reach_the_canary_cloudevent_entry() -> None:
     assert channel["labels"]["topic"] == "${google_pubsub_topic.incidents.id}"
     publisher = tf.resources("google_pubsub_topic_iam_member")["monitoring_publishes"]
     assert publisher["role"] == "roles/pubsub.publisher"
-    assert _resolve("${local.monitoring_notification_agent}").endswith(
-        "@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
-    )
+    # The notification service agent is created (generateServiceIdentity) before its grant:
+    # on a fresh project it does not exist yet and the grant would fail the first apply.
+    identity = tf.resources("google_project_service_identity")["monitoring"]
+    assert identity["service"] == "monitoring.googleapis.com"
+    assert identity["provider"] == "google-beta"
+    assert publisher["member"] == "${google_project_service_identity.monitoring.member}"
+    assert "${google_project_service_identity.monitoring}" in publisher["depends_on"]
     trigger = tf.resources("google_eventarc_trigger")["canary_incident"]
     assert trigger["transport"][0]["pubsub"][0]["topic"] == "${google_pubsub_topic.incidents.id}"
     assert trigger["destination"][0]["cloud_run_service"][0]["service"] == (
