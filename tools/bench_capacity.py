@@ -1,0 +1,442 @@
+"""Serving capacity benchmarks (issue 12): what one instance does at its Cloud Run concurrency.
+
+- ``chat``: "chat under model latency". One chat process (functions-framework, the image's
+  settings) behind a fake Vertex AI that answers every ``generateContent`` after 1 s, reached
+  through the real google-genai client (``LLM_BACKEND=gemini``, ``LLM_BASE_URL``), driven by
+  40 concurrent conversations (chat's concurrency in ``capacity.yml``), on the SQLite store and
+  on the Firestore emulator. Reports turns/s, p50, p95 and the answers that came from the
+  fallback. Run once with the threads of ``capacity.yml`` and once with functions-framework's
+  default on a 1-vCPU Cloud Run instance (4 threads), for comparison in the same run.
+- ``recommend``: maximum throughput at recommend's Cloud Run concurrency (80 connections, wrk)
+  of the recommend function, of its HTTP layer with a fixed answer instead of the engine
+  (``tools/bench_assets/http_only.py``) and of a bare functions-framework function, all with
+  the same server settings in the same run.
+
+``run(...) -> dict`` is the entry ``tools/bench.py`` calls; ``python -m tools.bench_capacity``
+prints a table and writes JSON (default ``var/bench-capacity.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from recoengine.capacity import capacity  # noqa: E402
+from tests.chat.fake_vertex import ok_body  # noqa: E402
+from tests.support.firestore_emulator import FirestoreEmulator, find_jar  # noqa: E402
+from tools.bench import ASSETS, Server, _wrk  # noqa: E402
+from tools.load import ensure_model  # noqa: E402
+
+TARGETS = {
+    "chat_sqlite_turns_per_s": 36.0,
+    "chat_sqlite_p95_s": 1.3,
+    "chat_firestore_turns_per_s": 30.0,
+    "recommend_throughput_ratio": 0.70,
+}
+# functions-framework's gunicorn default is 4 x os.cpu_count() threads: 4 on Cloud Run's 1 vCPU.
+DEFAULT_THREADS_ON_ONE_VCPU = 4
+MESSAGES = (
+    "hello there",
+    "I had a long day at work today",
+    "recommend me a comedy",
+    "what do you think about rainy weekends?",
+    "something else",
+    "thanks, that sounds good",
+)
+
+
+def log(msg: str) -> None:
+    print(f"[bench-capacity] {msg}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# -- a Vertex AI that takes its time ------------------------------------------------------------
+class SlowVertex:
+    """``generateContent`` on Vertex AI's REST wire format, answering after ``delay`` seconds
+    (a thread per connection, so 40 calls wait side by side, as at Vertex AI)."""
+
+    def __init__(self, delay: float) -> None:
+        payload = json.dumps(ok_body("A considered answer from the slow fake model.")).encode()
+        self.calls = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoint
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fake.calls += 1
+                time.sleep(delay)
+                ok = self.path.endswith(":generateContent")
+                body = payload if ok else b"{}"
+                try:
+                    self.send_response(200 if ok else 404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.request_queue_size = 256
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SlowVertex:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _credentials_file(directory: Path) -> Path:
+    """Application default credentials holding a token valid for years: the real client
+    authenticates without a Google account and never calls a token endpoint."""
+    path = directory / "adc.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "bench",
+                "client_secret": "bench",  # a placeholder: nothing calls a token endpoint
+                "refresh_token": "bench",
+                "token": "bench-token",
+                "expiry": "2099-01-01T00:00:00Z",
+            }
+        )
+    )
+    return path
+
+
+# -- chat under model latency ------------------------------------------------------------------
+def _drive_chat(base: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    """``concurrency`` users each holding one conversation, a turn after the other; the first
+    turn of each (it creates the session) is a warm-up. Turns started in the next ``seconds``
+    are measured; the rate is those turns over the time until the last of them ended."""
+    ready = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+    lock = threading.Lock()
+    latencies: list[float] = []
+    last_end = [0.0]
+    fallbacks = [0]
+    errors: list[str] = []
+
+    def worker(i: int) -> None:
+        http = requests.Session()
+        user = f"capacity-{i:03d}"
+        sid: str | None = None
+        try:
+            r = http.post(
+                f"{base}/api/v2/chat", json={"user_id": user, "message": "hello"}, timeout=120
+            )
+            r.raise_for_status()
+            sid = r.json()["session_id"]
+        except Exception as exc:  # counted, the run goes on
+            with lock:
+                errors.append(f"warm-up: {exc}")
+        ready.wait()
+        n = i
+        while time.perf_counter() < stop_at[0]:
+            body: dict[str, Any] = {"user_id": user, "message": MESSAGES[n % len(MESSAGES)]}
+            if sid:
+                body["session_id"] = sid
+            n += 1
+            started = time.perf_counter()
+            try:
+                r = http.post(f"{base}/api/v2/chat", json=body, timeout=120)
+                elapsed = time.perf_counter() - started
+                r.raise_for_status()
+                answer = r.json()
+            except Exception as exc:
+                with lock:
+                    errors.append(str(exc)[:200])
+                continue
+            with lock:
+                latencies.append(elapsed)
+                last_end[0] = max(last_end[0], started + elapsed)
+                fallbacks[0] += bool(answer.get("fallback"))
+            sid = answer.get("session_id", sid)
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    started = time.perf_counter()
+    stop_at[0] = started + seconds
+    for t in threads:
+        t.join(seconds + 180)
+    span = max(last_end[0] - started, 1e-9)
+    return {
+        "turns": len(latencies),
+        "turns_per_s": round(len(latencies) / span, 2),
+        "p50_s": round(pct(latencies, 0.50), 3),
+        "p95_s": round(pct(latencies, 0.95), 3),
+        "max_s": round(max(latencies, default=float("nan")), 3),
+        "fallbacks": fallbacks[0],
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
+@contextmanager
+def _firestore() -> Iterator[str | None]:
+    jar = find_jar()
+    if jar is None or shutil.which("java") is None:
+        yield None
+        return
+    emulator = FirestoreEmulator(jar)
+    emulator.start()
+    try:
+        yield emulator.host
+    finally:
+        emulator.stop()
+
+
+def chat_cell(
+    store: str,
+    threads: int,
+    model_dir: Path,
+    *,
+    seconds: float,
+    concurrency: int,
+    delay: float,
+    firestore_host: str | None = None,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp, SlowVertex(delay) as fake:
+        env = {
+            "THREADS": str(threads),
+            "WORKERS": "1",
+            "MODEL_URI": str(model_dir),
+            "VAR_DIR": tmp,
+            "SESSION_BACKEND": store,
+            "GOOGLE_CLOUD_PROJECT": "bench-project",
+            "LLM_BACKEND": "gemini",
+            "LLM_BASE_URL": fake.url,
+            "GOOGLE_APPLICATION_CREDENTIALS": str(_credentials_file(Path(tmp))),
+        }
+        if firestore_host:
+            env["FIRESTORE_EMULATOR_HOST"] = firestore_host
+        server = Server("chat", ROOT / "functions/chat/main.py", env)
+        try:
+            server.wait("/health", None)
+            result = _drive_chat(server.url, concurrency, seconds)
+        finally:
+            server.stop()
+        return {"threads": threads, "model_calls": fake.calls, **result}
+
+
+def bench_chat(
+    model_dir: Path,
+    *,
+    seconds: float = 15.0,
+    delay: float = 1.0,
+    stores: tuple[str, ...] = ("sqlite", "firestore"),
+    before: bool = True,
+) -> dict[str, Any]:
+    cap = capacity("chat")
+    settings = [("capacity", cap.threads)]
+    if before:
+        settings.append(("ff_default_1vcpu", DEFAULT_THREADS_ON_ONE_VCPU))
+    result: dict[str, Any] = {
+        "settings": {"concurrency": cap.concurrency, "model_delay_s": delay, "seconds": seconds}
+    }
+    for store in stores:
+        with _firestore() if store == "firestore" else nullcontext("") as host:
+            if host is None:
+                result[store] = {"skipped": "no Firestore emulator (google-cloud-cli-...)"}
+                continue
+            cells: dict[str, Any] = {}
+            for label, threads in settings:
+                log(f"chat on {store}, {threads} threads, {cap.concurrency} concurrent turns")
+                cells[label] = chat_cell(
+                    store,
+                    threads,
+                    model_dir,
+                    seconds=seconds,
+                    concurrency=cap.concurrency,
+                    delay=delay,
+                    firestore_host=host or None,
+                )
+            result[store] = cells
+    return result
+
+
+# -- recommend at its concurrency --------------------------------------------------------------
+def bench_recommend(
+    model_dir: Path, *, seconds: int = 10, threads: tuple[int, ...] = ()
+) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (make system-deps installs it)"}
+    cap = capacity("recommend")
+    result: dict[str, Any] = {
+        "settings": {"connections": cap.concurrency, "seconds": seconds, "cache": "off"}
+    }
+    for count in threads or (cap.threads,):
+        base = {"THREADS": str(count), "WORKERS": "1"}
+        with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
+            env = {**base, "MODEL_URI": str(model_dir), "RECO_CACHE_SIZE": "0", "VAR_DIR": tmp}
+            servers = {
+                "bare": Server("bare", ASSETS / "bare.py", base),
+                "http_only": Server("http_only", ASSETS / "http_only.py", env),
+                "recommend": Server("recommend", ROOT / "functions/recommend/main.py", env),
+            }
+            try:
+                servers["bare"].wait("/", None)
+                for name in ("http_only", "recommend"):
+                    servers[name].wait("/api/v2/recommendations", {"user_id": "1"})
+                log(f"recommend at {cap.concurrency} connections, {count} threads")
+                cell = {
+                    "bare": _wrk(servers["bare"].url + "/", seconds, cap.concurrency, {}),
+                    **{
+                        name: _wrk(
+                            servers[name].url + "/api/v2/recommendations",
+                            seconds,
+                            cap.concurrency,
+                            {},
+                        )
+                        for name in ("http_only", "recommend")
+                    },
+                }
+            finally:
+                for server in servers.values():
+                    server.stop()
+        bare = cell["bare"]["rps"]
+        cell["ratio"] = round(cell["recommend"]["rps"] / bare, 3)
+        cell["http_only_ratio"] = round(cell["http_only"]["rps"] / bare, 3)
+        result[f"threads_{count}"] = cell
+    return result
+
+
+# -- entry ----------------------------------------------------------------------------------
+def verdicts(results: dict[str, Any]) -> dict[str, bool]:
+    found: dict[str, bool] = {}
+    sqlite = results.get("chat", {}).get("sqlite", {}).get("capacity")
+    if sqlite:
+        found["chat sqlite >= 36 turns/s"] = sqlite["turns_per_s"] >= 36.0
+        found["chat sqlite p95 <= 1.3 s"] = sqlite["p95_s"] <= 1.3
+        found["chat sqlite no fallbacks"] = sqlite["fallbacks"] == 0 and sqlite["errors"] == 0
+    firestore = results.get("chat", {}).get("firestore", {}).get("capacity")
+    if firestore:
+        found["chat firestore >= 30 turns/s"] = firestore["turns_per_s"] >= 30.0
+    reco = results.get("recommend", {})
+    threads = capacity("recommend").threads
+    if f"threads_{threads}" in reco:
+        found["recommend / bare >= 0.70"] = reco[f"threads_{threads}"]["ratio"] >= 0.70
+    return found
+
+
+def run(
+    *,
+    sections: tuple[str, ...] = ("chat", "recommend"),
+    model_dir: Path | None = None,
+    reco_model_dir: Path | None = None,
+    chat_seconds: float = 15.0,
+    wrk_seconds: int = 10,
+    stores: tuple[str, ...] = ("sqlite", "firestore"),
+    before: bool = True,
+    recommend_threads: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """Both benchmarks; ``model_dir`` is the demo model for chat (trained once if absent),
+    ``reco_model_dir`` the model recommend serves (default: the same)."""
+    model = ensure_model(model_dir or ROOT / "var" / "load-model")
+    results: dict[str, Any] = {"cpus": os.cpu_count()}
+    if "chat" in sections:
+        results["chat"] = bench_chat(model, seconds=chat_seconds, stores=stores, before=before)
+    if "recommend" in sections:
+        results["recommend"] = bench_recommend(
+            reco_model_dir or model, seconds=wrk_seconds, threads=recommend_threads
+        )
+    results["pass"] = verdicts(results)
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [
+        f"{'chat (1 s model)':<34} {'threads':>7} {'turns/s':>8} {'p50 s':>6} {'p95 s':>6}"
+        f" {'fallback':>8} {'errors':>6}"
+    ]
+    for store in ("sqlite", "firestore"):
+        for label, r in results.get("chat", {}).get(store, {}).items():
+            if "turns_per_s" in r:
+                rows.append(
+                    f"{store + ' / ' + label:<34} {r['threads']:>7} {r['turns_per_s']:>8.1f}"
+                    f" {r['p50_s']:>6.2f} {r['p95_s']:>6.2f} {r['fallbacks']:>8} {r['errors']:>6}"
+                )
+    reco = results.get("recommend", {})
+    rows.append("")
+    rows.append(
+        f"{'recommend at c=80 (req/s)':<34} {'bare':>8} {'http-only':>9} {'reco':>8}"
+        f" {'ratio':>6} {'http-only':>9}"
+    )
+    for key, cell in reco.items():
+        if key.startswith("threads_"):
+            rows.append(
+                f"{key:<34} {cell['bare']['rps']:>8.0f} {cell['http_only']['rps']:>9.0f}"
+                f" {cell['recommend']['rps']:>8.0f} {cell['ratio']:>6.2f}"
+                f" {cell['http_only_ratio']:>9.2f}"
+            )
+    rows.append("")
+    rows += [f"{name:<40} {'PASS' if ok else 'MISS'}" for name, ok in results["pass"].items()]
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench-capacity.json"))
+    parser.add_argument("--only", default="chat,recommend")
+    parser.add_argument("--stores", default="sqlite,firestore")
+    parser.add_argument("--chat-seconds", type=float, default=15.0)
+    parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--no-before", action="store_true", help="skip the 4-thread chat runs")
+    parser.add_argument("--model", default=None, help="the model recommend serves")
+    parser.add_argument(
+        "--recommend-threads", default="", help="comma-separated thread counts to compare"
+    )
+    args = parser.parse_args()
+    results = run(
+        sections=tuple(args.only.split(",")),
+        reco_model_dir=Path(args.model) if args.model else None,
+        chat_seconds=args.chat_seconds,
+        wrk_seconds=args.wrk_seconds,
+        stores=tuple(s for s in args.stores.split(",") if s),
+        before=not args.no_before,
+        recommend_threads=tuple(int(t) for t in args.recommend_threads.split(",") if t),
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()
