@@ -3,6 +3,10 @@
 Interactions keep the input file's row order. Chronological order is a *stable* sort by
 timestamp, so equal timestamps keep that row order (the team's protocol: never break ties by
 item id, which carries popularity and release order).
+
+Sized for 10^7 interactions and 10^6 users or items: the interactions are four flat numpy
+arrays (about 20 bytes each), and the id -> index dictionaries are built on the first lookup
+only, since training never needs them (about 100 bytes per id when they are built).
 """
 
 from __future__ import annotations
@@ -17,20 +21,23 @@ import numpy as np
 class Dataset:
     item_ids: list[str]
     titles: list[str]
-    item_features: list[list[str]]
+    item_features: list[list[str]]  # original-case tokens (shown to users)
     user_ids: list[str]
     user_attrs: dict[str, list[str]]  # attribute name -> value per user ("" when unknown)
     users: np.ndarray  # int32 user index per interaction, file order
     items: np.ndarray  # int32 item index per interaction, file order
-    timestamps: np.ndarray  # float64 seconds since the epoch
+    timestamps: np.ndarray  # float64 seconds since the epoch (sequences: position in the line)
     weights: np.ndarray  # float32 interaction strength (1.0 for implicit feedback)
     name: str = "dataset"
     _item_index: dict[str, int] = field(default_factory=dict, repr=False)
     _user_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._item_index = {iid: i for i, iid in enumerate(self.item_ids)}
-        self._user_index = {uid: u for u, uid in enumerate(self.user_ids)}
+        # No copies when the loaders already hand over the documented dtypes.
+        self.users = np.asarray(self.users, dtype=np.int32)
+        self.items = np.asarray(self.items, dtype=np.int32)
+        self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
+        self.weights = np.asarray(self.weights, dtype=np.float32)
 
     @property
     def n_users(self) -> int:
@@ -45,9 +52,13 @@ class Dataset:
         return int(self.users.shape[0])
 
     def item_index(self, item_id: str) -> int | None:
+        if not self._item_index and self.item_ids:
+            self._item_index = {iid: i for i, iid in enumerate(self.item_ids)}
         return self._item_index.get(item_id)
 
     def user_index(self, user_id: str) -> int | None:
+        if not self._user_index and self.user_ids:
+            self._user_index = {uid: u for u, uid in enumerate(self.user_ids)}
         return self._user_index.get(user_id)
 
     def chronological(self) -> np.ndarray:
@@ -70,6 +81,26 @@ class Dataset:
             weights=self.weights[keep],
             name=self.name,
         )
+
+    def feature_matrix(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Item features in CSR form: (vocabulary, indptr, indices), tokens as given (case kept).
+
+        Row ``i`` holds the vocabulary positions of item ``i``'s tokens, so a sparse item x token
+        matrix is ``csr_matrix((ones, indices, indptr), shape=(n_items, len(vocabulary)))``.
+        """
+        vocab = sorted({t for feats in self.item_features for t in feats})
+        position = {t: k for k, t in enumerate(vocab)}
+        counts = np.fromiter((len(f) for f in self.item_features), np.int64, self.n_items)
+        indptr = np.zeros(self.n_items + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        indices = np.fromiter(
+            (position[t] for feats in self.item_features for t in feats), np.int32, int(indptr[-1])
+        )
+        return vocab, indptr, indices
+
+    def nbytes(self) -> int:
+        """Bytes held by the interaction arrays (the part that grows with the data)."""
+        return sum(a.nbytes for a in (self.users, self.items, self.timestamps, self.weights))
 
     def fingerprint(self) -> str:
         """A content hash: the artifact records which data it was trained on."""

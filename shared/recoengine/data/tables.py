@@ -1,0 +1,366 @@
+"""One table file (CSV, JSONL or Parquet) read column-wise with pyarrow, and rows named in errors.
+
+The readers are pyarrow's (multi-threaded, no Python object per row). A row that pyarrow cannot
+place is named the way a user finds it: the line number for CSV and JSONL (found by a Python scan
+of the file, on the error path only), the row index for Parquet.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recoengine.data.progress import ByteProgress, reading
+from recoengine.errors import DataError
+
+SUFFIXES = (".csv", ".jsonl", ".parquet")
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_ZONE = r"(Z|z|[+-]\d\d(:?\d\d)?)$"
+
+
+def find_table(directory: Path, stem: str, required: bool) -> Path | None:
+    """``stem.csv``, ``stem.jsonl`` or ``stem.parquet`` in ``directory`` (at most one of them)."""
+    found = [directory / f"{stem}{s}" for s in SUFFIXES if (directory / f"{stem}{s}").is_file()]
+    if len(found) > 1:
+        names = ", ".join(p.name for p in found)
+        raise DataError(str(directory), None, f"found {names}: keep one {stem} file")
+    if found:
+        return found[0]
+    if required:
+        present = sorted(p.name for p in directory.iterdir())[:8]
+        raise DataError(
+            str(directory / f"{stem}.csv"),
+            None,
+            f"file not found (expected {stem}.csv, {stem}.jsonl or {stem}.parquet; "
+            f"found {', '.join(present) or 'an empty directory'})",
+        )
+    return None
+
+
+class Table:
+    """A file's columns as pyarrow arrays, and how to name its rows in an error."""
+
+    def __init__(self, path: Path, table: pa.Table) -> None:
+        self.path = path
+        self.table = table
+        self.num_rows = table.num_rows
+
+    def has(self, name: str) -> bool:
+        return name in self.table.column_names
+
+    def column(self, name: str) -> pa.Array:
+        col = self.table.column(name)
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+
+    def error(self, row: int, problem: str) -> DataError:
+        """A ``DataError`` naming row ``row`` (0-based, in read order) as the user sees it."""
+        if self.path.suffix == ".parquet":
+            return DataError(str(self.path), None, f"row index {row}: {problem}")
+        return DataError(str(self.path), _line_of_row(self.path, row), problem)
+
+    def strings(self, name: str, what: str | None = None) -> pa.Array:
+        """Column ``name`` as trimmed, non-empty strings (ids), whatever type the reader chose."""
+        col = self.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            col = col.cast(pa.string())
+        col = pc.utf8_trim_whitespace(col)
+        bad = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_length(col), 0))
+        first = _first_true(bad)
+        if first is not None:
+            raise self.error(first, f"empty {what or name}")
+        return col
+
+    def texts(self, name: str) -> pa.Array:
+        """Column ``name`` as strings, nulls as empty strings (titles, attributes)."""
+        if not self.has(name):
+            return pa.array([""] * self.num_rows, pa.string())
+        col = self.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if not pa.types.is_string(col.type):
+            col = col.cast(pa.string())
+        return pc.utf8_trim_whitespace(pc.fill_null(col, ""))
+
+
+def read_table(path: Path, required: tuple[str, ...], progress: bool = False) -> Table:
+    """Read ``path`` with pyarrow, checking ``required`` columns are present."""
+    try:
+        if path.suffix == ".parquet":
+            return Table(path, _read_parquet(path, required, progress))
+        if path.suffix == ".jsonl":
+            return Table(path, _read_jsonl(path, required, progress))
+        return Table(path, _read_csv(path, required, progress))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(str(path), None, f"cannot read: {problem}") from None
+
+
+def _read_csv(path: Path, required: tuple[str, ...], progress: bool) -> pa.Table:
+    from pyarrow import csv as pa_csv
+
+    with path.open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    header = [h.strip() for h in header]
+    missing = [k for k in required if k not in header]
+    if missing:
+        raise DataError(
+            str(path),
+            1,
+            f"header lacks column(s) {', '.join(missing)} (expected {', '.join(required)}; "
+            f"found {', '.join(header) or 'nothing'})",
+        )
+    # Everything is read as text: ids stay strings even when they look numeric, and the
+    # timestamp/weight columns are parsed below where a bad value can be named by its row.
+    read_opts = pa_csv.ReadOptions(column_names=header, skip_rows=1, block_size=8 << 20)
+    convert = pa_csv.ConvertOptions(column_types={h: pa.string() for h in header})
+    try:
+        with reading(path, progress) as fh:
+            return pa_csv.read_csv(fh, read_options=read_opts, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        _diagnose_csv(path, len(header))
+        raise DataError(str(path), None, str(exc).splitlines()[0]) from None
+
+
+def _diagnose_csv(path: Path, n_columns: int) -> None:
+    """Find the first row with the wrong number of columns (error path only)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row in reader:
+            if row and len(row) != n_columns:
+                raise DataError(
+                    str(path),
+                    reader.line_num,
+                    f"wrong number of columns (expected {n_columns}, found {len(row)})",
+                )
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...], progress: bool) -> pa.Table:
+    from pyarrow import json as pa_json
+
+    try:
+        with reading(path, progress) as fh:
+            table = pa_json.read_json(fh, read_options=pa_json.ReadOptions(block_size=8 << 20))
+    except pa.ArrowInvalid:
+        # Bad JSON (named by line below), or a key whose values mix types (an id written as a
+        # number on one line and as a string on another): read line by line, as text.
+        table = _read_jsonl_as_text(path)
+    for name in table.column_names:
+        if pa.types.is_struct(table.column(name).type):
+            raise DataError(str(path), None, f"field {name!r} holds objects, expected a value")
+    missing = [k for k in required if k not in table.column_names]
+    if missing:
+        raise DataError(
+            str(path),
+            None,
+            f"no line has field(s) {', '.join(missing)} (expected {', '.join(required)}; "
+            f"found {', '.join(table.column_names) or 'nothing'})",
+        )
+    return table
+
+
+def _read_jsonl_as_text(path: Path) -> pa.Table:
+    columns: dict[str, list[str | None]] = {}
+    n = 0
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise DataError(str(path), line_no, f"invalid JSON: {exc}") from None
+            if not isinstance(obj, dict):
+                raise DataError(str(path), line_no, "expected a JSON object")
+            for key, value in obj.items():
+                col = columns.setdefault(key, [None] * n)
+                col.append(None if value is None else _text(value))
+            n += 1
+            for col in columns.values():
+                if len(col) < n:
+                    col.append(None)
+    return pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "|".join(str(v) for v in value)
+    return str(value)
+
+
+def _read_parquet(path: Path, required: tuple[str, ...], progress: bool) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    missing = [k for k in required if k not in names]
+    if missing:
+        raise DataError(
+            str(path),
+            None,
+            f"schema lacks column(s) {', '.join(missing)} (expected {', '.join(required)}; "
+            f"found {', '.join(names) or 'nothing'})",
+        )
+    if not progress or pf.metadata.num_row_groups < 2:
+        return pf.read()
+    from tqdm import tqdm
+
+    groups = []
+    with tqdm(
+        total=pf.metadata.num_rows, desc=f"reading {path.name}", unit=" rows", unit_scale=True,
+        file=ByteProgress.stream(), leave=False,
+    ) as bar:  # fmt: skip
+        for g in range(pf.metadata.num_row_groups):
+            groups.append(pf.read_row_group(g))
+            bar.update(groups[-1].num_rows)
+    return pa.concat_tables(groups)
+
+
+def _line_of_row(path: Path, row: int) -> int | None:
+    """The line number of data row ``row`` (0-based, blank lines skipped as pyarrow does)."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        if path.suffix == ".jsonl":
+            seen = -1
+            for line_no, line in enumerate(fh, start=1):
+                if line.strip():
+                    seen += 1
+                    if seen == row:
+                        return line_no
+            return None
+        reader = csv.reader(fh)
+        next(reader, None)
+        seen = 0
+        for record in reader:
+            if record:
+                if seen == row:
+                    return reader.line_num
+                seen += 1
+    return None
+
+
+def _first_true(mask: pa.Array | np.ndarray) -> int | None:
+    arr = mask.to_numpy(zero_copy_only=False) if not isinstance(mask, np.ndarray) else mask
+    hits = np.flatnonzero(arr)
+    return int(hits[0]) if hits.size else None
+
+
+def _first_failure(arr: pa.Array, convert: Callable[[pa.Array], object]) -> int:
+    """The first position where ``convert`` fails, by bisection (``convert(arr)`` must fail)."""
+    lo, hi = 0, len(arr)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            convert(arr.slice(lo, mid - lo))
+            lo = mid
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+    return lo
+
+
+def _iso_seconds(values: pa.Array, zoned: bool) -> np.ndarray:
+    target = pa.timestamp("ns", tz="UTC") if zoned else pa.timestamp("ns")
+    return values.cast(target).cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e9
+
+
+def epoch_seconds(table: Table, name: str) -> np.ndarray:
+    """Column ``name`` as float64 seconds since the epoch: numbers or ISO 8601 strings.
+
+    ISO strings without a zone are taken as UTC (the same on every machine).
+    """
+    col = table.column(name)
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    missing = _first_true(pc.is_null(col))
+    if missing is not None:
+        raise table.error(missing, f"missing {name}")
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        out = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    elif pa.types.is_timestamp(col.type) or pa.types.is_date(col.type):
+        stamps = col.cast(pa.timestamp("ns", tz=getattr(col.type, "tz", None)))
+        out = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e9
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        out = _string_seconds(table, name, pc.utf8_trim_whitespace(col))
+    else:
+        raise table.error(0, f"{name} has type {col.type}; expected a number or ISO 8601 text")
+    bad = _first_true(~np.isfinite(out))
+    if bad is not None:
+        raise table.error(bad, f"bad {name} {out[bad]!r}")
+    return np.asarray(out, dtype=np.float64)
+
+
+def _string_seconds(table: Table, name: str, col: pa.Array) -> np.ndarray:
+    numeric = pc.match_substring_regex(col, _NUMBER).to_numpy(zero_copy_only=False)
+    out = np.empty(len(col), dtype=np.float64)
+    if numeric.all():
+        out[:] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return out
+    if numeric.any():
+        out[numeric] = col.filter(pa.array(numeric)).cast(pa.float64()).to_numpy()
+    zoned = pc.match_substring_regex(col, _ZONE).to_numpy(zero_copy_only=False)
+    for want_zone in (True, False):
+        rows = np.flatnonzero(~numeric & (zoned == want_zone))
+        if not rows.size:
+            continue
+        values = col.take(pa.array(rows))
+        if want_zone:  # pyarrow wants "+hh:mm"; "Z" and "+hhmm" are fine too
+            values = pc.replace_substring_regex(values, r"([+-]\d\d)$", r"\1:00")
+        try:
+            out[rows] = _iso_seconds(values, want_zone)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            at = int(rows[_first_failure(values, partial(_iso_seconds, zoned=want_zone))])
+            raise table.error(
+                at, f"bad {name} {col[at].as_py()!r} (expected epoch seconds or ISO 8601)"
+            ) from None
+    return out
+
+
+def weights(table: Table, name: str = "weight") -> np.ndarray:
+    """Column ``name`` as finite float32 weights >= 0; absent or empty means 1."""
+    if not table.has(name):
+        return np.ones(table.num_rows, dtype=np.float32)
+    col = table.column(name)
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        col = pc.utf8_trim_whitespace(col)
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+        numeric = pc.match_substring_regex(col, _NUMBER)
+        bad = _first_true(pc.invert(pc.fill_null(numeric, True)))
+        if bad is not None:
+            raise table.error(bad, f"bad {name} {col[bad].as_py()!r}")
+    elif not (
+        pa.types.is_integer(col.type)
+        or pa.types.is_floating(col.type)
+        or pa.types.is_null(col.type)
+    ):
+        raise table.error(0, f"{name} has type {col.type}; expected a number")
+    values = pc.fill_null(col.cast(pa.float64()), 1.0).to_numpy(zero_copy_only=False)
+    bad = _first_true(~(np.isfinite(values) & (values >= 0)))
+    if bad is not None:
+        raise table.error(bad, f"{name} must be a finite number >= 0, found {values[bad]!r}")
+    return values.astype(np.float32)
+
+
+def first_duplicate(values: pa.Array) -> tuple[int, int] | None:
+    """(row, first row) of the first repeated value, or None when all values are distinct."""
+    encoded = pc.dictionary_encode(values)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    if len(encoded.dictionary) == len(values):
+        return None
+    _, first = np.unique(codes, return_index=True)  # codes are 0..k-1: first[c] is c's row
+    repeat = np.ones(len(codes), dtype=bool)
+    repeat[first] = False
+    row = int(np.flatnonzero(repeat)[0])
+    return row, int(first[codes[row]])
