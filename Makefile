@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 DATA ?= ../shared/datasets/ml-100k
-FORMAT ?= movielens
+FORMAT ?= auto
+ENGINE ?= local
 OUT ?=
 PLOT ?=
 export PYTHONPATH := $(CURDIR)
@@ -60,12 +61,16 @@ fmt: $(VENV)/.installed ## Format the code with ruff
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: train
-train: $(VENV)/.installed ## Train a model: make train DATA=dir [FORMAT=generic|movielens] OUT=dir
-	$(PY) -m recoengine.cli train --data $(DATA) --format $(FORMAT) --out $(or $(OUT),var/model)
+train: $(VENV)/.installed ## Train a model: make train DATA=dir [FORMAT=auto|generic|movielens|sequences] [ENGINE=local|spark] OUT=dir
+	$(PY) -m recoengine.cli train --data $(DATA) --format $(FORMAT) --engine $(ENGINE) --out $(or $(OUT),var/model)
 
 .PHONY: eval
-eval: $(VENV)/.installed ## Offline evaluation vs peers: make eval DATA=dir [FORMAT=...] OUT=results.json [PLOT=file.png]
-	$(PY) -m recoengine.cli eval --data $(DATA) --format $(FORMAT) --out $(or $(OUT),var/eval.json) $(if $(PLOT),--plot $(PLOT))
+eval: $(VENV)/.installed ## Offline evaluation vs peers: make eval DATA=dir [FORMAT=...] [ENGINE=local|spark] OUT=results.json [PLOT=file.png]
+	$(PY) -m recoengine.cli eval --data $(DATA) --format $(FORMAT) --engine $(ENGINE) --out $(or $(OUT),var/eval.json) $(if $(PLOT),--plot $(PLOT))
+
+.PHONY: demo-data
+demo-data: $(VENV)/.installed ## Generated data in the generic format: make demo-data OUT=dir [USERS=n ITEMS=n PER_USER=n] [PARQUET=1]
+	$(PY) -m recoengine.cli demo-data --out $(or $(OUT),var/demo-data) $(if $(USERS),--users $(USERS)) $(if $(ITEMS),--items $(ITEMS)) $(if $(PER_USER),--per-user $(PER_USER)) $(if $(PARQUET),--parquet)
 
 .PHONY: bench
 bench: $(VENV)/.installed system-deps ## Benchmarks (quality, engine, HTTP, cold start, chat): make bench [OUT=file.json]
