@@ -92,7 +92,11 @@ def test_bad_generic_files_name_file_and_line(
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
     write(tmp_path, "items.csv", "item_id,title\na,A\n")
-    with pytest.raises(DataError, match=r"interactions\.csv: file not found"):
+    with pytest.raises(
+        DataError, match=r"expects interactions\.csv\|\.jsonl\|\.parquet.*found items\.csv"
+    ):
+        load_dataset(tmp_path, "generic")
+    with pytest.raises(DataError, match=r"expected a dataset directory.*found items\.csv"):
         load_dataset(tmp_path)
 
 
@@ -140,3 +144,14 @@ def test_real_movielens_100k() -> None:
     root = Path(__file__).resolve().parents[3] / "shared/datasets/ml-100k"
     d = load_dataset(root, "movielens")
     assert (d.n_users, d.n_items, d.n_interactions) == (943, 1682, 100000)
+    # The same arrays as the loader before the columnar rewrite (its fingerprint, taken then):
+    # u.data's row order, u.user/u.item indices, every rating a weight-1 interaction.
+    assert d.fingerprint() == "bf9ee42a980da8bc325d0cefe756591d3db0a910eeb49de49fea4cb997cf5c75"
+    assert d.users[:5].tolist() == [195, 185, 21, 243, 165]
+    assert d.items[:5].tolist() == [241, 301, 376, 50, 345]
+    assert d.timestamps[0] == 881250949.0 and d.weights.sum() == 100000
+    assert d.titles[0] == "Toy Story (1995)" and d.item_features[0] == [
+        "Animation", "Children's", "Comedy",
+    ]  # fmt: skip
+    assert d.user_attrs["age"][0] == "18-24" and d.user_attrs["occupation"][0] == "technician"
+    assert load_dataset(root).fingerprint() == d.fingerprint()  # auto detects the layout

@@ -128,7 +128,7 @@ def _vectorised(n_users: int, n_items: int, per_user: int, seed: int) -> Dataset
     rng = np.random.default_rng(seed)
     n_genres, n_moods = len(GENRES), len(MOODS)
     item_genre = rng.dirichlet(np.full(n_genres, 0.3), size=n_items)
-    popularity = np.exp(rng.normal(0.0, 1.2, size=n_items))  # log-normal: a long tail
+    popularity = np.exp(rng.normal(0.0, 1.0, size=n_items))  # log-normal: a long tail
     item_mood = rng.integers(n_moods, size=n_items)
     ranked = np.argsort(-item_genre, axis=1)[:, :2]
     two = item_genre.max(axis=1) < 0.6
@@ -157,7 +157,7 @@ def _vectorised(n_users: int, n_items: int, per_user: int, seed: int) -> Dataset
     for g in range(n_genres):
         for m in range(n_moods):
             members = by_mood[m]
-            w = popularity[members] * item_genre[members, g] ** 1.5
+            w = popularity[members] * item_genre[members, g] ** 3
             cdf = np.cumsum(w)
             pool = g * n_moods + m
             pool_cdf.append(pool + cdf / cdf[-1] if cdf.size else np.array([pool + 1.0]))
@@ -185,7 +185,7 @@ def _vectorised(n_users: int, n_items: int, per_user: int, seed: int) -> Dataset
         mood = _categorical(rng, mood_taste[active])
         if t > 0:  # sequence signal: the next item resembles the previous one
             prev = walk[t - 1, active]
-            follow = rng.random(active.size) < 0.5
+            follow = rng.random(active.size) < 0.6
             genre[follow] = _categorical(rng, item_genre[prev[follow]])
             keep_mood = rng.random(active.size) < 0.5
             mood[keep_mood] = item_mood[prev[keep_mood]]

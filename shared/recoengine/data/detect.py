@@ -48,6 +48,19 @@ def _looks_like(path: Path) -> str | None:
     return None
 
 
+def _one_txt(directory: Path) -> bool:
+    """True when ``directory`` holds exactly one .txt file; an error when it holds several."""
+    txt = sorted(p.name for p in directory.glob("*.txt") if p.is_file())
+    if len(txt) > 1:
+        raise DataError(
+            str(directory),
+            None,
+            f"found {len(txt)} .txt files ({', '.join(txt[:4])}): name one as DATA, "
+            f"e.g. DATA={directory / txt[0]}",
+        )
+    return len(txt) == 1
+
+
 def detect_format(path: str | Path) -> str:
     """The format of ``path`` (``generic``, ``movielens`` or ``sequences``), or ``DataError``."""
     path = Path(path)
@@ -58,14 +71,7 @@ def detect_format(path: str | Path) -> str:
         return found
     if path.is_file():
         raise DataError(str(path), None, f"expected {_ANY}, found a file that is none of these")
-    txt = sorted(p.name for p in path.glob("*.txt"))
-    if len(txt) > 1:
-        raise DataError(
-            str(path),
-            None,
-            f"found {len(txt)} .txt files ({', '.join(txt[:4])}): name one as DATA, "
-            f"e.g. DATA={path / txt[0]}",
-        )
+    _one_txt(path)
     raise DataError(str(path), None, f"expected {_ANY}, found {_listing(path)}")
 
 
@@ -96,8 +102,7 @@ def resolve_format(path: str | Path, fmt: str = "auto") -> str:
             return fmt
         problem = f"FORMAT=generic expects {_EXPECTED[fmt]}, found {_listing(path)}"
     else:
-        txt = [p for p in path.glob("*.txt") if p.is_file()]
-        if len(txt) == 1:
+        if _one_txt(path):
             return fmt
         problem = f"FORMAT=sequences expects {_EXPECTED[fmt]}, found {_listing(path)}"
     other = _looks_like(path)

@@ -27,7 +27,7 @@ def load_sequences(path: str | Path, progress: bool = False) -> Dataset:
         path = sequence_file(path)
     if not path.is_file():
         raise DataError(str(path), None, "file not found (expected a 'user item item ...' file)")
-    lines = _read_lines(path, progress)
+    lines = _read_lines(path, progress) if path.stat().st_size else pa.array([], pa.string())
     if len(lines) == 0:
         raise DataError(str(path), None, "no lines (expected 'user item item ...' per line)")
     lines = pc.utf8_trim_whitespace(lines)

@@ -296,7 +296,7 @@ def epoch_seconds(table: Table, name: str) -> np.ndarray:
         raise table.error(0, f"{name} has type {col.type}; expected a number or ISO 8601 text")
     bad = _first_true(~np.isfinite(out))
     if bad is not None:
-        raise table.error(bad, f"bad {name} {out[bad]!r}")
+        raise table.error(bad, f"bad {name} {float(out[bad])!r}")
     return np.asarray(out, dtype=np.float64)
 
 
@@ -349,7 +349,7 @@ def weights(table: Table, name: str = "weight") -> np.ndarray:
     values = pc.fill_null(col.cast(pa.float64()), 1.0).to_numpy(zero_copy_only=False)
     bad = _first_true(~(np.isfinite(values) & (values >= 0)))
     if bad is not None:
-        raise table.error(bad, f"{name} must be a finite number >= 0, found {values[bad]!r}")
+        raise table.error(bad, f"{name} must be a finite number >= 0, found {float(values[bad])!r}")
     return values.astype(np.float32)
 
 
