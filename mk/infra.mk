@@ -12,6 +12,10 @@ IMAGE_BASE = $(REGISTRY_HOST)/$(PROJECT)/$(REPOSITORY)
 TF_DIR := infra/terraform
 TERRAFORM ?= terraform
 TF_VARS = -var="project_id=$(PROJECT)" -var="region=$(REGION)" -var="image_tag=$(TAG)"
+# The Dataproc Serverless training image (infra/spark/Dockerfile; training_spark.tf): built with
+# the others once the Spark trainer's entry point exists (BUILD_SPARK=no skips it).
+SPARK_IMAGE = $(IMAGE_BASE)/spark-trainer:$(TAG)
+BUILD_SPARK ?= $(if $(wildcard shared/recoengine/spark/job.py),yes,no)
 # checkov pins packages that conflict with ours, so it lives in its own venv.
 TOOLS_VENV := .venv-tools
 CHECKOV_VERSION := 3.3.30
@@ -48,10 +52,15 @@ build: ## Build one image per function (+ trainer): make build PROJECT=... [REGI
 	done
 	@echo "building $(IMAGE_BASE)/trainer:$(TAG)"
 	docker build --build-arg FUNCTION=recommend --build-arg EXTRAS=ml -t $(IMAGE_BASE)/trainer:$(TAG) .
+	@if [ "$(BUILD_SPARK)" = yes ]; then \
+	  echo "building $(SPARK_IMAGE)"; \
+	  docker build -f infra/spark/Dockerfile -t $(SPARK_IMAGE) . || exit 1; \
+	fi
 
 .PHONY: push
 push: build ## Push the images to Artifact Registry (gcloud auth configure-docker REGION-docker.pkg.dev first)
 	@for fn in $(FUNCTIONS_TO_BUILD) trainer; do docker push $(IMAGE_BASE)/$$fn:$(TAG) || exit 1; done
+	@if [ "$(BUILD_SPARK)" = yes ]; then docker push $(SPARK_IMAGE) || exit 1; fi
 
 .PHONY: tf-init
 tf-init: ## terraform init (needs the provider registry; STATE_BUCKET=... for a GCS backend)

@@ -59,3 +59,15 @@ output "service_accounts" {
   description = "Runtime service account email of each function."
   value       = { for name, sa in google_service_account.function : name => sa.email }
 }
+
+output "spark_training" {
+  description = "The Spark training schedule (null unless spark_training_enabled): Cloud Scheduler job, batch identity, input, candidate output and image."
+  value = var.spark_training_enabled ? {
+    scheduler_job   = google_cloud_scheduler_job.spark_training[0].name
+    service_account = google_service_account.spark_batch[0].email
+    data_uri        = local.spark_data_uri
+    output_uri      = local.spark_output_uri
+    image           = local.spark_image
+    runtime_version = local.spark_runtime
+  } : null
+}

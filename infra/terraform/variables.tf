@@ -234,3 +234,55 @@ variable "labels" {
     error_message = "label keys and values must be lowercase letters, digits, _ and - (keys start with a letter)."
   }
 }
+
+# --- Spark training (training_spark.tf) ---
+
+variable "spark_training_enabled" {
+  type        = bool
+  description = "Train on Apache Spark (Dataproc Serverless) on spark_training_schedule: creates the batch and scheduler identities, the network and the Cloud Scheduler job."
+  default     = false
+}
+
+variable "spark_training_schedule" {
+  type        = string
+  description = "Cron schedule (five fields, scheduler_time_zone) of the Spark training batch; at most hourly, so the minute field is fixed."
+  default     = "0 3 * * *"
+  validation {
+    condition     = length(split(" ", trimspace(var.spark_training_schedule))) == 5 && alltrue([for f in split(" ", trimspace(var.spark_training_schedule)) : can(regex("^(\\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$", f))])
+    error_message = "spark_training_schedule must be a five-field cron expression such as \"0 3 * * *\"."
+  }
+  validation {
+    condition     = can(regex("^[0-9]+(,[0-9]+)*$", split(" ", trimspace(var.spark_training_schedule))[0]))
+    error_message = "spark_training_schedule may run at most a few times an hour: its minute field must be fixed numbers (0, or 0,30), not * or */N."
+  }
+}
+
+variable "spark_training_data_uri" {
+  type        = string
+  description = "gs://bucket[/prefix] holding interactions.parquet (+ optional items.csv, users.csv) for the Spark trainer; empty creates gs://PROJECT-recoengine-interactions and uses its interactions/ prefix."
+  default     = ""
+  validation {
+    condition     = var.spark_training_data_uri == "" || can(regex("^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^\\s]*)?$", var.spark_training_data_uri))
+    error_message = "spark_training_data_uri must be empty or gs://BUCKET[/PREFIX]."
+  }
+}
+
+variable "spark_training_max_executors" {
+  type        = number
+  description = "Upper bound of the Spark training batch's executors (spark.dynamicAllocation.maxExecutors); bounds the cost of one run."
+  default     = 10
+  validation {
+    condition     = var.spark_training_max_executors >= 2 && var.spark_training_max_executors <= 2000 && floor(var.spark_training_max_executors) == var.spark_training_max_executors
+    error_message = "spark_training_max_executors must be a whole number from 2 to 2000."
+  }
+}
+
+variable "spark_training_max_hours" {
+  type        = number
+  description = "Hours after which a Spark training batch is stopped (executionConfig.ttl), so a stuck run stops billing."
+  default     = 4
+  validation {
+    condition     = var.spark_training_max_hours >= 1 && var.spark_training_max_hours <= 336 && floor(var.spark_training_max_hours) == var.spark_training_max_hours
+    error_message = "spark_training_max_hours must be a whole number from 1 to 336 (Dataproc's 14-day maximum)."
+  }
+}

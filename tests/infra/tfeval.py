@@ -52,7 +52,8 @@ def variable_conditions(name: str) -> list[str]:
 
 def run_module(files: dict[str, str], tmp: Path) -> dict[str, Any]:
     """Write ``files`` as a module under ``tmp/infra/terraform`` (``shared/`` linked beside it,
-    so ``${path.module}/../../shared/...`` resolves), apply it and return its outputs."""
+    so ``${path.module}/../../shared/...`` resolves), apply it and return its outputs.
+    A ``terraform.tfvars`` among ``files`` sets the variables."""
     module = tmp / "infra" / "terraform"
     module.mkdir(parents=True)
     (tmp / "shared").symlink_to(tf.ROOT / "shared")
