@@ -24,10 +24,12 @@ CATALOGUE = [
 
 
 class TinyRecommender:
-    """Ranks the catalogue in list order; ``down=True`` behaves like a missing model."""
+    """Ranks the catalogue in list order (similar items by shared features); ``down=True``
+    behaves like a missing model; ``seen`` plays the users' training histories."""
 
-    def __init__(self, down: bool = False) -> None:
+    def __init__(self, down: bool = False, seen: dict[str, list[str]] | None = None) -> None:
         self.down = down
+        self.seen = seen or {}  # user -> items in their history (never recommended)
         self.calls: list[tuple[str, dict]] = []
 
     def _check(self) -> None:
@@ -40,35 +42,56 @@ class TinyRecommender:
         k: int,
         *,
         features: Sequence[str] = (),
+        match_all: bool = False,
         exclude: Sequence[str] = (),
         recent_items: Sequence[str] = (),
     ) -> list[Suggestion]:
         self._check()
         self.calls.append(
-            ("recommend", {"features": list(features), "exclude": list(exclude),
-                           "recent_items": list(recent_items)})
+            ("recommend", {"features": list(features), "match_all": match_all,
+                           "exclude": list(exclude), "recent_items": list(recent_items)})
         )  # fmt: skip
-        skip = set(exclude) | set(recent_items)
+        skip = set(exclude) | set(recent_items) | set(self.seen.get(user_id, ()))
+        wanted = {f.lower() for f in features}
+
+        def fits(tokens: tuple[str, ...]) -> bool:
+            if not wanted:
+                return True
+            have = set(tokens)
+            return wanted <= have if match_all else bool(wanted & have)
+
         out = [
             Suggestion(i, t, 1.0 / (n + 1))
             for n, (i, t, f) in enumerate(CATALOGUE)
-            if i not in skip and (not features or set(f) & set(features))
+            if i not in skip and fits(f)
         ]
         return out[:k]
 
-    def similar(self, item_id: str, k: int) -> list[Suggestion]:
+    def similar(
+        self, item_id: str, k: int, *, exclude: Sequence[str] = (), user_id: str | None = None
+    ) -> list[Suggestion]:
         self._check()
-        self.calls.append(("similar", {"item_id": item_id}))
-        feats = next(set(f) for i, _, f in CATALOGUE if i == item_id)
-        return [
-            Suggestion(i, t, float(len(feats & set(f))))
-            for i, t, f in CATALOGUE
-            if i != item_id and feats & set(f)
-        ][:k]
+        self.calls.append(
+            ("similar", {"item_id": item_id, "exclude": list(exclude), "user_id": user_id})
+        )
+        feats = set(self.features_of(item_id))
+        skip = set(exclude) | {item_id} | set(self.seen.get(user_id or "", ()))
+        ranked = sorted(
+            (
+                Suggestion(i, t, float(len(feats & set(f))))
+                for i, t, f in CATALOGUE
+                if i not in skip and feats & set(f)
+            ),
+            key=lambda s: -s.score,
+        )
+        return ranked[:k]
 
     def vocabulary(self) -> frozenset[str]:
         self._check()
         return frozenset(t for _, _, f in CATALOGUE for t in f)
+
+    def features_of(self, item_id: str) -> tuple[str, ...]:
+        return next((f for i, _, f in CATALOGUE if i == item_id), ())
 
     def describe(self) -> dict:
         self._check()

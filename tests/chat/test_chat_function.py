@@ -239,7 +239,8 @@ def test_access_log_carries_the_chat_latencies(tmp_path, monkeypatch, capfd) -> 
     assert r.status_code == 200
     entries = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
     access = [e for e in entries if e.get("route") == "/api/v2/chat"][-1]
-    assert 0 < access["multiturn_engine_latency"] < 5
+    # seconds, not ms; the first turn may train the demo model on a busy machine
+    assert 0 < access["multiturn_engine_latency"] < 60
     assert 0 <= access["personality_router_latency_seconds"] < 1
     monkeypatch.setattr(chat_pkg, "_engine", None)
     monkeypatch.setattr(sessions, "_store", None)

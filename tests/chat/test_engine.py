@@ -97,13 +97,15 @@ def test_something_else_keeps_the_previous_filter_until_it_runs_out(tmp_path):
     assert engine.store.get(sid).state.last_features == ()
 
 
-def test_running_summary_covers_turns_that_left_the_window(tmp_path):
+def test_running_summary_covers_every_turn_from_when_it_is_written(tmp_path):
     engine, _ = make_engine(tmp_path, budget_chars=400, max_window_turns=2)
     sid = engine.turn("bob", "my favourite colour is teal").session_id
+    assert "teal" in engine.history(sid, "bob")["summary"]  # folded at once, not on leaving
     for i in range(5):
         engine.turn("bob", f"filler message {i}", sid)
-    summary = engine.history(sid, "bob")["summary"]
-    assert "teal" in summary and "filler message 4" not in summary
+    view = engine.history(sid, "bob")
+    assert "teal" in view["summary"] and "filler message 4" in view["summary"]
+    assert engine.store.get(sid).state.summarized_through == 5
 
 
 def test_only_the_owner_sees_the_session(tmp_path):

@@ -17,9 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from recoengine.chat.intents import RECOMMENDATION_INTENTS, Intent, Understanding, understand
-from recoengine.chat.memory import build_context
+from recoengine.chat.intents import RECOMMENDATION_INTENTS, Understanding
+from recoengine.chat.interpreter import Interpreter
+from recoengine.chat.memory import build_context, fold, stored_summary_chars, summarize_turn
 from recoengine.chat.personalities import PersonalityRouter
+from recoengine.chat.picking import Picker, Picks, engine_down_note
 from recoengine.chat.recommender import Recommender, Suggestion
 from recoengine.chat.turn_cache import TurnCache
 from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
@@ -35,7 +37,7 @@ from recoengine.sessions.model import (
 )
 
 log = logging.getLogger(__name__)
-ENGINE_DOWN = "(The recommendation engine is unavailable right now.)"
+ENGINE_DOWN = engine_down_note("en")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class TurnResult:
     fallback: bool
     intent: str
     recommendations: tuple[Suggestion, ...] | None
+    language: str = "en"
+    notes: tuple[str, ...] = ()
+    understood: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -67,21 +72,18 @@ class TurnResult:
             "expires_at": self.expires_at.isoformat(),
             "fallback": self.fallback,
             "intent": self.intent,
+            "language": self.language,
         }
+        if self.notes:
+            body["notes"] = list(self.notes)
+        if self.understood is not None:
+            body["understood"] = self.understood
         if self.recommendations is not None:
             body["recommendations"] = [
                 {"rank": i, "item_id": s.item_id, "title": s.title, "score": s.score}
                 for i, s in enumerate(self.recommendations, 1)
             ]
         return body
-
-
-@dataclass(frozen=True)
-class _Picks:
-    items: tuple[Suggestion, ...]
-    anchor: str = ""
-    note: str = ""
-    features: tuple[str, ...] | None = None  # the filter used (None: keep the previous one)
 
 
 class ChatEngine:
@@ -94,7 +96,9 @@ class ChatEngine:
         limits: ChatLimits = ChatLimits(),
         observe_engine: Callable[[float], None] | None = None,
         cache: TurnCache | None = None,
+        interpreter: Interpreter | None = None,
     ) -> None:
+        self.interpreter = interpreter if interpreter is not None else Interpreter()
         self.store = store
         self.model = model
         self.router = router
@@ -123,16 +127,19 @@ class ChatEngine:
         for t in turns:
             at = t.created_at.isoformat()
             messages.append({"turn": t.seq + 1, "role": "user", "text": t.user_text, "at": at})
-            messages.append(
-                {
-                    "turn": t.seq + 1,
-                    "role": "assistant",
-                    "text": t.reply_text,
-                    "personality": t.personality,
-                    "fallback": t.fallback,
-                    "at": at,
-                }
-            )
+            reply: dict[str, Any] = {
+                "turn": t.seq + 1,
+                "role": "assistant",
+                "text": t.reply_text,
+                "personality": t.personality,
+                "fallback": t.fallback,
+                "at": at,
+            }
+            if t.intent:
+                reply["intent"] = t.intent
+            if t.items:
+                reply["item_ids"] = list(t.items)
+            messages.append(reply)
         return {
             "session_id": session.session_id,
             "user_id": session.user_id,
@@ -169,50 +176,18 @@ class ChatEngine:
             return []
         return [e.item_id for e in reversed(events)]  # oldest first, like a history
 
-    def _picks(self, user_id: str, what: Understanding, state: SessionState) -> _Picks:
+    def _picks(
+        self, user_id: str, what: Understanding, state: SessionState, vocabulary: frozenset[str]
+    ) -> Picks:
         if self.recommender is None:
-            return _Picks((), note=ENGINE_DOWN)
-        k = self.limits.k
+            return Picks((), notes=(engine_down_note(what.language),))
         try:
-            if what.intent is Intent.MORE_LIKE:
-                anchor = self._anchor(what, state)
-                if anchor is not None:
-                    skip = {i.item_id for i in state.last_items}
-                    similar = self.recommender.similar(anchor.item_id, k + len(skip))
-                    items = [s for s in similar if s.item_id not in skip][:k]
-                    return _Picks(tuple(items), anchor=anchor.title)
-            exclude: list[str] = []
-            features = what.features
-            if what.intent is Intent.SOMETHING_ELSE:
-                exclude = list(state.shown_items)
-                features = features or state.last_features  # "something else" keeps the filter
-            found = self.recommender.recommend(
-                user_id,
-                k,
-                features=features,
-                exclude=exclude,
-                recent_items=self._recent_items(user_id),
+            return Picker(self.recommender, self.limits.k).pick(
+                user_id, what, state, self._recent_items(user_id), vocabulary
             )
-            if not found and features:  # nothing matches the filter: say so, try wider
-                found = self.recommender.recommend(user_id, k, exclude=exclude)
-            return _Picks(tuple(found), features=tuple(features))
         except Exception as exc:
             log.warning("recommendation engine failed in chat: %s", exc)
-            return _Picks((), note=ENGINE_DOWN)
-
-    @staticmethod
-    def _anchor(what: Understanding, state: SessionState) -> RecommendedItem | None:
-        items = state.last_items
-        if not items:
-            return None
-        if what.anchor_title:
-            for item in items:
-                if item.title.lower() == what.anchor_title.lower():
-                    return item
-        index = what.ordinal if what.ordinal is not None else 0
-        if -len(items) <= index < len(items):
-            return items[index]
-        return None
+            return Picks((), notes=(engine_down_note(what.language),))
 
     # -- the turn --------------------------------------------------------------------
     def turn(self, user_id: str, message: str, session_id: str | None = None) -> TurnResult:
@@ -228,9 +203,16 @@ class ChatEngine:
             session = self.store.create(user_id)
             turns = []
         state = session.state
-        what = understand(message, self._vocabulary(), [i.title for i in state.last_items])
+        vocabulary = self._vocabulary()
+        what, understand_seconds = self.interpreter.understand(
+            message, vocabulary, [i.title for i in state.last_items]
+        )
         routing = self.router.route(what, message, state.personality, state.topic)
-        picks = self._picks(user_id, what, state) if what.intent in RECOMMENDATION_INTENTS else None
+        picks = (
+            self._picks(user_id, what, state, vocabulary)
+            if what.intent in RECOMMENDATION_INTENTS
+            else None
+        )
         context = build_context(
             turns,
             state.summary,
@@ -252,8 +234,9 @@ class ChatEngine:
             if picks
             else (),
             anchor=picks.anchor if picks else "",
-            notes=(picks.note,) if picks and picks.note else (),
+            notes=picks.notes if picks else (),
             turn=session.turns + 1,
+            language=what.language,
         )
         model_started = time.perf_counter()
         try:
@@ -266,15 +249,22 @@ class ChatEngine:
             )
             offline = OfflineResponder().generate(prompt)
             completion = replace(offline, fallback=True, error=type(exc).__name__)
-        model_seconds = time.perf_counter() - model_started
+        model_seconds = time.perf_counter() - model_started + understand_seconds
         shown = tuple(s.item_id for s in picks.items) if picks else ()
+        line = summarize_turn(message, completion.text)
+        store_max = stored_summary_chars(
+            self.limits.summary_max_chars, self.limits.max_window_turns
+        )
 
         def update(fresh: SessionState) -> SessionState:
             new = replace(fresh, personality=persona.name, topic=routing.topic)
-            if context.summarized_through > fresh.summarized_through:
-                new = replace(
-                    new, summary=context.summary, summarized_through=context.summarized_through
-                )
+            # This turn is folded into the summary now, before its own document can expire.
+            summary, through = fresh.summary, fresh.summarized_through
+            if context.summarized_through > through:  # turns folded late, by this turn
+                summary, through = context.stored_summary, context.summarized_through
+            new = replace(
+                new, summary=fold(summary, [line], store_max), summarized_through=through + 1
+            )
             if picks and picks.items:
                 new = replace(
                     new,
@@ -282,7 +272,11 @@ class ChatEngine:
                     shown_items=(*[i for i in fresh.shown_items if i not in shown], *shown),
                 )
                 if picks.features is not None:
-                    new = replace(new, last_features=picks.features)
+                    new = replace(
+                        new,
+                        last_features=picks.features,
+                        last_match="all" if picks.match_all else "any",
+                    )
             return new
 
         saved, turn = self.store.append_turn(
@@ -293,6 +287,8 @@ class ChatEngine:
             update,
             fallback=completion.fallback,
             expected=session,
+            intent=what.intent.value,
+            items=shown,
         )
         self.cache.appended(session.session_id, turns, turn, session.turns)
         if self.observe_engine is not None:
@@ -306,4 +302,25 @@ class ChatEngine:
             fallback=completion.fallback,
             intent=what.intent.value,
             recommendations=picks.items if picks else None,
+            language=what.language,
+            notes=picks.notes if picks else (),
+            understood=_understood(what) if what.intent in RECOMMENDATION_INTENTS else None,
         )
+
+
+def _understood(what: Understanding) -> dict[str, Any]:
+    """What the turn understood, for clients and for judging understanding."""
+    body: dict[str, Any] = {
+        "features": list(what.features),
+        "match": "all" if what.match_all else "any",
+        "source": what.source,
+    }
+    if what.excluded:
+        body["excluded"] = list(what.excluded)
+    if what.unknown:
+        body["unknown"] = list(what.unknown)
+    if what.ordinal is not None:
+        body["ordinal"] = what.ordinal + 1 if what.ordinal >= 0 else -1
+    if what.anchor_title:
+        body["anchor_title"] = what.anchor_title
+    return body

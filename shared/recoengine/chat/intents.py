@@ -1,9 +1,16 @@
-"""What a chat message asks for, from its words alone (pure, deterministic, fast).
+"""What a chat message asks for, from its words alone: the offline parser (pure, fast).
 
-Recommendation intents drive the engine: ``recommend`` ("recommend me a comedy"),
-``more_like`` ("more like the second one") and ``something_else`` ("something else").
-``help`` and ``greeting`` steer the personality; everything else is ``chat``. The topic is
-what the personality router uses to decide whether the conversation moved on.
+Recommendation intents drive the engine: ``recommend`` ("I want a horror movie",
+"documentaries please", "코미디 영화 추천해줘"), ``more_like`` ("more like the second one",
+"비슷한 거") and ``something_else`` ("something else", "다른 거"). ``help`` and ``greeting``
+steer the personality; everything else is ``chat``. The words come from the language files
+in ``vocabulary/`` (see ``lexicon``); the catalogue's own feature tokens always count.
+
+Slots: the catalogue features asked for and how they combine (several genres mean all of
+them, "or" means any), features the user does not want ("no horror", "공포 말고"), the item
+referred to (by position or by a title shown before), words that looked like a wish but match
+nothing in the catalogue (reported to the user, never dropped silently), and the language
+the user wrote in (the reply's language).
 """
 
 from __future__ import annotations
@@ -12,6 +19,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+
+from recoengine.chat.lexicon import (
+    CatalogMatcher,
+    Lexicon,
+    detect_language,
+    load_lexicons,
+    matcher_for,
+)
 
 
 class Intent(StrEnum):
@@ -26,38 +42,17 @@ class Intent(StrEnum):
 RECOMMENDATION_INTENTS = frozenset({Intent.RECOMMEND, Intent.MORE_LIKE, Intent.SOMETHING_ELSE})
 TOPIC_RECOMMENDATIONS = "recommendations"
 TOPIC_HELP = "help"
+MAX_UNKNOWN_WORDS = 4
+_TOPICS = {Intent.RECOMMEND: TOPIC_RECOMMENDATIONS, Intent.MORE_LIKE: TOPIC_RECOMMENDATIONS,
+           Intent.SOMETHING_ELSE: TOPIC_RECOMMENDATIONS, Intent.HELP: TOPIC_HELP}  # fmt: skip
+_REFERS = re.compile(r"\blike\s+(th(e|is|at|ose|ese)|it|them|one)\b|\b(that|this|it)\s+one\b")
+_WORD = re.compile(r"[a-z][a-z'’\-]*|[\uac00-\ud7a3]+")
+_YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
+_HANGUL_RX = re.compile(r"[\uac00-\ud7a3]")
 
-_ORDINALS = {
-    "first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4,
-    "sixth": 5, "seventh": 6, "eighth": 7, "ninth": 8, "tenth": 9, "last": -1,
-    "1st": 0, "2nd": 1, "3rd": 2, "4th": 3, "5th": 4,
-    "6th": 5, "7th": 6, "8th": 7, "9th": 8, "10th": 9,
-}  # fmt: skip
-_ORDINAL_RX = re.compile(
-    r"\b(" + "|".join(sorted(_ORDINALS, key=len, reverse=True)) + r")\b"
-    r"|(?:#|\bnumber\s+|\bno\.?\s*|\bitem\s+|\boption\s+)(\d{1,2})\b"
-)
-_SOMETHING_ELSE = re.compile(
-    r"\b(something|anything)\s+(else|different)\b"
-    r"|\b(other|different|new|more)\s+(options|ones|picks|suggestions|recommendations|ideas)\b"
-    r"|\bnot\s+(these|those|that|this)\b|\bshow\s+me\s+others\b|\bnone\s+of\s+(these|those)\b"
-)
-_MORE_LIKE = re.compile(
-    r"\bmore\s+like\b|\bsimilar\s+to\b|\b(ones?|something|anything|stuff)\s+like\b"
-    r"|\blike\s+the\s+\w+\s+one\b"
-)
-_RECOMMEND = re.compile(
-    r"\b(recommend\w*|suggest\w*|recs?)\b"
-    r"|\bwhat\s+should\s+i\s+(watch|read|see|listen|play|try)\b"
-    r"|\b(i'?m|i\s+am)\s+looking\s+for\b|\bsomething\s+to\s+(watch|read|see|listen|play)\b"
-    r"|\bany\s+(good\s+)?(ideas|picks|tips)\b|\bgive\s+me\s+(some|a\s+few)\b"
-)
-_HELP = re.compile(
-    r"\bhelp\b|\bhow\s+(do|does|can|should)\s+(i|you|this|it)\b|\bwhat\s+can\s+you\s+do\b"
-    r"|\bhow\s+does\s+this\s+work\b|\bprivacy\b|\bdelete\s+my\b"
-)
-_GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good\s+(morning|afternoon|evening))\b")
-_WORD = re.compile(r"[\w][\w'\-]*")
+
+def topic_of(intent: Intent) -> str:
+    return _TOPICS.get(intent, "")
 
 
 @dataclass(frozen=True)
@@ -65,33 +60,219 @@ class Understanding:
     intent: Intent
     topic: str  # "" when the message carries no topic of its own
     ordinal: int | None = None  # 0-based position referred to; -1 = the last one
-    features: tuple[str, ...] = ()  # catalogue feature tokens the message names
+    features: tuple[str, ...] = ()  # catalogue feature tokens the message asks for
     anchor_title: str | None = None  # a previous item named by title
+    match_all: bool = True  # several features: items must carry all of them (AND), else any
+    excluded: tuple[str, ...] = ()  # catalogue tokens the user does not want
+    unknown: tuple[str, ...] = ()  # words of the wish that match nothing in the catalogue
+    missing: tuple[str, ...] = ()  # genre concepts understood but absent from this catalogue
+    language: str = "en"
+    dangling: bool = False  # refers to an earlier pick ("the second one") but none was shown
+    source: str = "offline"  # "offline" or "model"
 
 
-def ordinal_of(text: str) -> int | None:
-    m = _ORDINAL_RX.search(text)
-    if m is None:
-        return None
-    if m.group(1):
-        return _ORDINALS[m.group(1)]
-    number = int(m.group(2))
-    return number - 1 if number >= 1 else None
-
-
-def features_in(text: str, vocabulary: Iterable[str]) -> tuple[str, ...]:
-    """Vocabulary tokens named in the text (case-insensitive; "comedies" finds "comedy")."""
-    words = set(_WORD.findall(text))
-    words |= {w[:-3] + "y" for w in words if w.endswith("ies")}
-    words |= {w[:-1] for w in words if w.endswith("s")}
-    found = [token for token in vocabulary if token.lower() in words]
-    return tuple(sorted(found))
+def plain_title(title: str) -> str:
+    """A title as people say it: "Usual Suspects, The (1995)" -> "the usual suspects"."""
+    text = _YEAR.sub("", title.lower()).strip()
+    for article in (", the", ", a", ", an", ", les", ", la", ", le", ", il", ", das", ", der"):
+        if text.endswith(article):
+            text = article[2:] + " " + text[: -len(article)]
+            break
+    return " ".join(text.split())
 
 
 def title_named(text: str, titles: Sequence[str]) -> str | None:
-    """A previously shown title that the message quotes (longest match wins)."""
-    hits = [t for t in titles if len(t) >= 3 and t.lower() in text]
-    return max(hits, key=len) if hits else None
+    """A previously shown title the message quotes (longest match wins)."""
+    hits = []
+    for title in titles:
+        for form in {title.lower(), plain_title(title)}:
+            if len(form) >= 3 and re.search(r"(?<![\w])" + re.escape(form) + r"(?![a-z0-9])", text):
+                hits.append((len(form), title))
+    return max(hits)[1] if hits else None
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    """Every language file's patterns folded into a few compiled expressions."""
+
+    intents: dict[str, re.Pattern[str]]
+    ordinals: dict[str, int]
+    ordinal_rx: re.Pattern[str] | None
+    ordinal_patterns: tuple[re.Pattern[str], ...]
+    negate_before: re.Pattern[str] | None
+    negate_after: re.Pattern[str] | None
+    any_markers: re.Pattern[str] | None
+    filler: frozenset[str]
+    particles: tuple[str, ...]
+    hangul_filler: re.Pattern[str] | None
+
+
+def _alternation(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    parts = [p for p in patterns if p]
+    return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
+
+
+@cache
+def _grammar(lexicons: tuple[Lexicon, ...]) -> _Grammar:
+    names = {n for lex in lexicons for n in lex.intents}
+    intents = {
+        n: _alternation(p.pattern for lex in lexicons for p in lex.intents.get(n, ()))
+        for n in names
+    }
+    ordinals = {k: v for lex in lexicons for k, v in lex.ordinals.items()}
+    ordinal_words = []
+    for phrase in sorted(ordinals, key=len, reverse=True):
+        body = re.escape(phrase).replace(r"\ ", r"\s*")
+        ordinal_words.append(body if _HANGUL_RX.search(phrase) else rf"\b{body}\b")
+    negate_before = [re.escape(n.strip()) for lex in lexicons for n in lex.negate_before]
+    negate_after = [re.escape(n) for lex in lexicons for n in lex.negate_after]
+    filler = frozenset(f for lex in lexicons for f in lex.filler)
+    return _Grammar(
+        intents={n: rx for n, rx in intents.items() if rx is not None},
+        ordinals=ordinals,
+        ordinal_rx=_alternation(f"({w})" for w in ordinal_words) if ordinal_words else None,
+        ordinal_patterns=tuple(p for lex in lexicons for p in lex.ordinal_patterns),
+        negate_before=re.compile(
+            r"(?<![\w])(?:" + "|".join(negate_before) + r")\s+(?:[\w'’\-]+\s+){0,2}$"
+        )
+        if negate_before
+        else None,
+        negate_after=re.compile(
+            r"^\S{0,3}\s*(?:[\uac00-\ud7a3]+\s+)?(?:" + "|".join(negate_after) + ")"
+        )
+        if negate_after
+        else None,
+        any_markers=_alternation(p.pattern for lex in lexicons for p in lex.any_markers),
+        filler=filler | {w for phrase in ordinals for w in phrase.split()},
+        particles=tuple(
+            sorted({p for lex in lexicons for p in lex.particles}, key=len, reverse=True)
+        ),
+        hangul_filler=_alternation(
+            "^" + re.escape(f)
+            for f in sorted(filler, key=len, reverse=True)
+            if _HANGUL_RX.search(f) and len(f) >= 2
+        ),
+    )
+
+
+def _has(grammar: _Grammar, name: str, text: str) -> bool:
+    rx = grammar.intents.get(name)
+    return rx is not None and rx.search(text) is not None
+
+
+def ordinal_of(text: str, lexicons: tuple[Lexicon, ...] | None = None) -> int | None:
+    """The 0-based position a message refers to ("the second one" -> 1, "last" -> -1)."""
+    grammar = _grammar(lexicons if lexicons is not None else load_lexicons())
+    best: tuple[int, int] | None = None  # (start, 1-based position)
+    if grammar.ordinal_rx is not None:
+        m = grammar.ordinal_rx.search(text)
+        if m:
+            best = (m.start(), _ordinal_value(grammar, m.group(0)))
+    for rx in grammar.ordinal_patterns:
+        m = rx.search(text)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), int(m.group(1)))
+    if best is None or best[1] == 0:
+        return None
+    return -1 if best[1] < 0 else best[1] - 1
+
+
+def _ordinal_value(grammar: _Grammar, matched: str) -> int:
+    """Korean ordinals match with or without their space ("첫번째", "첫 번째")."""
+    found = grammar.ordinals.get(matched)
+    if found is not None:
+        return found
+    squeezed = matched.replace(" ", "")
+    return next((v for k, v in grammar.ordinals.items() if k.replace(" ", "") == squeezed), 0)
+
+
+def _negated(text: str, start: int, end: int, grammar: _Grammar) -> bool:
+    if grammar.negate_before is not None and grammar.negate_before.search(
+        text[max(0, start - 40) : start]
+    ):
+        return True
+    return grammar.negate_after is not None and bool(
+        grammar.negate_after.match(text[end : end + 24])
+    )
+
+
+def features_in(text: str, vocabulary: Iterable[str]) -> tuple[str, ...]:
+    """Catalogue tokens named in the text, negated or not (sorted); a helper for callers
+    that only need the tokens."""
+    matcher = matcher_for(vocabulary)
+    if matcher.pattern is None:
+        return ()
+    found = {
+        t for m in matcher.pattern.finditer(text.lower()) for t in matcher.target(m.group(0)).tokens
+    }
+    return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class _Slots:
+    wanted: tuple[str, ...]
+    excluded: tuple[str, ...]
+    missing: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+
+
+def _slots(text: str, matcher: CatalogMatcher, grammar: _Grammar) -> _Slots:
+    wanted: list[str] = []
+    excluded: list[str] = []
+    missing: list[str] = []
+    spans: list[tuple[int, int]] = []
+    if matcher.pattern is not None:
+        for m in matcher.pattern.finditer(text):
+            target = matcher.target(m.group(0))
+            spans.append(m.span())
+            negative = _negated(text, m.start(), m.end(), grammar)
+            if not target.tokens:
+                if not negative:
+                    missing.extend(c for c in target.concepts if c not in missing)
+                continue
+            bucket = excluded if negative else wanted
+            bucket.extend(t for t in target.tokens if t not in bucket)
+    wanted = [t for t in wanted if t not in excluded]
+    return _Slots(tuple(wanted), tuple(excluded), tuple(missing), tuple(spans))
+
+
+def _unknown_words(
+    text: str, spans: Sequence[tuple[int, int]], grammar: _Grammar
+) -> tuple[str, ...]:
+    """Words of a request that are neither understood nor mere filler ("zombie", "좀비")."""
+    rest = text
+    for start, end in spans:
+        rest = rest[:start] + " " * (end - start) + rest[end:]
+    filler = grammar.filler
+    unknown: list[str] = []
+    for word in _WORD.findall(rest):
+        word = word.strip("'’-")
+        if not word or word in filler:
+            continue
+        if _HANGUL_RX.match(word):
+            stem = word
+            for _ in range(3):  # 코미디를 -> 코미디, 영화는요 -> 영화
+                cut = next(
+                    (p for p in grammar.particles if stem.endswith(p) and len(stem) > len(p)), None
+                )
+                if cut is None:
+                    break
+                stem = stem[: -len(cut)]
+            if stem in filler or len(stem) < 2:
+                continue
+            prefix = grammar.hangul_filler
+            if prefix is not None and (prefix.match(word) or prefix.match(stem)):
+                continue
+            word = stem
+        elif (
+            len(word) < 3
+            or word.rstrip("s") in filler
+            or word.endswith(("n't", "'s", "'ll", "'re", "'ve", "'m", "'d"))
+        ):
+            continue
+        if word not in unknown:
+            unknown.append(word)
+    return tuple(unknown[:MAX_UNKNOWN_WORDS])
 
 
 def understand(
@@ -99,28 +280,59 @@ def understand(
     vocabulary: Iterable[str] = (),
     previous_titles: Sequence[str] = (),
 ) -> Understanding:
-    """Classify one message. Refinements need something to refine: without previous
-    recommendations "something else" and "more like ..." are plain recommendation requests."""
+    """Classify one message and fill its slots. Refinements need something to refine:
+    without previous picks, "something else" and "more like ..." are plain requests."""
     text = " ".join(message.lower().split())
-    features = features_in(text, vocabulary)
+    lexicons = load_lexicons()
+    grammar = _grammar(lexicons)
+    matcher = matcher_for(vocabulary)
+    language = detect_language(text)
+    slots = _slots(text, matcher, grammar)
+    any_of = (
+        len(slots.wanted) > 1
+        and grammar.any_markers is not None
+        and grammar.any_markers.search(text) is not None
+    )
+    common = {
+        "features": slots.wanted,
+        "excluded": slots.excluded,
+        "match_all": not any_of,
+        "language": language,
+    }
     has_previous = bool(previous_titles)
-    if has_previous and _SOMETHING_ELSE.search(text):
-        return Understanding(Intent.SOMETHING_ELSE, TOPIC_RECOMMENDATIONS, features=features)
-    if has_previous:
+    something_else = _has(grammar, "something_else", text)
+    more_like = _has(grammar, "more_like", text)
+    ordinal = ordinal_of(text, lexicons) if more_like or has_previous else None
+    if has_previous and something_else and not (more_like and ordinal is not None):
+        return Understanding(Intent.SOMETHING_ELSE, TOPIC_RECOMMENDATIONS, **common)  # type: ignore[arg-type]
+    if has_previous and more_like:
         named = title_named(text, previous_titles)
-        ordinal = ordinal_of(text)
-        if _MORE_LIKE.search(text) and (named or ordinal is not None or "like th" in text):
-            return Understanding(
-                Intent.MORE_LIKE,
-                TOPIC_RECOMMENDATIONS,
-                ordinal=ordinal if named is None else None,
-                features=features,
-                anchor_title=named,
-            )
-    if _RECOMMEND.search(text) or _MORE_LIKE.search(text) or _SOMETHING_ELSE.search(text):
-        return Understanding(Intent.RECOMMEND, TOPIC_RECOMMENDATIONS, features=features)
-    if _HELP.search(text):
-        return Understanding(Intent.HELP, TOPIC_HELP)
-    if _GREETING.search(text):
-        return Understanding(Intent.GREETING, "")
-    return Understanding(Intent.CHAT, "", features=features)
+        return Understanding(
+            Intent.MORE_LIKE,
+            TOPIC_RECOMMENDATIONS,
+            ordinal=ordinal if named is None else None,
+            anchor_title=named,
+            **common,  # type: ignore[arg-type]
+        )
+    if has_previous and ordinal is not None and _REFERS.search(text):
+        return Understanding(Intent.MORE_LIKE, TOPIC_RECOMMENDATIONS, ordinal=ordinal, **common)  # type: ignore[arg-type]
+    wants = bool(slots.wanted or slots.missing)
+    help_asked = _has(grammar, "help", text)
+    if (
+        wants
+        or (not help_asked and (_has(grammar, "recommend", text) or more_like or something_else))
+        or (slots.excluded and not help_asked)
+    ):
+        return Understanding(
+            Intent.RECOMMEND,
+            TOPIC_RECOMMENDATIONS,
+            unknown=_unknown_words(text, slots.spans, grammar),
+            missing=slots.missing,
+            dangling=more_like and (ordinal is not None or bool(_REFERS.search(text))),
+            **common,  # type: ignore[arg-type]
+        )
+    if help_asked:
+        return Understanding(Intent.HELP, TOPIC_HELP, language=language)
+    if _has(grammar, "greeting", text):
+        return Understanding(Intent.GREETING, "", language=language)
+    return Understanding(Intent.CHAT, "", language=language)

@@ -33,6 +33,7 @@ class Prompt:
     anchor: str = ""  # the item a "more like ..." request refers to
     notes: tuple[str, ...] = field(default_factory=tuple)  # e.g. "the engine is unavailable"
     turn: int = 0
+    language: str = "en"  # the language the user wrote in; the reply uses it
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,24 @@ class LanguageModel(Protocol):
     def generate(self, prompt: Prompt) -> Completion: ...
 
     def describe(self) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    """What a model is asked to understand: one message, the catalogue's feature tokens (the
+    only genres it may name) and the titles shown last (what "the second one" refers to)."""
+
+    message: str
+    vocabulary: tuple[str, ...]
+    previous_titles: tuple[str, ...] = ()
+    language: str = "en"
+
+
+@runtime_checkable
+class SlotExtractor(Protocol):
+    """A model that turns a message into intent and slots (structured output). It raises on
+    any failure; the chat then understands the message with the offline parser."""
+
+    name: str
+
+    def extract(self, request: SlotRequest) -> object: ...

@@ -1,24 +1,45 @@
 """The embedded responder: deterministic replies from the context and the engine's items.
 
 It is the default for ``make run`` (no Google account needed) and the text behind Gemini's
-fallback. It says plainly that it is offline, so nobody mistakes it for a language model.
+fallback. It says plainly that it is offline, so nobody mistakes it for a language model, and
+it answers in the language the user wrote in (the texts are data: ``replies.json``). It never
+promises picks it does not have: the list head appears only with the list, and every note the
+engine adds (a dropped word, a filter that ran out, a position past the list) is said first.
 """
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
 from recoengine.llm.base import Completion, Prompt
 
-OFFLINE_NOTE = "[offline responder: no language model is connected]"
-_OPENERS = {
-    "curator": "Here is what I would pick for you",
-    "guide": "Happy to help",
-    "companion": "Good to hear from you",
-}
+REPLIES_FILE = Path(__file__).with_name("replies.json")
+
+
+@cache
+def replies() -> dict[str, dict[str, Any]]:
+    data: dict[str, dict[str, Any]] = json.loads(REPLIES_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def texts(language: str) -> dict[str, Any]:
+    table = replies()
+    return table.get(language) or table["en"]
+
+
+OFFLINE_NOTE = str(texts("en")["marker"])
 
 
 def _quote(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _by_personality(table: dict[str, str], personality: str) -> str:
+    return table.get(personality) or table.get("", "")
 
 
 class OfflineResponder:
@@ -29,36 +50,35 @@ class OfflineResponder:
 
     def body(self, prompt: Prompt) -> str:
         """The reply without the offline marker (Gemini's fallback reuses it)."""
-        opener = _OPENERS.get(prompt.personality, "Hello")
-        parts: list[str] = []
+        t = texts(prompt.language)
+        parts: list[str] = list(prompt.notes)  # what could not be done comes first
+        greet = _by_personality(t["greetings"], prompt.personality)
         if prompt.recommendations:
-            titles = [f"{i}. {item.title}" for i, item in enumerate(prompt.recommendations, 1)]
+            opener = _by_personality(t["openers"], prompt.personality)
             if prompt.intent == "more_like" and prompt.anchor:
-                head = f"{opener}: more like {prompt.anchor}"
+                head = t["more_like"].format(opener=opener, anchor=prompt.anchor)
             elif prompt.intent == "something_else":
-                head = f"{opener}: something different from before"
+                head = t["something_else"].format(opener=opener)
             else:
                 head = opener
+            titles = [f"{i}. {item.title}" for i, item in enumerate(prompt.recommendations, 1)]
             parts.append(f"{head}: " + "; ".join(titles) + ".")
-            parts.append('Say "more like the second one" or "something else" to refine.')
+            parts.append(t["refine"])
         elif prompt.intent in ("recommend", "more_like", "something_else"):
-            parts.append(f"{opener}, but I have no recommendations to offer right now.")
+            if not prompt.notes:
+                parts.append(t["no_picks"])
         elif prompt.intent == "greeting":
-            parts.append(f"{opener}! Ask me to recommend something, or ask how this works.")
+            parts.append(t["greeting"].format(greet=greet))
         elif prompt.intent == "help":
-            parts.append(
-                f'{opener}: ask "recommend me something", then refine with "more like the '
-                'second one" or "something else". I remember this conversation for a day.'
-            )
+            parts.append(t["help"].format(greet=greet))
         else:
-            parts.append(f'{opener}. You said: "{_quote(prompt.message)}".')
-        parts.extend(prompt.notes)
+            parts.append(t["chat"].format(greet=greet, quote=_quote(prompt.message)))
         if prompt.history:
-            last_user = prompt.history[-1][0]
-            parts.append(f'Earlier you said: "{_quote(last_user, 60)}".')
+            parts.append(t["earlier"].format(quote=_quote(prompt.history[-1][0], 60)))
         elif prompt.summary:
-            parts.append(f"So far: {_quote(prompt.summary, 120)}")
+            parts.append(t["so_far"].format(quote=_quote(prompt.summary, 120)))
         return " ".join(parts)
 
     def generate(self, prompt: Prompt) -> Completion:
-        return Completion(f"{OFFLINE_NOTE} {self.body(prompt)}", self.name)
+        marker = texts(prompt.language)["marker"]
+        return Completion(f"{marker} {self.body(prompt)}", self.name)

@@ -1,0 +1,174 @@
+"""Understanding a message: with the language model when one is configured, else offline.
+
+A ``SlotExtractor`` (Gemini's structured output) proposes the intent and slots; nothing it
+says is trusted. ``validate_slots`` keeps only what the catalogue and the conversation can
+back: genres must be the catalogue's own tokens (case-insensitively), a title must be one
+shown last, a position must be a small integer, words reported as not understood must occur
+in the user's message (so a model cannot put its own text into a reply), and sizes are capped.
+Anything malformed, and any failure or timeout of the call, falls back to the offline parser,
+which always runs first (it is cheap and gives the fallback and the language).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from recoengine.chat.intents import (
+    MAX_UNKNOWN_WORDS,
+    Intent,
+    Understanding,
+    plain_title,
+    topic_of,
+    understand,
+)
+from recoengine.chat.lexicon import normal_token
+from recoengine.llm.base import SlotExtractor, SlotRequest
+
+log = logging.getLogger(__name__)
+MAX_LIST = 20  # entries of a list the model returns that are looked at
+MAX_TERM_CHARS = 40
+MAX_ORDINAL = 1000
+
+
+class InvalidSlots(ValueError):
+    """The model's answer does not fit the schema (the offline parser answers instead)."""
+
+
+def _strings(raw: Any, field: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidSlots(f"{field} is not a list")
+    return [x for x in raw[:MAX_LIST] if isinstance(x, str) and len(x) <= 200]
+
+
+def _tokens(names: Iterable[str], vocabulary: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Names mapped onto catalogue tokens, and the names that map to none."""
+    found: list[str] = []
+    dropped: list[str] = []
+    for name in names:
+        token = vocabulary.get(normal_token(name))
+        if token is None:
+            dropped.append(name)
+        elif token not in found:
+            found.append(token)
+    return found, dropped
+
+
+def validate_slots(
+    raw: object,
+    message: str,
+    vocabulary: Iterable[str],
+    previous_titles: Sequence[str],
+    offline: Understanding,
+) -> Understanding:
+    """The model's slots, checked against the catalogue and the conversation."""
+    if not isinstance(raw, dict):
+        raise InvalidSlots("the answer is not an object")
+    try:
+        intent = Intent(str(raw.get("intent")))
+    except ValueError:
+        raise InvalidSlots(f"unknown intent {str(raw.get('intent'))[:40]!r}") from None
+    by_normal = {normal_token(t): t for t in vocabulary}
+    text = " ".join(message.lower().split())
+    wanted, dropped = _tokens(_strings(raw.get("genres"), "genres"), by_normal)
+    excluded, dropped_x = _tokens(_strings(raw.get("exclude_genres"), "exclude_genres"), by_normal)
+    wanted = [t for t in wanted if t not in excluded]
+    if dropped or dropped_x:
+        log.info("model named genres outside the catalogue: %r", (dropped + dropped_x)[:5])
+    # Words reported back to the user must be the user's own words.
+    unknown: list[str] = []
+    for term in _strings(raw.get("unknown_terms"), "unknown_terms") + dropped:
+        term = " ".join(term.split())
+        if (
+            0 < len(term) <= MAX_TERM_CHARS
+            and term.lower() in text
+            and term.lower() not in unknown
+            and normal_token(term) not in by_normal
+        ):
+            unknown.append(term.lower())
+    match = raw.get("match")
+    language = raw.get("language")
+    language = language if language in ("en", "ko") else offline.language
+    ordinal: int | None = None
+    raw_ordinal = raw.get("anchor_ordinal")
+    if isinstance(raw_ordinal, int) and not isinstance(raw_ordinal, bool):
+        if raw_ordinal == -1:
+            ordinal = -1
+        elif 1 <= raw_ordinal <= MAX_ORDINAL:
+            ordinal = raw_ordinal - 1
+    anchor_title = None
+    raw_title = raw.get("anchor_title")
+    if isinstance(raw_title, str) and raw_title:
+        wanted_title = plain_title(raw_title)
+        anchor_title = next((t for t in previous_titles if plain_title(t) == wanted_title), None)
+    dangling = False
+    if intent in (Intent.MORE_LIKE, Intent.SOMETHING_ELSE) and not previous_titles:
+        dangling = intent is Intent.MORE_LIKE
+        intent = Intent.RECOMMEND
+    if intent is Intent.MORE_LIKE and anchor_title is not None:
+        ordinal = None
+    recommending = intent in (Intent.RECOMMEND, Intent.MORE_LIKE, Intent.SOMETHING_ELSE)
+    return Understanding(
+        intent=intent,
+        topic=topic_of(intent),
+        ordinal=ordinal if intent is Intent.MORE_LIKE else None,
+        features=tuple(wanted) if recommending else (),
+        anchor_title=anchor_title,
+        match_all=match != "any",
+        excluded=tuple(excluded) if recommending else (),
+        unknown=tuple(unknown[:MAX_UNKNOWN_WORDS]) if recommending else (),
+        language=language,
+        dangling=dangling,
+        source="model",
+    )
+
+
+class Interpreter:
+    """The chat's understanding step: the offline parser, or a model validated against it."""
+
+    def __init__(self, extractor: SlotExtractor | None = None) -> None:
+        self.extractor = extractor
+        self.failures = 0
+
+    @property
+    def name(self) -> str:
+        return "offline" if self.extractor is None else f"model:{self.extractor.name}"
+
+    def understand(
+        self, message: str, vocabulary: Iterable[str], previous_titles: Sequence[str]
+    ) -> tuple[Understanding, float]:
+        """The understanding and the seconds spent waiting for the model (0 offline), so the
+        engine's latency metric can leave the model call out, as it does for replies."""
+        vocab = tuple(vocabulary)
+        offline = understand(message, vocab, previous_titles)
+        if self.extractor is None:
+            return offline, 0.0
+        started = time.perf_counter()
+        try:
+            raw = self.extractor.extract(
+                SlotRequest(message, vocab, tuple(previous_titles), offline.language)
+            )
+        except Exception as exc:  # a failed or slow model call: understood offline
+            self.failures += 1
+            log.warning(
+                "slot extraction failed, understanding offline: %s",
+                f"{type(exc).__name__}: {str(exc)[:200]}",
+                extra={"json_fields": {"understanding_fallback": True}},
+            )
+            return offline, time.perf_counter() - started
+        waited = time.perf_counter() - started
+        try:
+            return validate_slots(raw, message, vocab, previous_titles, offline), waited
+        except InvalidSlots as exc:
+            self.failures += 1
+            log.warning(
+                "model slots rejected, understanding offline: %s",
+                exc,
+                extra={"json_fields": {"understanding_fallback": True}},
+            )
+            return replace(offline, source="offline"), waited

@@ -1,0 +1,259 @@
+"""The words the chat understands, loaded from data: one JSON file per language.
+
+Each file in ``vocabulary/`` (``en.json``, ``ko.json``) names genre *concepts* with the
+catalogue tokens a concept may be called in a catalogue (``children's``, ``kids``) and the
+phrases users say for it ("kids", "family-friendly", "어린이"); the intent patterns; ordinals;
+negations; the words that carry no wish of their own (so what is left over can be reported
+as not understood); and the reply notes. A new language is a new file; a new catalogue needs
+no file at all, since its own tokens are always understood. ``CatalogMatcher`` compiles all
+of it once per catalogue vocabulary into a few regular expressions (cached), so a message is
+understood in well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from recoengine.errors import ConfigError
+
+VOCABULARY_DIR = Path(__file__).with_name("vocabulary")
+DEFAULT_LANGUAGE = "en"
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_LATIN_EDGE_L = r"(?<![a-z0-9])"
+_LATIN_EDGE_R = r"(?![a-z0-9])"
+
+
+def detect_language(text: str) -> str:
+    """``ko`` when the message has Hangul in it, else English (the two languages we serve)."""
+    return "ko" if _HANGUL.search(text) else DEFAULT_LANGUAGE
+
+
+def normal_token(token: str) -> str:
+    """A catalogue token compared loosely: "Sci-Fi", "sci fi" and "scifi" are one token."""
+    return re.sub(r"[\s\-_'’.]+", "", token.lower())
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: parsed once, cached
+class Lexicon:
+    """One language file, parsed and validated."""
+
+    language: str
+    concepts: dict[str, tuple[str, ...]]  # concept -> catalogue token names, in preference order
+    phrases: dict[str, str]  # lower-cased phrase -> concept
+    combined: dict[str, tuple[str, ...]]  # phrase -> several concepts ("rom-com")
+    names: dict[str, str]  # concept -> its display name in this language
+    intents: dict[str, tuple[re.Pattern[str], ...]]
+    ordinals: dict[str, int]  # phrase -> 1-based position, -1 for the last
+    ordinal_patterns: tuple[re.Pattern[str], ...]
+    negate_before: tuple[str, ...]
+    negate_after: tuple[str, ...]
+    any_markers: tuple[re.Pattern[str], ...]
+    filler: frozenset[str]
+    particles: tuple[str, ...]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, key: str, **values: object) -> str:
+        template = self.notes.get(key)
+        if not isinstance(template, str):
+            template = _english().notes.get(key, key)
+        return str(template).format(**values)
+
+
+def _strings(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(raw)
+
+
+def parse_lexicon(data: Mapping[str, Any], source: str) -> Lexicon:
+    """Validate one language file; errors name the file and the field."""
+    try:
+        language = str(data["language"])
+        concepts: dict[str, tuple[str, ...]] = {}
+        phrases: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for concept, entry in dict(data.get("genres", {})).items():
+            concepts[concept] = tuple(
+                t.lower() for t in _strings(entry["tokens"], f"{source}: {concept}.tokens")
+            )
+            names[concept] = str(entry.get("name", concept))
+            for phrase in _strings(entry["phrases"], f"{source}: {concept}.phrases"):
+                phrases.setdefault(" ".join(phrase.lower().split()), concept)
+        combined = {
+            " ".join(p.lower().split()): _strings(c, f"{source}: combined.{p}")
+            for p, c in dict(data.get("combined", {})).items()
+        }
+        intents = {
+            name: tuple(re.compile(p) for p in _strings(patterns, f"{source}: intents.{name}"))
+            for name, patterns in dict(data.get("intents", {})).items()
+        }
+        ordinals = {
+            " ".join(str(k).lower().split()): int(v)
+            for k, v in dict(data.get("ordinals", {})).items()
+        }
+        ordinal_patterns = tuple(
+            re.compile(p) for p in _strings(data.get("ordinal_patterns", []), source)
+        )
+        negations = dict(data.get("negations", {}))
+        return Lexicon(
+            language=language,
+            concepts=concepts,
+            phrases=phrases,
+            combined=combined,
+            names=names,
+            intents=intents,
+            ordinals=ordinals,
+            ordinal_patterns=ordinal_patterns,
+            negate_before=_strings(negations.get("before", []), f"{source}: negations"),
+            negate_after=_strings(negations.get("after", []), f"{source}: negations"),
+            any_markers=tuple(re.compile(p) for p in _strings(data.get("any_markers", []), source)),
+            filler=frozenset(w.lower() for w in _strings(data.get("filler", []), source)),
+            particles=tuple(
+                sorted(_strings(data.get("particles", []), source), key=len, reverse=True)
+            ),
+            notes=dict(data.get("notes", {})),
+        )
+    except (KeyError, TypeError, ValueError, re.error) as exc:
+        raise ConfigError(f"{source}: bad vocabulary file: {exc}") from None
+
+
+@cache
+def load_lexicons(directory: str = str(VOCABULARY_DIR)) -> tuple[Lexicon, ...]:
+    """Every language file in ``directory`` (English first), parsed once per process."""
+    found: list[Lexicon] = []
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        found.append(parse_lexicon(data, str(path)))
+    if not found:
+        raise ConfigError(f"{directory}: no vocabulary files")
+    found.sort(key=lambda lex: lex.language != DEFAULT_LANGUAGE)
+    return tuple(found)
+
+
+def lexicon_for(language: str, directory: str = str(VOCABULARY_DIR)) -> Lexicon:
+    lexicons = load_lexicons(directory)
+    return next((lex for lex in lexicons if lex.language == language), lexicons[0])
+
+
+def _english() -> Lexicon:
+    return lexicon_for(DEFAULT_LANGUAGE)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a phrase found in a message stands for in this catalogue."""
+
+    tokens: tuple[str, ...]  # catalogue tokens (original case); empty: a concept it lacks
+    concepts: tuple[str, ...]
+
+
+def _phrase_pattern(phrase: str) -> str:
+    escaped = re.escape(phrase).replace(r"\ ", r"\s+")
+    if _HANGUL.search(phrase):
+        return escaped  # particles attach to Korean words: no word edges
+    return _LATIN_EDGE_L + escaped + _LATIN_EDGE_R
+
+
+def _plurals(phrase: str) -> Iterable[str]:
+    yield phrase
+    if _HANGUL.search(phrase) or not phrase[-1:].isalpha():
+        return
+    if phrase.endswith("y") and len(phrase) > 3:
+        yield phrase[:-1] + "ies"
+    if not phrase.endswith("s"):
+        yield phrase + "s"
+
+
+class CatalogMatcher:
+    """Every lexicon's phrases resolved against one catalogue's feature tokens."""
+
+    def __init__(self, vocabulary: Iterable[str], lexicons: tuple[Lexicon, ...]) -> None:
+        self.lexicons = lexicons
+        self.vocabulary = tuple(sorted({str(t) for t in vocabulary}))
+        by_normal = {normal_token(t): t for t in self.vocabulary}
+        self.concept_token: dict[str, str | None] = {}
+        self.token_concept: dict[str, str] = {}
+        for lex in lexicons:
+            for concept, names in lex.concepts.items():
+                if concept in self.concept_token and self.concept_token[concept] is not None:
+                    continue
+                token = next(
+                    (by_normal[n] for n in map(normal_token, names) if n in by_normal), None
+                )
+                self.concept_token[concept] = token
+                if token is not None:
+                    self.token_concept.setdefault(token, concept)
+        targets: dict[str, Target] = {}
+
+        def add(phrase: str, target: Target) -> None:
+            for form in _plurals(phrase):
+                targets.setdefault(form, target)
+
+        for token in self.vocabulary:  # the catalogue's own words always count
+            low = token.lower()
+            target = Target((token,), (self.token_concept.get(token, ""),))
+            for form in {low, low.replace("-", " "), low.replace("-", ""), low.replace("'", "")}:
+                if form.strip():
+                    add(" ".join(form.split()), target)
+        for lex in lexicons:
+            for phrase, concepts in lex.combined.items():
+                tokens = tuple(t for c in concepts if (t := self.concept_token.get(c)))
+                add(phrase, Target(tokens, tuple(concepts)))
+            for phrase, concept in lex.phrases.items():
+                token = self.concept_token.get(concept)
+                add(phrase, Target((token,) if token else (), (concept,)))
+        self.targets = targets
+        ordered = sorted(targets, key=len, reverse=True)
+        self.pattern = (
+            re.compile("|".join(_phrase_pattern(p) for p in ordered)) if ordered else None
+        )
+        self._spaceless = {re.sub(r"\s+", " ", p): p for p in targets}
+
+    def target(self, matched: str) -> Target:
+        return self.targets[
+            self._spaceless.get(" ".join(matched.split()), " ".join(matched.split()))
+        ]
+
+    def display(self, token: str, language: str) -> str:
+        """A token as the reply names it: the concept's name in that language, else the token."""
+        concept = self.token_concept.get(token)
+        if concept:
+            lex = lexicon_for(language)
+            if lex.language == language and concept in lex.names and language != DEFAULT_LANGUAGE:
+                return lex.names[concept]
+        return token.lower() if language == DEFAULT_LANGUAGE else token
+
+    def concept_name(self, concept: str, language: str) -> str:
+        lex = lexicon_for(language)
+        return lex.names.get(concept) or _english().names.get(concept, concept)
+
+
+_matchers: OrderedDict[tuple[str, ...], CatalogMatcher] = OrderedDict()
+_matchers_lock = threading.Lock()
+
+
+def matcher_for(vocabulary: Iterable[str]) -> CatalogMatcher:
+    """The compiled matcher of a catalogue vocabulary (a few kept, most recent first)."""
+    key = tuple(sorted({str(t) for t in vocabulary}))
+    with _matchers_lock:
+        found = _matchers.get(key)
+        if found is not None:
+            _matchers.move_to_end(key)
+            return found
+    built = CatalogMatcher(key, load_lexicons())
+    with _matchers_lock:
+        _matchers[key] = built
+        while len(_matchers) > 8:
+            _matchers.popitem(last=False)
+    return built
