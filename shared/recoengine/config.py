@@ -153,6 +153,10 @@ class ChatSettings:
     context_budget_chars: int
     summary_max_chars: int
     user_events_max: int
+    # Understanding (issue 13): "auto" uses the language model's structured output when
+    # LLM_BACKEND=gemini and the offline parser otherwise; "offline" never asks the model.
+    understanding: str = "auto"
+    understand_timeout_seconds: float = 3.0
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> ChatSettings:
@@ -173,6 +177,10 @@ class ChatSettings:
             context_budget_chars=env_int(env, "CHAT_CONTEXT_BUDGET_CHARS", 6000, 200, 1_000_000),
             summary_max_chars=env_int(env, "CHAT_SUMMARY_MAX_CHARS", 1500, 100, 100_000),
             user_events_max=env_int(env, "USER_EVENTS_MAX", 50, 1, 1000),
+            understanding=env_str(env, "CHAT_UNDERSTANDING", "auto", ("auto", "offline")),
+            understand_timeout_seconds=env_float(
+                env, "LLM_UNDERSTAND_TIMEOUT_SECONDS", 3.0, 0.05, 60.0
+            ),
         )
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 
 from recoengine.chat.engine import ChatEngine, ChatLimits, TurnResult
+from recoengine.chat.interpreter import Interpreter
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.recommender import Recommender, ServingRecommender, Suggestion
 
 __all__ = [
     "ChatEngine",
     "ChatLimits",
+    "Interpreter",
     "PersonalityRouter",
     "Recommender",
     "ServingRecommender",
@@ -33,7 +35,7 @@ _lock = threading.Lock()
 
 def build_engine() -> ChatEngine:
     from recoengine.config import settings
-    from recoengine.llm import get_model
+    from recoengine.llm import SlotExtractor, get_model
     from recoengine.sessions import get_store
     from recoengine.web.logs import add_request_fields
     from recoengine.web.metrics import MULTITURN_ENGINE_LATENCY, PERSONALITY_ROUTER_LATENCY
@@ -52,13 +54,23 @@ def build_engine() -> ChatEngine:
     limits = ChatLimits(
         budget_chars=chat.context_budget_chars, summary_max_chars=chat.summary_max_chars
     )
+    model = get_model()
+    # With a language model configured, it understands messages (structured output),
+    # validated against the catalogue, with the offline parser as the fallback.
+    extractor = (
+        model
+        if chat.understanding == "auto" and chat.llm_backend != "offline"
+        and isinstance(model, SlotExtractor)
+        else None
+    )  # fmt: skip
     return ChatEngine(
         get_store(),
-        get_model(),
+        model,
         router,
         ServingRecommender(),
         limits,
         observe_turn,
+        interpreter=Interpreter(extractor),
     )
 
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 import threading
 
 from recoengine.config import settings
-from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
+from recoengine.llm.base import (
+    Completion,
+    LanguageModel,
+    Prompt,
+    PromptItem,
+    SlotExtractor,
+    SlotRequest,
+)
 from recoengine.llm.offline import OfflineResponder
 
 __all__ = [
@@ -18,6 +25,8 @@ __all__ = [
     "OfflineResponder",
     "Prompt",
     "PromptItem",
+    "SlotExtractor",
+    "SlotRequest",
     "build_model",
     "get_model",
 ]
@@ -39,6 +48,7 @@ def build_model() -> LanguageModel:
             timeout_seconds=chat.llm_timeout_seconds,
             max_retries=chat.llm_max_retries,
             base_url=chat.llm_base_url,
+            understand_timeout_seconds=chat.understand_timeout_seconds,
         )
     return OfflineResponder()
 
