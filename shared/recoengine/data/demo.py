@@ -11,8 +11,8 @@ Two samplers share that model. Small demos (``make run``'s model, the tests) use
 walk, which scores the whole catalog at every step and stays bit-identical to earlier releases.
 Larger sizes use a vectorised sampler: each step, for all users at once, picks a genre (the
 previous item's, or the user's taste) and a mood (likewise), then an item from that
-(genre, mood) pool by popularity x genre weight, with one ``searchsorted`` over all pools'
-cumulative weights. 10^6 users x 10^7 interactions x 2 x 10^5 items take well under a minute.
+(genre, mood) pool by popularity x genre weight (a ``searchsorted`` per pool). 10^6 users,
+2 x 10^5 items and 10^7 interactions take about half a minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -150,23 +150,18 @@ def _vectorised(n_users: int, n_items: int, per_user: int, seed: int) -> Dataset
         else f"The {ADJECTIVES[i % 16]} {NOUNS[(i // 16) % 16]} {i // 256}"
         for i in range(n_items)
     ]
-    # Pools: (genre, mood) -> items of that mood weighted by popularity x genre weight. Pool p's
-    # cumulative weights are scaled into [p, p + 1), so one searchsorted draws from any pool.
+    # Pools: (genre, mood) -> items of that mood weighted by popularity x genre weight, as
+    # cumulative weights; a draw is a searchsorted in a pool small enough to stay in cache.
     by_mood = [np.flatnonzero(item_mood == m) for m in range(n_moods)]
-    pool_items, pool_cdf = [], []
+    pools: list[tuple[np.ndarray, np.ndarray]] = []
     for g in range(n_genres):
         for m in range(n_moods):
             members = by_mood[m]
-            w = popularity[members] * item_genre[members, g] ** 3
-            cdf = np.cumsum(w)
-            pool = g * n_moods + m
-            pool_cdf.append(pool + cdf / cdf[-1] if cdf.size else np.array([pool + 1.0]))
-            pool_items.append(members if members.size else np.array([0]))
-    all_cdf = np.concatenate(pool_cdf)
-    all_items = np.concatenate(pool_items).astype(np.int32)
-    all_cdf[np.cumsum([c.size for c in pool_cdf]) - 1] = np.nextafter(
-        np.arange(1, n_genres * n_moods + 1, dtype=np.float64), 0
-    )  # a pool's last item ends just below the next pool
+            if not members.size:  # only in tiny catalogs
+                pools.append((np.zeros(1, dtype=np.int64), np.ones(1)))
+                continue
+            cdf = np.cumsum(popularity[members] * item_genre[members, g] ** 3)
+            pools.append((members, cdf / cdf[-1]))
 
     # Persona shifts taste: each (attribute, value) prefers a few genres.
     band_pref = rng.dirichlet(np.full(n_genres, 0.5), size=len(AGE_BANDS))
@@ -189,9 +184,17 @@ def _vectorised(n_users: int, n_items: int, per_user: int, seed: int) -> Dataset
             genre[follow] = _categorical(rng, item_genre[prev[follow]])
             keep_mood = rng.random(active.size) < 0.5
             mood[keep_mood] = item_mood[prev[keep_mood]]
-        draw = genre * n_moods + mood + rng.random(active.size)
-        pick = np.minimum(np.searchsorted(all_cdf, draw), all_cdf.size - 1)
-        walk[t, active] = all_items[pick]
+        pool = genre * n_moods + mood
+        draw = rng.random(active.size)
+        order = np.argsort(pool, kind="stable")
+        bounds = np.searchsorted(pool[order], np.arange(len(pools) + 1))
+        chosen = np.empty(active.size, dtype=np.int32)
+        for p, (members, cdf) in enumerate(pools):
+            who = order[bounds[p] : bounds[p + 1]]
+            if who.size:
+                at = np.minimum(np.searchsorted(cdf, draw[who]), members.size - 1)
+                chosen[who] = members[at]
+        walk[t, active] = chosen
     in_walk = (np.arange(steps)[:, None] < lengths[None, :]).T  # user-major
     items = walk.T[in_walk]
     users = np.repeat(np.arange(n_users, dtype=np.int32), lengths)
