@@ -39,6 +39,13 @@ DESCRIPTION_LIMITS: dict[tuple[str, str], int] = {
     ("google_logging_metric", "description"): 8000,
     # NotificationChannel.description: "may not exceed 1024 Unicode characters".
     ("google_monitoring_notification_channel", "description"): 1024,
+    # Custom role: title <= 100, description <= 256 characters.
+    ("google_project_iam_custom_role", "title"): 100,
+    ("google_project_iam_custom_role", "description"): 256,
+    # Compute Engine resources (network, subnetwork, firewall): description <= 2048.
+    ("google_compute_network", "description"): 2048,
+    ("google_compute_subnetwork", "description"): 2048,
+    ("google_compute_firewall", "description"): 2048,
     # An IAM condition (Expr) title is at most 100 characters, its description 256.
     ("*", "condition.title"): 100,
     ("*", "condition.description"): 256,

@@ -15,7 +15,11 @@ from recoengine import storage_schema
 from recoengine.web import metrics, routing
 from tests.infra import tfconfig as tf
 
-CONFIG_SOURCE = (tf.ROOT / "shared" / "recoengine" / "config.py").read_text(encoding="utf-8")
+CONFIG_SOURCE = "\n".join(
+    (tf.ROOT / "shared" / "recoengine" / name).read_text(encoding="utf-8")
+    # config.py reads the settings; capacity.py reads SERVER_THREADS (the server's threads).
+    for name in ("config.py", "capacity.py")
+)
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
 
 
@@ -120,11 +124,15 @@ def _env_names(env_local: Any) -> set[str]:
 
 def test_every_environment_variable_is_one_the_code_reads() -> None:
     """A typo in an env name would silently fall back to a default: catch it here."""
-    set_by_terraform = _env_names(tf.locals_()["common_env"]) | _env_names(
-        tf.locals_()["function_env"]
+    set_by_terraform = (
+        _env_names(tf.locals_()["common_env"])
+        | _env_names(tf.locals_()["function_env"])
+        | _env_names(tf.locals_()["server_env"])
     )
     framework = {"FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"}
-    assert {"GOOGLE_CLOUD_PROJECT", "SESSION_BACKEND", "LLM_BACKEND"} <= set_by_terraform
+    assert {"GOOGLE_CLOUD_PROJECT", "SESSION_BACKEND", "LLM_BACKEND", "SERVER_THREADS"} <= (
+        set_by_terraform
+    )
     unknown = {n for n in set_by_terraform - framework if f'"{n}"' not in CONFIG_SOURCE}
     assert not unknown, f"config.py reads no variable named {sorted(unknown)}"
 
