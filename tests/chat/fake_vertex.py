@@ -2,7 +2,9 @@
 
 It speaks the real wire format, so the real ``google-genai`` client talks to it unchanged
 (``HttpOptions(base_url=...)``). Each request takes the next scripted answer: a status with a
-JSON body, optionally after a delay (to trigger the client's timeout).
+JSON body, optionally after a delay (to trigger the client's timeout). With the script empty, a
+``responder`` (a function of the request body) plays the model, e.g. a sensible one that
+answers the structured-output requests of the chat's understanding step.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,6 +57,7 @@ class FakeVertex:
     def __init__(self) -> None:
         self.script: list[Scripted] = []
         self.requests: list[dict[str, Any]] = []
+        self.responder: Callable[[dict[str, Any]], Scripted] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,7 +70,12 @@ class FakeVertex:
                 fake.requests.append(
                     {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
                 )
-                step = fake.script.pop(0) if fake.script else Scripted()
+                if fake.script:
+                    step = fake.script.pop(0)
+                elif fake.responder is not None:
+                    step = fake.responder(body)
+                else:
+                    step = Scripted()
                 if step.delay:
                     time.sleep(step.delay)
                 if not self.path.endswith(":generateContent"):

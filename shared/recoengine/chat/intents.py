@@ -24,6 +24,7 @@ from functools import cache
 from recoengine.chat.lexicon import (
     CatalogMatcher,
     Lexicon,
+    PhraseIndex,
     detect_language,
     load_lexicons,
     matcher_for,
@@ -96,8 +97,7 @@ class _Grammar:
     """Every language file's patterns folded into a few compiled expressions."""
 
     intents: dict[str, re.Pattern[str]]
-    ordinals: dict[str, int]
-    ordinal_rx: re.Pattern[str] | None
+    ordinals: PhraseIndex[int]
     ordinal_patterns: tuple[re.Pattern[str], ...]
     negate_before: re.Pattern[str] | None
     negate_after: re.Pattern[str] | None
@@ -120,17 +120,12 @@ def _grammar(lexicons: tuple[Lexicon, ...]) -> _Grammar:
         for n in names
     }
     ordinals = {k: v for lex in lexicons for k, v in lex.ordinals.items()}
-    ordinal_words = []
-    for phrase in sorted(ordinals, key=len, reverse=True):
-        body = re.escape(phrase).replace(r"\ ", r"\s*")
-        ordinal_words.append(body if _HANGUL_RX.search(phrase) else rf"\b{body}\b")
     negate_before = [re.escape(n.strip()) for lex in lexicons for n in lex.negate_before]
     negate_after = [re.escape(n) for lex in lexicons for n in lex.negate_after]
     filler = frozenset(f for lex in lexicons for f in lex.filler)
     return _Grammar(
         intents={n: rx for n, rx in intents.items() if rx is not None},
-        ordinals=ordinals,
-        ordinal_rx=_alternation(f"({w})" for w in ordinal_words) if ordinal_words else None,
+        ordinals=PhraseIndex(ordinals),
         ordinal_patterns=tuple(p for lex in lexicons for p in lex.ordinal_patterns),
         negate_before=re.compile(
             r"(?<![\w])(?:" + "|".join(negate_before) + r")\s+(?:[\w'’\-]+\s+){0,2}$"
@@ -163,11 +158,8 @@ def _has(grammar: _Grammar, name: str, text: str) -> bool:
 def ordinal_of(text: str, lexicons: tuple[Lexicon, ...] | None = None) -> int | None:
     """The 0-based position a message refers to ("the second one" -> 1, "last" -> -1)."""
     grammar = _grammar(lexicons if lexicons is not None else load_lexicons())
-    best: tuple[int, int] | None = None  # (start, 1-based position)
-    if grammar.ordinal_rx is not None:
-        m = grammar.ordinal_rx.search(text)
-        if m:
-            best = (m.start(), _ordinal_value(grammar, m.group(0)))
+    found = grammar.ordinals.find(text)
+    best = (found[0].start, found[0].value) if found else None  # (start, 1-based position)
     for rx in grammar.ordinal_patterns:
         m = rx.search(text)
         if m and (best is None or m.start() < best[0]):
@@ -175,15 +167,6 @@ def ordinal_of(text: str, lexicons: tuple[Lexicon, ...] | None = None) -> int | 
     if best is None or best[1] == 0:
         return None
     return -1 if best[1] < 0 else best[1] - 1
-
-
-def _ordinal_value(grammar: _Grammar, matched: str) -> int:
-    """Korean ordinals match with or without their space ("첫번째", "첫 번째")."""
-    found = grammar.ordinals.get(matched)
-    if found is not None:
-        return found
-    squeezed = matched.replace(" ", "")
-    return next((v for k, v in grammar.ordinals.items() if k.replace(" ", "") == squeezed), 0)
 
 
 def _negated(text: str, start: int, end: int, grammar: _Grammar) -> bool:
@@ -199,13 +182,8 @@ def _negated(text: str, start: int, end: int, grammar: _Grammar) -> bool:
 def features_in(text: str, vocabulary: Iterable[str]) -> tuple[str, ...]:
     """Catalogue tokens named in the text, negated or not (sorted); a helper for callers
     that only need the tokens."""
-    matcher = matcher_for(vocabulary)
-    if matcher.pattern is None:
-        return ()
-    found = {
-        t for m in matcher.pattern.finditer(text.lower()) for t in matcher.target(m.group(0)).tokens
-    }
-    return tuple(sorted(found))
+    text = " ".join(text.lower().split())
+    return tuple(sorted({t for f in matcher_for(vocabulary).find(text) for t in f.value.tokens}))
 
 
 @dataclass(frozen=True)
@@ -221,17 +199,15 @@ def _slots(text: str, matcher: CatalogMatcher, grammar: _Grammar) -> _Slots:
     excluded: list[str] = []
     missing: list[str] = []
     spans: list[tuple[int, int]] = []
-    if matcher.pattern is not None:
-        for m in matcher.pattern.finditer(text):
-            target = matcher.target(m.group(0))
-            spans.append(m.span())
-            negative = _negated(text, m.start(), m.end(), grammar)
-            if not target.tokens:
-                if not negative:
-                    missing.extend(c for c in target.concepts if c not in missing)
-                continue
-            bucket = excluded if negative else wanted
-            bucket.extend(t for t in target.tokens if t not in bucket)
+    for m in matcher.find(text):
+        spans.append((m.start, m.end))
+        negative = _negated(text, m.start, m.end, grammar)
+        if not m.value.tokens:
+            if not negative:
+                missing.extend(c for c in m.value.concepts if c not in missing)
+            continue
+        bucket = excluded if negative else wanted
+        bucket.extend(t for t in m.value.tokens if t not in bucket)
     wanted = [t for t in wanted if t not in excluded]
     return _Slots(tuple(wanted), tuple(excluded), tuple(missing), tuple(spans))
 

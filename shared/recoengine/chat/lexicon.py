@@ -20,15 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from recoengine.errors import ConfigError
 
 VOCABULARY_DIR = Path(__file__).with_name("vocabulary")
 DEFAULT_LANGUAGE = "en"
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
-_LATIN_EDGE_L = r"(?<![a-z0-9])"
-_LATIN_EDGE_R = r"(?![a-z0-9])"
+V = TypeVar("V")
 
 
 def detect_language(text: str) -> str:
@@ -158,13 +157,6 @@ class Target:
     concepts: tuple[str, ...]
 
 
-def _phrase_pattern(phrase: str) -> str:
-    escaped = re.escape(phrase).replace(r"\ ", r"\s+")
-    if _HANGUL.search(phrase):
-        return escaped  # particles attach to Korean words: no word edges
-    return _LATIN_EDGE_L + escaped + _LATIN_EDGE_R
-
-
 def _plurals(phrase: str) -> Iterable[str]:
     yield phrase
     if _HANGUL.search(phrase) or not phrase[-1:].isalpha():
@@ -173,6 +165,68 @@ def _plurals(phrase: str) -> Iterable[str]:
         yield phrase[:-1] + "ies"
     if not phrase.endswith("s"):
         yield phrase + "s"
+
+
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
+
+
+@dataclass(frozen=True)
+class Found(Generic[V]):
+    start: int
+    end: int
+    value: V
+
+
+class PhraseIndex(Generic[V]):
+    """Finds known phrases in a lower-cased message, longest first, without overlaps.
+
+    Latin phrases are looked up as word n-grams in a dict (word edges for free); Korean
+    phrases as substrings, since particles attach to the word ("코미디를"). Much faster than
+    one regular expression with hundreds of alternatives.
+    """
+
+    def __init__(self, phrases: dict[str, V]) -> None:
+        self.words: dict[tuple[str, ...], V] = {}
+        self.hangul: list[tuple[str, V]] = []
+        for phrase, value in phrases.items():
+            if _HANGUL.search(phrase):
+                self.hangul.append((phrase, value))
+            else:
+                key = tuple(phrase.split())
+                if key:
+                    self.words.setdefault(key, value)
+        self.hangul.sort(key=lambda pv: len(pv[0]), reverse=True)
+        self.longest = max((len(k) for k in self.words), default=0)
+
+    def find(self, text: str) -> list[Found[V]]:
+        found: list[Found[V]] = []
+        taken: list[tuple[int, int]] = []
+        if self.hangul and _HANGUL.search(text):
+            for phrase, value in self.hangul:
+                at = text.find(phrase)
+                while at >= 0:
+                    end = at + len(phrase)
+                    if not any(a < end and at < b for a, b in taken):
+                        taken.append((at, end))
+                        found.append(Found(at, end, value))
+                    at = text.find(phrase, end)
+        if self.words:
+            tokens = [(m.start(), m.end(), m.group(0).strip("'’-")) for m in _TOKEN.finditer(text)]
+            i = 0
+            while i < len(tokens):
+                for n in range(min(self.longest, len(tokens) - i), 0, -1):
+                    key = tuple(t[2] for t in tokens[i : i + n])
+                    hit = self.words.get(key)
+                    if hit is not None:
+                        start, end = tokens[i][0], tokens[i + n - 1][1]
+                        if not any(a < end and start < b for a, b in taken):
+                            found.append(Found(start, end, hit))
+                        i += n
+                        break
+                else:
+                    i += 1
+        found.sort(key=lambda f: f.start)
+        return found
 
 
 class CatalogMatcher:
@@ -214,16 +268,11 @@ class CatalogMatcher:
                 token = self.concept_token.get(concept)
                 add(phrase, Target((token,) if token else (), (concept,)))
         self.targets = targets
-        ordered = sorted(targets, key=len, reverse=True)
-        self.pattern = (
-            re.compile("|".join(_phrase_pattern(p) for p in ordered)) if ordered else None
-        )
-        self._spaceless = {re.sub(r"\s+", " ", p): p for p in targets}
+        self.index: PhraseIndex[Target] = PhraseIndex(targets)
 
-    def target(self, matched: str) -> Target:
-        return self.targets[
-            self._spaceless.get(" ".join(matched.split()), " ".join(matched.split()))
-        ]
+    def find(self, text: str) -> list[Found[Target]]:
+        """The phrases of this catalogue in a lower-cased, whitespace-collapsed message."""
+        return self.index.find(text)
 
     def display(self, token: str, language: str) -> str:
         """A token as the reply names it: the concept's name in that language, else the token."""

@@ -136,11 +136,16 @@ class Picker:
             anchor = items[0]
             notes.append(say("anchor_default", title=anchor.title))
         exclude = list(dict.fromkeys([*state.shown_items, *recent_items, anchor.item_id]))
-        filtering = bool(what.features or what.excluded)
-        want = self.k * FETCH_FACTOR if filtering else self.k
-        similar = self.recommender.similar(anchor.item_id, want, exclude=exclude, user_id=user_id)
+        similar = self.recommender.similar(
+            anchor.item_id, self.k * FETCH_FACTOR, exclude=exclude, user_id=user_id
+        )
         similar = [s for s in similar if s.item_id not in exclude]  # whatever the adapter does
         similar = self._without(similar, what.excluded)
+        # "More like X" is first of all the same kind of thing: among the engine's nearest
+        # items, those sharing a feature with X come first (each group in the engine's order).
+        kind = {f.lower() for f in self._features(anchor.item_id)}
+        if kind:
+            similar.sort(key=lambda s: not kind & {f.lower() for f in self._features(s.item_id)})
         chosen = similar
         if what.features:
             chosen = [

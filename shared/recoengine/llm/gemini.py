@@ -66,7 +66,7 @@ def slot_schema(vocabulary: tuple[str, ...]) -> dict[str, Any]:
             "language": {"type": "STRING", "enum": ["en", "ko"]},
         },
         "required": ["intent", "genres", "match", "language"],
-        "property_ordering": [
+        "propertyOrdering": [
             "intent", "genres", "match", "exclude_genres", "anchor_ordinal", "anchor_title",
             "unknown_terms", "language",
         ],
