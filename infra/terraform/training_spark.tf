@@ -39,7 +39,8 @@ locals {
   spark_image     = "${local.image_base}/spark-trainer:${var.image_tag}"
   spark_main_file = "file:///opt/recoengine/job.py"
   spark_runtime   = "3.0"
-  spark_subnet    = "10.20.0.0/24"
+  # One address per driver or executor: room for spark_training_max_executors (<= 2000).
+  spark_subnet = "10.20.0.0/20"
 
   # The Batch resource (Dataproc API v1) the scheduler POSTs to projects.locations.batches.create.
   spark_batch = {
