@@ -88,6 +88,29 @@ def test_body_over_limit_is_413(client):
     assert r.status_code == 413
 
 
+def test_body_shorter_than_its_content_length_is_400(client):
+    """A client that hangs up mid-body: werkzeug's disconnect is a 400 envelope, not a 500."""
+    data = json.dumps({"name": "x"})
+    r = client.post(
+        "/echo/a",
+        data=data,
+        content_type="application/json",
+        environ_overrides={"CONTENT_LENGTH": str(len(data) + 50)},
+    )
+    assert r.status_code == 400
+    assert r.get_json()["error"]["code"] == "bad_request"
+    assert "shorter than its Content-Length" in r.get_json()["error"]["message"]
+
+
+def test_common_headers_and_a_handlers_own(client):
+    r = client.post("/echo/a", json={"name": "x"})
+    assert r.headers["Content-Length"] == str(len(r.data))
+    assert r.headers["Content-Type"] == "application/json"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-store"
+    assert client.get("/openapi.json").headers["Cache-Control"] == "public, max-age=300"
+
+
 def test_non_json_content_type_is_415(client):
     r = client.post("/echo/a", data="name=x", content_type="application/x-www-form-urlencoded")
     assert r.status_code == 415

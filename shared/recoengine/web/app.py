@@ -24,6 +24,7 @@ import flask
 import orjson
 from pydantic import BaseModel, ValidationError
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import ClientDisconnected
 
 from recoengine.config import settings
 from recoengine.errors import (
@@ -150,12 +151,13 @@ class ApiRequest:
         if ctype and ctype != "application/json" and not ctype.endswith("+json"):
             raise UnsupportedMediaType("request body must be application/json")
         if plain is not None:
-            # A plain Content-Length within the limit: read exactly that from the server's
-            # stream, as werkzeug's wrapper would, without building the wrapper; and leave
-            # it where ``get_data()`` finds it (functions-framework drains the body with it
-            # after every response, which would otherwise build the wrapper anyway).
-            data = environ["wsgi.input"].read(plain)
-            self.raw._cached_data = data
+            # A plain Content-Length within the limit: werkzeug reads exactly that and keeps
+            # it, so functions-framework's drain after the response (``get_data()``) costs
+            # nothing. A client that hangs up early is a 400, not a server error.
+            try:
+                data = self.raw.get_data(cache=True)
+            except ClientDisconnected:
+                data = b""
             if len(data) < plain:
                 raise BadRequest("request body is shorter than its Content-Length")
         else:
@@ -251,9 +253,9 @@ def _response(
     """The response with the headers every answer carries, built in one step.
 
     Setting them one by one on a ``flask.Response`` (each a scan and a check of the header
-    list) cost more than the rest of the response; the values here are ours (the request id
-    matched ``_REQUEST_ID`` or is hex), so they are placed directly. A handler's own headers
-    (rare: ``Allow``, ``Retry-After``, ``Content-Type``) still go through werkzeug's checks.
+    list) cost more than the rest of the response, so they go in as one list through
+    ``Headers``' public constructor, and the response is told not to count its body again.
+    A handler's own headers (rare: ``Allow``, ``Retry-After``, ``Content-Type``) replace ours.
     """
     data = body.encode() if isinstance(body, str) else body
     if status < 200 or status in (204, 304):  # no body, no Content-Length: werkzeug's rules
@@ -263,19 +265,19 @@ def _response(
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
-    headers = Headers()
-    headers._list = [  # werkzeug keeps the headers as this list of pairs
+    common = [
         ("Content-Type", content_type or "text/plain; charset=utf-8"),
         ("Content-Length", str(len(data))),
         ("X-Request-Id", request_id),
         ("X-Content-Type-Options", "nosniff"),
     ]
     if not extra:
-        headers._list.append(("Cache-Control", "no-store"))
+        common.append(("Cache-Control", "no-store"))
+        headers = Headers(common)
     else:
+        headers = Headers(common)
         headers.update(extra)
-        if "Cache-Control" not in headers:
-            headers._list.append(("Cache-Control", "no-store"))
+        headers.setdefault("Cache-Control", "no-store")
     response = _Response(data, status=status, headers=headers)
     response.body_size = len(data)
     return response
