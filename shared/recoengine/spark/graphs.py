@@ -1,0 +1,289 @@
+"""``SparkGraphFitter``: the item graphs of ``recoengine.models.item_graphs`` with Spark.
+
+A drop-in for ``item_graphs.fit_graphs`` (same signature, same ``ItemGraphs``), computing the
+same definitions with DataFrame operations, so a model trained either way is the same model:
+
+- the histories go to Spark as one Parquet file of ``(user, pos, item)`` written by pyarrow
+  (never as Python rows), in a staging directory every executor can read (a local directory in
+  local mode, ``gs://`` on Dataproc);
+- co-occurrence: each user's distinct items among their last ``max_user_items`` interactions,
+  a self-join on the user (no diagonal), counted per pair; cosine ``c / (sqrt(n_i) sqrt(n_j))``
+  in double precision, the same operations in the same order as the local trainer;
+- transitions: each interaction joined to the ones ``1..transition_window`` steps later (an
+  equi-join on ``(user, pos + step)``, so a heavy user costs ``window`` rows per interaction,
+  not ``len²``), ``i == j`` skipped, weighted ``0.5 ** ((step-1)/half_life)``, row-normalised;
+- pruning: per row the ``neighbours`` largest positive values, ties to the lower column
+  (``row_number`` over ``value desc, column asc``);
+- EASE (small catalogs only): the pair counts are collected and ``item_graphs.ease_graph``
+  itself runs on the driver, exactly as the local trainer does.
+
+Only pruned graphs (items x K) and, for EASE, the counts of a small catalog come back to the
+driver. Everything runs in the JVM (no Python UDFs): executors need no Python packages.
+
+Transition weights are summed per step count (``n_1 w_1 + n_2 w_2 + ...``), which is exact
+for equal step counts; the local trainer sums the same weights in scipy's order, so the two
+values can differ in the last bit (far below float32, the stored precision).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from recoengine.models.item_graphs import (
+    GraphParams,
+    ItemGraphs,
+    Progress,
+    ease_graph,
+)
+from recoengine.models.sparse import SparseRows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from recoengine.models.history import Histories
+
+
+def _no_progress(it: Iterable[Any], desc: str) -> Iterable[Any]:
+    return it
+
+
+def histories_table(hist: Histories) -> pa.Table:
+    """``(user, pos, item)`` per interaction, ``pos`` counting from 0 within each user."""
+    import pyarrow as pa
+
+    lengths = np.diff(hist.indptr)
+    users = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    pos = (np.arange(len(hist.items), dtype=np.int64) - np.repeat(hist.indptr[:-1], lengths)).astype(
+        np.int32
+    )
+    return pa.table(
+        {
+            "user": pa.array(users, pa.int32()),
+            "pos": pa.array(pos, pa.int32()),
+            "item": pa.array(np.asarray(hist.items, dtype=np.int32), pa.int32()),
+        }
+    )
+
+
+def _digest(hist: Histories, n_items: int) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.int64(n_items).tobytes())
+    h.update(np.ascontiguousarray(hist.indptr, dtype=np.int64).data)
+    h.update(np.ascontiguousarray(hist.items, dtype=np.int32).data)
+    return h.hexdigest()
+
+
+@dataclass
+class _Cache:
+    """What one set of histories already cost: its staged file and its co-occurrence graphs
+    (tuning refits with other transition parameters on the same histories)."""
+
+    digest: str = ""
+    path: str = ""
+    cooccurrence: dict[tuple[Any, ...], tuple[SparseRows, SparseRows | None]] = field(
+        default_factory=dict
+    )
+
+
+class SparkGraphFitter:
+    """Callable like ``item_graphs.fit_graphs``; holds the SparkSession and a staging place.
+
+    ``staging``: a directory URI that the driver writes with pyarrow and every executor reads
+    (``gs://bucket/tmp/...`` on Dataproc). Default: a temporary local directory, which only
+    local mode can read. ``close()`` (or ``with``) removes what the fitter staged.
+    """
+
+    def __init__(self, spark: SparkSession, staging: str | None = None) -> None:
+        self.spark = spark
+        self._own_staging = staging is None
+        self.staging = staging or tempfile.mkdtemp(prefix="recoengine-spark-stage-")
+        self._cache = _Cache()
+
+    def __enter__(self) -> SparkGraphFitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._drop_staged()
+        if self._own_staging:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __call__(
+        self,
+        hist: Histories,
+        n_items: int,
+        params: GraphParams,
+        progress: Progress = _no_progress,
+    ) -> ItemGraphs:
+        events = self._events(hist, n_items)
+        stages = progress(["co-occurrence", "transitions"], "spark graphs")
+        out: dict[str, Any] = {}
+        for stage in stages:
+            if stage == "co-occurrence":
+                key = (
+                    n_items,
+                    params.max_user_items,
+                    params.neighbours,
+                    n_items <= params.ease_max_items,
+                    params.ease_l2,
+                )
+                if key not in self._cache.cooccurrence:
+                    self._cache.cooccurrence[key] = self._cooccurrence(events, n_items, params)
+                out["cooc"], out["ease"] = self._cache.cooccurrence[key]
+            else:
+                out["trans"] = self._transitions(events, n_items, params)
+        return ItemGraphs(cooccurrence=out["cooc"], transitions=out["trans"], ease=out["ease"])
+
+    # -- staging ---------------------------------------------------------------------------
+
+    def _events(self, hist: Histories, n_items: int) -> DataFrame:
+        digest = _digest(hist, n_items)
+        if digest != self._cache.digest:
+            import pyarrow.parquet as pq
+
+            self._drop_staged()
+            path = f"{self.staging.rstrip('/')}/histories-{uuid.uuid4().hex}.parquet"
+            # Row groups of 1M rows: Spark splits the scan by row group.
+            pq.write_table(histories_table(hist), path, row_group_size=1 << 20)
+            self._cache = _Cache(digest=digest, path=path)
+        # The schema given: Spark need not open the file to infer it.
+        return self.spark.read.schema("user INT, pos INT, item INT").parquet(self._cache.path)
+
+    def _drop_staged(self) -> None:
+        path = self._cache.path
+        self._cache = _Cache()
+        if not path:
+            return
+        if "://" in path:
+            from pyarrow import fs
+
+            filesystem, inner = fs.FileSystem.from_uri(path)
+            filesystem.delete_file(inner)
+        elif os.path.exists(path):
+            os.remove(path)
+
+    # -- the graphs ------------------------------------------------------------------------
+
+    def _cooccurrence(
+        self, events: DataFrame, n_items: int, params: GraphParams
+    ) -> tuple[SparseRows, SparseRows | None]:
+        from pyspark import StorageLevel
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        length = F.max("pos").over(Window.partitionBy("user")) + 1
+        sets = (
+            events.withColumn("length", length)
+            .where(F.col("pos") >= F.col("length") - params.max_user_items)
+            .select("user", "item")
+            .distinct()
+        )
+        a = sets.select("user", F.col("item").alias("i"))
+        b = sets.select("user", F.col("item").alias("j"))
+        pairs = (
+            a.join(b, "user")
+            .where(F.col("i") != F.col("j"))
+            .groupBy("i", "j")
+            .agg(F.count(F.lit(1)).alias("c"))
+        )
+        item_users = sets.groupBy("item").agg(F.count(F.lit(1)).alias("n"))
+        with_ease = n_items <= params.ease_max_items
+        if with_ease:
+            pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            norms = item_users.select(F.col("item"), F.sqrt(F.col("n").cast("double")).alias("s"))
+            cosine = (
+                pairs.join(F.broadcast(norms.toDF("i", "si")), "i")
+                .join(F.broadcast(norms.toDF("j", "sj")), "j")
+                .select("i", "j", (F.col("c").cast("double") / (F.col("si") * F.col("sj"))).alias("v"))
+            )
+            cooc = self._top_k(cosine, n_items, params.neighbours)
+            ease = None
+            if with_ease:
+                ease = self._ease(pairs, item_users, n_items, params)
+        finally:
+            if with_ease:
+                pairs.unpersist()
+        return cooc, ease
+
+    def _ease(
+        self, pairs: DataFrame, item_users: DataFrame, n_items: int, params: GraphParams
+    ) -> SparseRows:
+        from scipy import sparse
+
+        table = pairs.toArrow()
+        counts = sparse.csr_matrix(
+            (
+                table.column("c").to_numpy().astype(np.float32),
+                (table.column("i").to_numpy(), table.column("j").to_numpy()),
+            ),
+            shape=(n_items, n_items),
+        )
+        del table
+        users = item_users.toArrow()
+        n = np.zeros(n_items, dtype=np.float32)
+        n[users.column("item").to_numpy()] = users.column("n").to_numpy()
+        return ease_graph(counts, n, params.ease_l2, params.neighbours)
+
+    def _transitions(self, events: DataFrame, n_items: int, params: GraphParams) -> SparseRows:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        window = params.transition_window
+        src = events.select(
+            "user",
+            F.col("item").alias("i"),
+            F.explode(F.sequence(F.lit(1), F.lit(window))).alias("step"),
+            F.col("pos"),
+        ).select("user", "i", "step", (F.col("pos") + F.col("step")).alias("pos"))
+        dst = events.select("user", "pos", F.col("item").alias("j"))
+        steps = (
+            src.join(dst, ["user", "pos"])
+            .where(F.col("i") != F.col("j"))
+            .groupBy("i", "j")
+            .agg(*[F.count_if(F.col("step") == s).alias(f"n{s}") for s in range(1, window + 1)])
+        )
+        weighted: Column = F.lit(0.0)
+        for s in range(1, window + 1):
+            weight = 0.5 ** ((s - 1) / params.transition_half_life)
+            weighted = weighted + F.col(f"n{s}").cast("double") * F.lit(weight)
+        counts = steps.select("i", "j", weighted.alias("w"))
+        row_sum = F.sum("w").over(Window.partitionBy("i"))
+        normalised = counts.select("i", "j", (F.col("w") / row_sum).alias("v"))
+        return self._top_k(normalised, n_items, params.neighbours)
+
+    @staticmethod
+    def _top_k(values: DataFrame, n_rows: int, k: int) -> SparseRows:
+        """Per row ``i``, the ``k`` largest positive ``v`` (ties: lower ``j``), collected."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        order = Window.partitionBy("i").orderBy(F.col("v").desc(), F.col("j").asc())
+        table = (
+            values.where(F.col("v") > 0)
+            .withColumn("r", F.row_number().over(order))
+            .where(F.col("r") <= k)
+            .select("i", "j", "v", "r")
+            .toArrow()
+        )
+        rows = table.column("i").to_numpy()
+        ranks = table.column("r").to_numpy()
+        sort = np.lexsort((ranks, rows))
+        rows = rows[sort]
+        cols = table.column("j").to_numpy()[sort].astype(np.int32)
+        vals = table.column("v").to_numpy()[sort].astype(np.float32)
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+        return SparseRows(indptr, cols, vals, n_rows)
