@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pytest
 from scipy import sparse
 
 from recoengine.data.demo import generate
@@ -106,7 +105,8 @@ def test_demo_data_small_neighbourhoods(fitter: Any) -> None:
 
 def test_heavy_user_repeats_and_ties(fitter: Any) -> None:
     hist, n_items = hand_made()
-    got = check(fitter, hist, n_items, GraphParams(neighbours=5, max_user_items=20, transition_window=2))
+    params = GraphParams(neighbours=5, max_user_items=20, transition_window=2)
+    got = check(fitter, hist, n_items, params)
     assert got.cooccurrence.nnz > 0 and got.transitions.nnz > 0
 
 

@@ -63,9 +63,8 @@ def histories_table(hist: Histories) -> pa.Table:
 
     lengths = np.diff(hist.indptr)
     users = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
-    pos = (np.arange(len(hist.items), dtype=np.int64) - np.repeat(hist.indptr[:-1], lengths)).astype(
-        np.int32
-    )
+    starts = np.repeat(hist.indptr[:-1], lengths)
+    pos = (np.arange(len(hist.items), dtype=np.int64) - starts).astype(np.int32)
     return pa.table(
         {
             "user": pa.array(users, pa.int32()),
@@ -181,33 +180,33 @@ class SparkGraphFitter:
     ) -> tuple[SparseRows, SparseRows | None]:
         from pyspark import StorageLevel
         from pyspark.sql import Window
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
-        length = F.max("pos").over(Window.partitionBy("user")) + 1
+        length = sf.max("pos").over(Window.partitionBy("user")) + 1
         sets = (
             events.withColumn("length", length)
-            .where(F.col("pos") >= F.col("length") - params.max_user_items)
+            .where(sf.col("pos") >= sf.col("length") - params.max_user_items)
             .select("user", "item")
             .distinct()
         )
-        a = sets.select("user", F.col("item").alias("i"))
-        b = sets.select("user", F.col("item").alias("j"))
+        a = sets.select("user", sf.col("item").alias("i"))
+        b = sets.select("user", sf.col("item").alias("j"))
         pairs = (
             a.join(b, "user")
-            .where(F.col("i") != F.col("j"))
+            .where(sf.col("i") != sf.col("j"))
             .groupBy("i", "j")
-            .agg(F.count(F.lit(1)).alias("c"))
+            .agg(sf.count(sf.lit(1)).alias("c"))
         )
-        item_users = sets.groupBy("item").agg(F.count(F.lit(1)).alias("n"))
+        item_users = sets.groupBy("item").agg(sf.count(sf.lit(1)).alias("n"))
         with_ease = n_items <= params.ease_max_items
         if with_ease:
             pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            norms = item_users.select(F.col("item"), F.sqrt(F.col("n").cast("double")).alias("s"))
+            norms = item_users.select("item", sf.sqrt(sf.col("n").cast("double")).alias("s"))
             cosine = (
-                pairs.join(F.broadcast(norms.toDF("i", "si")), "i")
-                .join(F.broadcast(norms.toDF("j", "sj")), "j")
-                .select("i", "j", (F.col("c").cast("double") / (F.col("si") * F.col("sj"))).alias("v"))
+                pairs.join(sf.broadcast(norms.toDF("i", "si")), "i")
+                .join(sf.broadcast(norms.toDF("j", "sj")), "j")
+                .select("i", "j", (sf.col("c") / (sf.col("si") * sf.col("sj"))).alias("v"))
             )
             cooc = self._top_k(cosine, n_items, params.neighbours)
             ease = None
@@ -239,42 +238,42 @@ class SparkGraphFitter:
 
     def _transitions(self, events: DataFrame, n_items: int, params: GraphParams) -> SparseRows:
         from pyspark.sql import Window
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
         window = params.transition_window
         src = events.select(
             "user",
-            F.col("item").alias("i"),
-            F.explode(F.sequence(F.lit(1), F.lit(window))).alias("step"),
-            F.col("pos"),
-        ).select("user", "i", "step", (F.col("pos") + F.col("step")).alias("pos"))
-        dst = events.select("user", "pos", F.col("item").alias("j"))
+            sf.col("item").alias("i"),
+            sf.explode(sf.sequence(sf.lit(1), sf.lit(window))).alias("step"),
+            sf.col("pos"),
+        ).select("user", "i", "step", (sf.col("pos") + sf.col("step")).alias("pos"))
+        dst = events.select("user", "pos", sf.col("item").alias("j"))
         steps = (
             src.join(dst, ["user", "pos"])
-            .where(F.col("i") != F.col("j"))
+            .where(sf.col("i") != sf.col("j"))
             .groupBy("i", "j")
-            .agg(*[F.count_if(F.col("step") == s).alias(f"n{s}") for s in range(1, window + 1)])
+            .agg(*[sf.count_if(sf.col("step") == s).alias(f"n{s}") for s in range(1, window + 1)])
         )
-        weighted: Column = F.lit(0.0)
+        weighted: Column = sf.lit(0.0)
         for s in range(1, window + 1):
             weight = 0.5 ** ((s - 1) / params.transition_half_life)
-            weighted = weighted + F.col(f"n{s}").cast("double") * F.lit(weight)
+            weighted = weighted + sf.col(f"n{s}").cast("double") * sf.lit(weight)
         counts = steps.select("i", "j", weighted.alias("w"))
-        row_sum = F.sum("w").over(Window.partitionBy("i"))
-        normalised = counts.select("i", "j", (F.col("w") / row_sum).alias("v"))
+        row_sum = sf.sum("w").over(Window.partitionBy("i"))
+        normalised = counts.select("i", "j", (sf.col("w") / row_sum).alias("v"))
         return self._top_k(normalised, n_items, params.neighbours)
 
     @staticmethod
     def _top_k(values: DataFrame, n_rows: int, k: int) -> SparseRows:
         """Per row ``i``, the ``k`` largest positive ``v`` (ties: lower ``j``), collected."""
         from pyspark.sql import Window
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as sf
 
-        order = Window.partitionBy("i").orderBy(F.col("v").desc(), F.col("j").asc())
+        order = Window.partitionBy("i").orderBy(sf.col("v").desc(), sf.col("j").asc())
         table = (
-            values.where(F.col("v") > 0)
-            .withColumn("r", F.row_number().over(order))
-            .where(F.col("r") <= k)
+            values.where(sf.col("v") > 0)
+            .withColumn("r", sf.row_number().over(order))
+            .where(sf.col("r") <= k)
             .select("i", "j", "v", "r")
             .toArrow()
         )

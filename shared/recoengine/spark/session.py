@@ -62,7 +62,7 @@ def local_session(
     """
     global _session
     with _lock:
-        if _session is not None and not _session.sparkContext._jsc.sc().isStopped():  # type: ignore[union-attr]
+        if _session is not None and _session.sparkContext._jsc is not None:  # not stopped
             return _session
         check_available()
         from pyspark.sql import SparkSession
