@@ -252,3 +252,15 @@ def test_feature_tokens_share_one_string_per_distinct_token(tmp_path: Path) -> N
     assert len({id(f[0]) for f in d.item_features}) == 1
     vocab, indptr, indices = d.feature_matrix()
     assert vocab == ["Drama", "Epic"] and indptr[-1] == 100 and indices[:2].tolist() == [0, 1]
+
+
+def test_ids_are_trimmed_so_padded_and_plain_are_one_id(tmp_path: Path) -> None:
+    (tmp_path / "users.csv").write_text("user_id,segment\nu2 ,parent\n")
+    (tmp_path / "interactions.csv").write_text(
+        "user_id,item_id,timestamp\n u9, b,1\nu1,a ,2\nu9,b,3\n u2,a,4\nu1 , a ,5\n"
+    )
+    d = load_dataset(tmp_path)
+    assert d.item_ids == ["b", "a"] and d.items.tolist() == [0, 1, 0, 1, 1]
+    assert d.user_ids == ["u2", "u9", "u1"]  # the users file first, then first appearance
+    assert d.users.tolist() == [1, 2, 1, 0, 2]
+    assert d.user_attrs == {"segment": ["parent", "", ""]}

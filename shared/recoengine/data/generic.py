@@ -25,7 +25,7 @@ from recoengine.data.tables import (
     Table,
     epoch_seconds,
     find_table,
-    first_duplicate,
+    first_repeat,
     read_table,
     weights,
 )
@@ -47,38 +47,42 @@ def load_generic(directory: str | Path, progress: bool = False) -> Dataset:
     inter = read_table(inter_path, ("user_id", "item_id", "timestamp"), progress)
     if inter.num_rows == 0:
         raise DataError(str(inter_path), None, "no interactions")
-    user_col = inter.strings("user_id")
-    item_col = inter.strings("item_id")
+    user_codes, user_values = inter.ids("user_id")
+    item_codes, item_values = inter.ids("item_id")
     stamps = epoch_seconds(inter, "timestamp")
     strength = weights(inter)
 
     if catalog is None:
-        items, item_dict = _encode(item_col)
-        item_ids = item_dict.to_pylist()
+        items = item_codes
+        item_ids = item_values.to_pylist()
         titles = list(item_ids)
         features: list[list[str]] = [[] for _ in item_ids]
     else:
         known_items, titles, features = catalog
-        found = pc.index_in(item_col, value_set=known_items)
-        unknown = _first_null(found)
-        if unknown is not None:
+        position, unknown = _positions(item_values, known_items)
+        if unknown.size:
             assert items_path is not None
+            row = int(np.flatnonzero(np.isin(item_codes, unknown[:1]))[0])
             raise inter.error(
-                unknown, f"item_id {item_col[unknown].as_py()!r} is not in {items_path.name}"
+                row, f"item_id {item_values[int(unknown[0])].as_py()!r} is not in {items_path.name}"
             )
-        items = found.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        items = position[item_codes]
         item_ids = known_items.to_pylist()
 
     if people is None:
-        users, user_dict = _encode(user_col)
-        user_ids = user_dict.to_pylist()
+        users = user_codes
+        user_ids = user_values.to_pylist()
         attrs: dict[str, list[str]] = {}
     else:
         known_users, attrs = people
-        users, new_users = _extend(user_col, known_users)
-        user_ids = known_users.to_pylist() + new_users
+        position, unknown = _positions(user_values, known_users)
+        # Users only in the interactions follow the file's, in order of first appearance
+        # (the distinct values are in that order already).
+        position[unknown] = len(known_users) + np.arange(unknown.size, dtype=np.int32)
+        users = position[user_codes]
+        user_ids = known_users.to_pylist() + user_values.take(pa.array(unknown)).to_pylist()
         for values in attrs.values():
-            values.extend([""] * len(new_users))
+            values.extend([""] * unknown.size)
 
     return Dataset(
         item_ids=item_ids,
@@ -98,13 +102,8 @@ def _read_items(path: Path, progress: bool) -> tuple[pa.Array, list[str], list[l
     table = read_table(path, ("item_id", "title"), progress)
     if table.num_rows == 0:
         raise DataError(str(path), None, "no items")
-    ids = table.strings("item_id")
-    dup = first_duplicate(ids)
-    if dup is not None:
-        row, first = dup
-        raise table.error(
-            row, f"duplicate item_id {ids[row].as_py()!r} (first at {_where(table, first)})"
-        )
+    codes, ids = table.ids("item_id")
+    _check_unique(table, "item_id", codes, ids)
     titles = pc.if_else(pc.equal(table.texts("title"), ""), ids, table.texts("title"))
     return ids, titles.to_pylist(), _features(table)
 
@@ -131,48 +130,34 @@ def _features(table: Table) -> list[list[str]]:
 
 def _read_users(path: Path, progress: bool) -> tuple[pa.Array, dict[str, list[str]]]:
     table = read_table(path, ("user_id",), progress)
-    ids = table.strings("user_id")
-    dup = first_duplicate(ids)
-    if dup is not None:
-        row, first = dup
-        raise table.error(
-            row, f"duplicate user_id {ids[row].as_py()!r} (first at {_where(table, first)})"
-        )
-    attrs = {
-        name: table.texts(name).to_pylist()
-        for name in table.table.column_names
-        if name != "user_id"
-    }
+    codes, ids = table.ids("user_id")
+    _check_unique(table, "user_id", codes, ids)
+    attrs = {name: _shared_texts(table, name) for name in table.column_names if name != "user_id"}
     return ids, attrs
 
 
-def _where(table: Table, row: int) -> str:
-    err = table.error(row, "")
-    return f"line {err.line}" if err.line is not None else f"row index {row}"
+def _shared_texts(table: Table, name: str) -> list[str]:
+    """A column as Python strings, one object per distinct value (attributes repeat a lot)."""
+    encoded = pc.dictionary_encode(table.texts(name))
+    vocab = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    shared: list[str] = vocab[encoded.indices.to_numpy(zero_copy_only=False)].tolist()
+    return shared
 
 
-def _encode(values: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """int32 codes and the distinct values in order of first appearance."""
-    encoded = pc.dictionary_encode(values)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    return codes, encoded.dictionary
+def _check_unique(table: Table, name: str, codes: np.ndarray, values: pa.Array) -> None:
+    if len(values) == len(codes):
+        return  # then the distinct values are the rows, in file order
+    row, first = first_repeat(codes)
+    err = table.error(first, "")
+    where = f"line {err.line}" if err.line is not None else f"row index {first}"
+    raise table.error(
+        row, f"duplicate {name} {values[int(codes[row])].as_py()!r} (first at {where})"
+    )
 
 
-def _extend(values: pa.Array, known: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Codes of ``values`` in ``known``; values not in it are appended in order of appearance."""
+def _positions(values: pa.Array, known: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's position in ``known`` (int32), and which values are not in it."""
     found = pc.index_in(values, value_set=known)
-    codes = found.to_numpy(zero_copy_only=False)  # float with NaN when nulls are present
-    missing = np.isnan(codes) if codes.dtype.kind == "f" else np.zeros(len(codes), dtype=bool)
-    out = np.where(missing, 0, codes).astype(np.int32)
-    if not missing.any():
-        return out, []
-    new_codes, new_ids = _encode(values.filter(pa.array(missing)))
-    out[missing] = new_codes + len(known)
-    return out, new_ids.to_pylist()
-
-
-def _first_null(values: pa.Array) -> int | None:
-    if values.null_count == 0:
-        return None
-    hits = np.flatnonzero(pc.is_null(values).to_numpy(zero_copy_only=False))
-    return int(hits[0])
+    missing = pc.is_null(found).to_numpy(zero_copy_only=False)
+    position = pc.fill_null(found, 0).to_numpy(zero_copy_only=False).astype(np.int32)
+    return position, np.flatnonzero(missing)
