@@ -196,7 +196,7 @@ def test_a_new_language_or_catalogue_is_a_file(tmp_path):
     lexicon = parse_lexicon(data, "xx.json")
     matcher = CatalogMatcher(ML, (*load_lexicons(), lexicon))
     assert [f.value.tokens for f in matcher.find("gimme blorp")] == [("Comedy",)]
-    with pytest.raises(ConfigError, match="bad.json"):
+    with pytest.raises(ConfigError, match=r"bad\.json"):
         parse_lexicon({"language": "x", "genres": {"a": {"tokens": "oops"}}}, "bad.json")
     (tmp_path / "x.json").write_text(json.dumps({"language": "x", "intents": {"help": ["("]}}))
     with pytest.raises(ConfigError):

@@ -73,7 +73,7 @@ def test_turns_not_folded_when_written_are_folded_once_on_the_next_turn():
 def test_an_expired_turn_survives_in_the_summary():
     """Turn 0's document expired while the session lived on: it is gone from the store, but
     it was folded when written, so the prompt and the history still carry it."""
-    summary, through = folded([T(0, "my favourite colour is teal", "noted")] + turns(3)[1:])
+    summary, through = folded([T(0, "my favourite colour is teal", "noted"), *turns(3)[1:]])
     alive = turns(3)[1:]  # only turns 1 and 2 are still stored
     ctx = build_context(alive, summary, through, budget_chars=1000, max_turns=12,
                         summary_max_chars=500)  # fmt: skip

@@ -14,7 +14,6 @@ from recoengine.chat.intents import Intent, understand
 from recoengine.chat.interpreter import Interpreter, InvalidSlots, validate_slots
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.llm.gemini import GeminiModel
-from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
 from tests.chat.support import CATALOGUE, TinyRecommender
@@ -47,7 +46,7 @@ def slots(**fields) -> Scripted:
 
 
 def interpret(fake: FakeVertex, message: str, previous=(), **kw):
-    what, waited = Interpreter(gemini(fake, **kw)).understand(message, VOCAB, list(previous))
+    what, _ = Interpreter(gemini(fake, **kw)).understand(message, VOCAB, list(previous))
     return what
 
 
@@ -202,7 +201,9 @@ def test_a_conversation_understood_by_the_model(fake, tmp_path):
     assert first.language == "ko" and first.understood["source"] == "model"
     ids = [s.item_id for s in first.recommendations]
     assert ids == ["m4", "m2"]  # the only sci-fi action film unseen, then sci-fi or action
-    assert first.notes == ("SF·액션을(를) 모두 갖춘 작품은 1편뿐이라, 나머지는 SF 또는 액션 중에서 골랐어요.",)
+    assert first.notes == (
+        "SF·액션을(를) 모두 갖춘 작품은 1편뿐이라, 나머지는 SF 또는 액션 중에서 골랐어요.",
+    )
     reply_request = fake.requests[-1]["body"]
     assert "Korean" in reply_request["systemInstruction"]["parts"][0]["text"]
     more = engine.turn("u", "첫 번째랑 비슷한 거", first.session_id)
