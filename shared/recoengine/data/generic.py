@@ -44,7 +44,9 @@ def load_generic(directory: str | Path, progress: bool = False) -> Dataset:
     catalog = _read_items(items_path, progress) if items_path is not None else None
     people = _read_users(users_path, progress) if users_path is not None else None
 
-    inter = read_table(inter_path, ("user_id", "item_id", "timestamp"), progress)
+    inter = read_table(
+        inter_path, ("user_id", "item_id", "timestamp"), progress, numeric=("timestamp", "weight")
+    )
     if inter.num_rows == 0:
         raise DataError(str(inter_path), None, "no interactions")
     user_codes, user_values = inter.ids("user_id")
