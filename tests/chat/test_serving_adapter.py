@@ -49,3 +49,26 @@ def test_similar_items_are_real_catalogue_items(recommender):
     assert similar and all(s.title for s in similar)
     assert first.item_id not in {s.item_id for s in similar}
     assert recommender.similar("no-such-item", 3) == []
+
+
+def test_similar_items_leave_out_what_was_shown_and_what_the_user_saw(recommender):
+    anchor = recommender.recommend("chat-user", 1)[0].item_id
+    plain = [s.item_id for s in recommender.similar(anchor, 6)]
+    shown = plain[:3]
+    rest = [s.item_id for s in recommender.similar(anchor, 6, exclude=shown)]
+    assert rest and not set(rest) & set(shown) and anchor not in rest
+
+
+def test_vocabulary_features_and_all_of_several(recommender):
+    vocab = recommender.vocabulary()
+    first = recommender.recommend("chat-user", 1)[0].item_id
+    tokens = recommender.features_of(first)
+    assert tokens and set(tokens) <= vocab
+    assert recommender.features_of("no-such-item") == ()
+    pair = list(tokens[:2])
+    if len(pair) == 2:
+        both = recommender.recommend("chat-user", 5, features=pair, match_all=True)
+        assert both and all(
+            {t.lower() for t in pair} <= {f.lower() for f in recommender.features_of(s.item_id)}
+            for s in both
+        )
