@@ -66,7 +66,7 @@ def test_several_genres_mean_all_of_them_and_fall_back_to_any_with_a_note(tmp_pa
     engine = make(tmp_path)
     both = engine.turn("cy", "a comedy romance")
     assert ids(both)[0] == "m12" and FEATURES["m12"] >= {"comedy", "romance"}
-    assert "Only 1 of these are comedy and romance at once; the rest are comedy or romance." in (
+    assert "Only 1 of these is comedy and romance at once; the rest are comedy or romance." in (
         both.reply
     )
     assert all(FEATURES[i] & {"comedy", "romance"} for i in ids(both))
@@ -92,7 +92,7 @@ def test_an_exhausted_filter_is_said_before_wider_picks(tmp_path):
     sid = engine.turn("ed", "a drama").session_id  # m2, m3 of the three dramas
     more = engine.turn("ed", "something else", sid)
     assert ids(more)[0] == "m7"
-    assert "Only 1 more drama titles are left that I haven't shown you" in more.reply
+    assert "Only 1 more drama title is left that I haven't shown you" in more.reply
     out = engine.turn("ed", "something else", sid)
     assert "There are no more drama titles I haven't shown you, so here is something wider." in (
         out.reply

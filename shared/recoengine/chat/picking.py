@@ -202,7 +202,10 @@ class Picker:
         if features and len(chosen) < k and match_all and len(features) > 1:
             both, either = say.genres(features, "and"), say.genres(features, "or")
             if chosen:
-                notes.append(say("and_partial", count=len(chosen), all=both, any=either))
+                notes.append(
+                    say("and_partial", count=len(chosen), all=both, any=either,
+                        is_are="is" if len(chosen) == 1 else "are")
+                )  # fmt: skip
             else:
                 notes.append(say("and_to_or", all=both, any=either))
             more = get(features, False, [*exclude, *(s.item_id for s in chosen)])
@@ -214,7 +217,8 @@ class Picker:
                 key = "filter_partial" if chosen else "filter_exhausted"
             else:
                 key = "filter_few" if chosen else "filter_empty"
-            notes.append(say(key, genres=named, count=len(chosen)))
+            titles_are = "title is" if len(chosen) == 1 else "titles are"
+            notes.append(say(key, genres=named, count=len(chosen), titles_are=titles_are))
             wider = get((), False, [*exclude, *(s.item_id for s in chosen)])
             chosen += wider[: k - len(chosen)]
         if what.excluded:
