@@ -2,13 +2,16 @@
 
 Layout (one directory per version)::
 
-    manifest.json   format, version, created_at, data fingerprint, weights, calibration,
-                    component parameters, metrics, and the sha256 of every other file
-    catalog.json    item ids/titles/features, user ids, persona segments
-    *.npy           the component arrays and the users' training histories (CSR)
+    manifest.json   format, version, created_at, engine (local or spark), data fingerprint,
+                    weights, calibration, component parameters, metrics, and the sha256 of
+                    every other file
+    catalog.json    item ids/titles/features, user ids, persona attributes and segments
+    *.npy           the sparse item graphs and item features (CSR triplets), the persona
+                    arrays and the users' training histories (CSR)
 
-Serving loads it read-only (arrays memory-mapped, so cold start does not copy them) and checks
-every file against the manifest's checksum: a truncated or tampered artifact is refused
+Everything grows with items x neighbours (or the interactions, for the histories), never
+items². Serving loads it read-only (arrays memory-mapped, so cold start does not copy them) and
+checks every file against the manifest's checksum: a truncated or tampered artifact is refused
 (``ArtifactError``) instead of serving garbage. ``gs://bucket/prefix`` URIs are downloaded once
 per instance into a local cache directory with ``google-cloud-storage``.
 """
@@ -29,19 +32,23 @@ import numpy as np
 from recoengine.models.blend import BlendCalibration
 from recoengine.models.collaborative import CFParams, SequenceCF
 from recoengine.models.content import CBParams, ContentModel
+from recoengine.models.history import Histories
 from recoengine.models.hybrid import HybridModel
+from recoengine.models.item_graphs import ItemGraphs
 from recoengine.models.persona import PAParams, PersonaModel
+from recoengine.models.sparse import SparseRows
 
-FORMAT = 1
-_ARRAYS = (
-    "cf_ease",
-    "cf_transitions",
-    "cb_matrix",
+FORMAT = 2
+_SPARSE = ("cf_ease", "cf_cooccurrence", "cf_transitions", "cb_items", "cb_token_items")
+_DENSE = (
     "pa_lift",
     "pa_log_popularity",
+    "pa_segment_top",
+    "pa_popular",
     "hist_indptr",
     "hist_items",
 )
+_ARRAYS = tuple(f"{s}_{part}" for s in _SPARSE for part in ("indptr", "indices", "data")) + _DENSE
 
 
 class ArtifactError(RuntimeError):
@@ -61,8 +68,7 @@ class Catalog:
 class LoadedModel:
     model: HybridModel
     catalog: Catalog
-    hist_indptr: np.ndarray
-    hist_items: np.ndarray
+    histories: Histories
     manifest: dict[str, Any]
 
     @property
@@ -70,7 +76,7 @@ class LoadedModel:
         return str(self.manifest["version"])
 
     def history(self, user: int) -> np.ndarray:
-        return self.hist_items[self.hist_indptr[user] : self.hist_indptr[user + 1]]
+        return self.histories[user]
 
 
 def _sha256(path: Path) -> str:
@@ -81,39 +87,56 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _empty_rows(n_columns: int) -> SparseRows:
+    return SparseRows(
+        np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), n_columns
+    )
+
+
+def _arrays(model: HybridModel, histories: Histories) -> dict[str, np.ndarray]:
+    g = model.cf.graphs
+    sparse = {
+        "cf_ease": g.ease if g.ease is not None else _empty_rows(model.n_items),
+        "cf_cooccurrence": g.cooccurrence,
+        "cf_transitions": g.transitions,
+        "cb_items": model.cb.items,
+        "cb_token_items": model.cb.token_items,
+    }
+    arrays = {
+        f"{name}_{part}": getattr(rows, part)
+        for name, rows in sparse.items()
+        for part in ("indptr", "indices", "data")
+    }
+    arrays.update(
+        pa_lift=model.pa.lift,
+        pa_log_popularity=model.pa.log_popularity,
+        pa_segment_top=model.pa.segment_top,
+        pa_popular=model.pa.popular,
+        hist_indptr=histories.indptr,
+        hist_items=histories.items,
+    )
+    return arrays
+
+
 def save(
     out_dir: str | Path,
     model: HybridModel,
     catalog: Catalog,
-    histories: list[np.ndarray],
+    histories: Histories,
     *,
     data_fingerprint: str,
     dataset: str,
     default_weights: tuple[float, float, float],
     metrics: dict[str, Any],
+    engine: str = "local",
+    graph_params: dict[str, Any] | None = None,
 ) -> Path:
     """Write the artifact atomically (to a sibling temp dir, then rename)."""
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    assert model.cf.ease is not None and model.cf.transitions is not None
-    assert model.cb.matrix is not None and model.pa.lift is not None
-    assert model.pa.log_popularity is not None
-    indptr = np.zeros(len(histories) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(h) for h in histories])
-    arrays = {
-        "cf_ease": model.cf.ease,
-        "cf_transitions": model.cf.transitions,
-        "cb_matrix": model.cb.matrix,
-        "pa_lift": model.pa.lift,
-        "pa_log_popularity": model.pa.log_popularity,
-        "hist_indptr": indptr,
-        "hist_items": (
-            np.concatenate(histories).astype(np.int32) if histories else np.zeros(0, np.int32)
-        ),
-    }
     files: dict[str, str] = {}
-    for name, arr in arrays.items():
+    for name, arr in _arrays(model, histories).items():
         path = tmp / f"{name}.npy"
         np.save(path, np.ascontiguousarray(arr))
         files[path.name] = _sha256(path)
@@ -129,10 +152,12 @@ def save(
         "format": FORMAT,
         "version": f"{created:%Y%m%dT%H%M%SZ}-{data_fingerprint[:8]}",
         "created_at": created.isoformat(),
+        "engine": engine,
         "dataset": dataset,
         "data_fingerprint": data_fingerprint,
         "n_items": len(catalog.item_ids),
         "n_users": len(catalog.user_ids),
+        "has_ease": model.cf.graphs.ease is not None,
         "weights": {
             "default": list(default_weights),
             "tuned": list(model.tuned_weights or default_weights),
@@ -142,6 +167,7 @@ def save(
             "cf": asdict(model.cf.params),
             "cb": asdict(model.cb.params),
             "pa": asdict(model.pa.params),
+            "graphs": graph_params or {},
         },
         "metrics": metrics,
         "files": files,
@@ -181,8 +207,7 @@ def _download(uri: str, cache_root: Path) -> Path:
     return target
 
 
-def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
-    """Load and verify an artifact from a local path or ``gs://`` URI."""
+def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, Any]]:
     try:
         if uri.startswith("gs://"):
             try:
@@ -196,8 +221,12 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
         raise ArtifactError(f"no model artifact at {uri}") from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"unreadable model manifest at {uri}: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise ArtifactError(f"unknown artifact format {manifest.get('format')!r} at {uri}")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(
+            f"unknown artifact format {found!r} at {uri} (this engine reads format {FORMAT}; "
+            "retrain with make train)"
+        )
     files = manifest.get("files", {})
     expected = {f"{n}.npy" for n in _ARRAYS} | {"catalog.json"}
     if set(files) != expected:
@@ -206,32 +235,61 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
         path = root / name
         if not path.exists() or _sha256(path) != digest:
             raise ArtifactError(f"artifact file {name} at {uri} is missing or corrupt")
+    return root, manifest
+
+
+def _rows(arrays: dict[str, np.ndarray], name: str, n_columns: int) -> SparseRows:
+    return SparseRows(
+        arrays[f"{name}_indptr"], arrays[f"{name}_indices"], arrays[f"{name}_data"], n_columns
+    )
+
+
+def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
+    """Load and verify an artifact from a local path or ``gs://`` URI."""
+    root, manifest = _read_manifest(uri, cache_root)
     try:
         # Memory-mapped (no copy at cold start), viewed as plain arrays (np.memmap's
         # per-index overhead costs more than the scoring itself).
         arrays = {n: np.load(root / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
         doc = json.loads((root / "catalog.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"unreadable artifact at {uri}: {exc}") from None
+        return _assemble(arrays, doc, manifest)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ArtifactError(f"unreadable or inconsistent artifact at {uri}: {exc}") from None
+
+
+def _assemble(
+    arrays: dict[str, np.ndarray], doc: dict[str, Any], manifest: dict[str, Any]
+) -> LoadedModel:
     params = manifest["params"]
-    cf = SequenceCF(CFParams(**params["cf"]))
-    cf.ease, cf.transitions = arrays["cf_ease"], arrays["cf_transitions"]
-    cb = ContentModel(CBParams(**params["cb"]))
-    cb.matrix, cb.vocabulary = arrays["cb_matrix"], list(doc["cb_vocabulary"])
-    pa = PersonaModel(PAParams(**params["pa"]))
-    pa.lift, pa.log_popularity = arrays["pa_lift"], arrays["pa_log_popularity"]
-    pa.segments = {a: dict(v) for a, v in doc["pa_segments"].items()}
-    weights = manifest["weights"]
+    n_items = len(doc["item_ids"])
+    vocabulary = list(doc["cb_vocabulary"])
+    graphs = ItemGraphs(
+        cooccurrence=_rows(arrays, "cf_cooccurrence", n_items),
+        transitions=_rows(arrays, "cf_transitions", n_items),
+        ease=_rows(arrays, "cf_ease", n_items) if manifest.get("has_ease") else None,
+    )
+    cf = SequenceCF(graphs, CFParams(**params["cf"]))
+    cb = ContentModel(
+        _rows(arrays, "cb_items", len(vocabulary)),
+        vocabulary,
+        _rows(arrays, "cb_token_items", n_items),
+        CBParams(**params["cb"]),
+    )
+    pa = PersonaModel(
+        {a: dict(v) for a, v in doc["pa_segments"].items()},
+        arrays["pa_lift"],
+        arrays["pa_log_popularity"],
+        arrays["pa_segment_top"],
+        arrays["pa_popular"],
+        PAParams(**params["pa"]),
+    )
+    tuned = manifest["weights"]["tuned"]
     model = HybridModel(
         cf=cf,
         cb=cb,
         pa=pa,
         calibration=BlendCalibration(dict(manifest["calibration"])),
-        tuned_weights=(
-            float(weights["tuned"][0]),
-            float(weights["tuned"][1]),
-            float(weights["tuned"][2]),
-        ),
+        tuned_weights=(float(tuned[0]), float(tuned[1]), float(tuned[2])),
     )
     catalog = Catalog(
         item_ids=list(doc["item_ids"]),
@@ -240,6 +298,19 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
         user_ids=list(doc["user_ids"]),
         user_attrs={k: list(v) for k, v in doc["user_attrs"].items()},
     )
-    if cf.ease.shape != (len(catalog.item_ids), len(catalog.item_ids)):
-        raise ArtifactError(f"artifact at {uri} has inconsistent shapes")
-    return LoadedModel(model, catalog, arrays["hist_indptr"], arrays["hist_items"], manifest)
+    histories = Histories(arrays["hist_indptr"], arrays["hist_items"])
+    shapes_ok = (
+        all(g.n_rows == n_items for g in (graphs.cooccurrence, graphs.transitions))
+        and cb.items.n_rows == n_items
+        and pa.lift.shape[1:] == (n_items,)
+        and pa.log_popularity.shape == (n_items,)
+        and len(histories) == len(catalog.user_ids)
+        and len(catalog.titles) == n_items
+    )
+    if not shapes_ok:
+        raise ValueError("inconsistent shapes")
+    # The compiled views check every index once here (a corrupt index is refused at load).
+    for rows in (graphs.cooccurrence, graphs.transitions, graphs.ease, cb.items, cb.token_items):
+        if rows is not None:
+            _ = rows.kernel
+    return LoadedModel(model, catalog, histories, manifest)

@@ -68,8 +68,11 @@ def env_bool(env: Env, name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
-def _weights(env: Env, name: str, default: str) -> tuple[float, float, float]:
-    raw = _get(env, name, default)
+def _weights(env: Env, name: str) -> tuple[float, float, float] | None:
+    """Blend weights from ``name`` (normalised), or None when it is unset."""
+    raw = _get(env, name, "")
+    if not raw.strip():
+        return None
     parts = [p.strip() for p in raw.split(",")]
     try:
         values = tuple(float(p) for p in parts)
@@ -109,7 +112,8 @@ class ServiceSettings:
 @dataclass(frozen=True)
 class RecommendSettings:
     model_uri: str
-    weights: tuple[float, float, float]
+    # BLEND_WEIGHTS when set; otherwise the artifact's tuned weights are served.
+    weights: tuple[float, float, float] | None
     cache_size: int
     cache_ttl_seconds: float
     demo_seed: int
@@ -121,7 +125,7 @@ class RecommendSettings:
     def from_env(cls, env: Env, var_dir: Path) -> RecommendSettings:
         return cls(
             model_uri=_get(env, "MODEL_URI", str(var_dir / "model")),
-            weights=_weights(env, "BLEND_WEIGHTS", "0.4,0.4,0.2"),
+            weights=_weights(env, "BLEND_WEIGHTS"),
             cache_size=env_int(env, "RECO_CACHE_SIZE", 4096, 0, 1_000_000),
             cache_ttl_seconds=env_float(env, "RECO_CACHE_TTL_SECONDS", 30.0, 0.0, 86400.0),
             demo_seed=env_int(env, "DEMO_SEED", 7, 0),

@@ -1,12 +1,15 @@
-"""Train-and-save: the one path from a dataset to an artifact (CLI, demo model, Cloud Run job)."""
+"""Train-and-save: the one path from a dataset to an artifact (CLI, demo model, Spark job)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from recoengine import artifact, training
 from recoengine.data.dataset import Dataset
+from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.models.history import histories
+from recoengine.models.item_graphs import GraphParams, fit_graphs
 
 
 def train_and_save(
@@ -14,10 +17,21 @@ def train_and_save(
     out: str | Path,
     *,
     tune: bool = True,
-    default_weights: tuple[float, float, float] = (0.4, 0.4, 0.2),
+    default_weights: tuple[float, float, float] = DEFAULT_WEIGHTS,
     progress: training.Progress = training.no_progress,
+    graph_fitter: training.GraphFitter = fit_graphs,
+    graph_params: GraphParams | None = None,
+    engine: str = "local",
 ) -> tuple[Path, training.TrainReport]:
-    model, report = training.train(data, default_weights, tune=tune, progress=progress)
+    gp = graph_params or GraphParams()
+    model, report = training.train(
+        data,
+        default_weights,
+        tune=tune,
+        progress=progress,
+        graph_fitter=graph_fitter,
+        graph_params=gp,
+    )
     catalog = artifact.Catalog(
         item_ids=data.item_ids,
         titles=data.titles,
@@ -34,5 +48,7 @@ def train_and_save(
         dataset=data.name,
         default_weights=default_weights,
         metrics={"validation": report.validation, "cf_params": report.cf_params},
+        engine=engine,
+        graph_params=asdict(gp),
     )
     return path, report

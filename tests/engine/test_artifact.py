@@ -16,8 +16,9 @@ def test_round_trip_gives_identical_scores(loaded: LoadedModel, demo_model_dir: 
     again = load(str(demo_model_dir))
     hist = loaded.history(3)
     assert len(hist) > 0
-    a = loaded.model.blended(hist, [0], (0.4, 0.4, 0.2))
-    b = again.model.blended(hist, [0], (0.4, 0.4, 0.2))
+    items_a, a = loaded.model.blended(hist, [0], (0.4, 0.4, 0.2))
+    items_b, b = again.model.blended(hist, [0], (0.4, 0.4, 0.2))
+    assert np.array_equal(items_a.items, items_b.items)
     assert np.array_equal(a.total, b.total)
 
 
@@ -27,6 +28,18 @@ def test_manifest_records_version_fingerprint_weights_metrics(demo_model_dir: Pa
     assert manifest["weights"]["default"] == [0.4, 0.4, 0.2]
     assert "blend_default" in manifest["metrics"]["validation"]
     assert set(manifest["calibration"]) == {"cf", "cb", "pa"}
+    assert manifest["engine"] == "local"
+    assert manifest["has_ease"] is True  # a small catalog gets exact (pruned) EASE
+
+
+def test_artifact_grows_with_items_times_neighbours(demo_model_dir: Path) -> None:
+    manifest = json.loads((demo_model_dir / "manifest.json").read_text())
+    n, k = manifest["n_items"], manifest["params"]["graphs"]["neighbours"]
+    for graph in ("cf_ease", "cf_cooccurrence", "cf_transitions"):
+        indptr = np.load(demo_model_dir / f"{graph}_indptr.npy")
+        assert len(indptr) == n + 1
+        assert np.diff(indptr).max() <= k
+    assert not any(np.load(p, mmap_mode="r").shape == (n, n) for p in demo_model_dir.glob("*.npy"))
 
 
 def test_missing_artifact_is_refused(tmp_path: Path) -> None:
@@ -34,7 +47,7 @@ def test_missing_artifact_is_refused(tmp_path: Path) -> None:
         load(str(tmp_path / "nothing"))
 
 
-@pytest.mark.parametrize("victim", ["cf_ease.npy", "catalog.json"])
+@pytest.mark.parametrize("victim", ["cf_cooccurrence_data.npy", "catalog.json"])
 def test_corrupt_artifact_is_refused(tmp_path: Path, demo_model_dir: Path, victim: str) -> None:
     copy = shutil.copytree(demo_model_dir, tmp_path / "m")
     with (copy / victim).open("r+b") as fh:

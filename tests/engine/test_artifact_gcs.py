@@ -77,6 +77,6 @@ def test_gs_artifact_missing_or_corrupt_is_refused(
         load("gs://models/none", cache_root=tmp_path / "a")
     for f in demo_model_dir.iterdir():
         gcs.objects[f"models/v2/{f.name}"] = f.read_bytes()
-    gcs.objects["models/v2/cf_ease.npy"] = b"truncated"
+    gcs.objects["models/v2/cf_ease_data.npy"] = b"truncated"
     with pytest.raises(ArtifactError, match="corrupt"):
         load("gs://models/v2", cache_root=tmp_path / "b")

@@ -50,10 +50,11 @@ def test_context_exclude_features_and_recent_items(service: RecommenderService) 
         feature in service.catalog.features[service.catalog.item_ids.index(it.item_id)]
         for it in only
     )
-    recent = service.catalog.item_ids[7]
-    moved = service.recommend(uid, 5, RecommendContext(recent_items=[recent])).items
-    assert recent not in {it.item_id for it in moved}
-    assert [it.item_id for it in moved] != [it.item_id for it in first]
+    recent = service.catalog.item_ids[7:10]
+    cold = service.recommend("someone-new", 5).items
+    moved = service.recommend("someone-new", 5, RecommendContext(recent_items=recent)).items
+    assert not set(recent) & {it.item_id for it in moved}
+    assert [it.item_id for it in moved] != [it.item_id for it in cold]
 
 
 def test_cold_start_user_never_errors_and_persona_matters(service: RecommenderService) -> None:
@@ -128,13 +129,60 @@ def test_any_request_answers_the_best_allowed_items_in_order(
     rows = svc.model.pa.rows_for(
         {a: v[u] for a, v in cat.user_attrs.items() if v[u]} if u is not None else {}
     )
-    total = svc.model.blended(np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2)).total
-    allowed = np.ones(svc.n_items, bool)
-    allowed[history] = False
-    allowed[[cat.item_ids.index(i) for i in ctx.exclude]] = False
-    if ctx.features:
-        allowed &= svc.model.cb.feature_mask(ctx.features)
-    candidates = np.flatnonzero(allowed)
-    best = candidates[np.lexsort((candidates, -total[candidates]))][:k]
-    assert [it.item_id for it in result.items] == [cat.item_ids[i] for i in best]
+    banned = np.asarray(history + [cat.item_ids.index(i) for i in ctx.exclude], np.int32)
+    tokens = [t for t in svc.model.cb.tokens_for(ctx.features) if t is not None]
+    extra = np.concatenate([svc.model.cb.carrying(t) for t in tokens]) if tokens else None
+    scored, blended = svc.model.blended(
+        np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2), banned, extra
+    )
+    total = blended.total
+    allowed = np.ones(len(scored), bool)
+    if tokens:
+        allowed &= svc.model.cb.match(scored.items, tokens, False)
+    assert not set(scored.items.tolist()) & set(banned.tolist())
+    positions = np.flatnonzero(allowed)
+    best = positions[np.lexsort((positions, -total[positions]))][:k]
+    assert [it.item_id for it in result.items] == [cat.item_ids[scored.items[i]] for i in best]
     assert [it.score for it in result.items] == pytest.approx(total[best].tolist(), rel=1e-6)
+
+
+def test_a_filter_with_no_matching_neighbour_still_fills_k_from_the_index(
+    loaded: LoadedModel,
+) -> None:
+    """The user's neighbours carry none of the feature; the inverted index supplies k items."""
+    svc = RecommenderService(loaded, (0.4, 0.4, 0.2))
+    cb = svc.model.cb
+    uid = svc.catalog.user_ids[4]
+    history = svc.loaded.history(4)
+    neighbours, _ = svc.model.cf.gather(history, np.zeros(0, np.int32), history)
+    counts = {t: int(cb.match(neighbours, [t], False).sum()) for t in range(len(cb.vocabulary))}
+    rare = min(counts, key=lambda t: (counts[t], -len(cb.carrying(t))))
+    carrying = set(cb.carrying(rare).tolist()) - set(history.tolist())
+    k = min(5, len(carrying))
+    name = cb.vocabulary[rare].upper()  # case-insensitive too
+    items = svc.recommend(uid, k, RecommendContext(features=[name])).items
+    assert len(items) == k
+    assert all(svc.catalog.item_ids.index(i.item_id) in carrying for i in items)
+
+
+def test_all_features_mode_keeps_items_carrying_every_token(service: RecommenderService) -> None:
+    cat = service.catalog
+    pair = next(f[:2] for f in cat.features if len(f) >= 2)
+    ctx = RecommendContext(features=list(pair), match_all_features=True)
+    items = service.recommend("someone-new", 5, ctx).items
+    assert items
+    assert all(set(pair) <= set(cat.features[cat.item_ids.index(i.item_id)]) for i in items)
+
+
+def test_similar_items_share_the_anchor_and_skip_seen_and_excluded(
+    service: RecommenderService,
+) -> None:
+    cat = service.catalog
+    anchor = cat.item_ids[10]
+    seen = {cat.item_ids[i] for i in service.loaded.history(0)}
+    sims = service.similar_items(anchor, 5, exclude=[cat.item_ids[11]], user_id=cat.user_ids[0])
+    ids = {s.item_id for s in sims}
+    assert len(sims) == 5 and anchor not in ids and cat.item_ids[11] not in ids
+    assert not ids & seen
+    shared = [set(cat.features[cat.item_ids.index(i)]) & set(cat.features[10]) for i in ids]
+    assert sum(bool(s) for s in shared) >= 3

@@ -1,5 +1,10 @@
 """Scores a model under the protocol: full-ranking HR@10/NDCG@10/HR@2 and sampled HR@2 (the
-seeded draw, and its expectation over all draws given the target's full rank)."""
+seeded draw, and its expectation over all draws given the target's full rank).
+
+A model may score the whole catalog (a dense array, as the peers do) or only its candidates
+(``(items, scores)``, as two-stage serving does): every item it did not score ranks below every
+item it did, in random order (ties count half), which is exactly what a user would see.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from recoengine.evaluation import metrics
 from recoengine.evaluation.protocol import Split
 from recoengine.models.history import histories
 
-ScoreFn = Callable[[int, np.ndarray], np.ndarray]  # (user index, train history) -> item scores
+Scores = np.ndarray | tuple[np.ndarray, np.ndarray]
+ScoreFn = Callable[[int, np.ndarray], Scores]  # (user index, history) -> scores
 
 
 @dataclass
@@ -35,40 +41,65 @@ class PerUser:
 
 class Evaluator:
     """Fixes the split, each case's history and the sampled negatives (fixed seed), so every
-    model is scored on exactly the same cases."""
+    model is scored on exactly the same cases. ``max_users`` keeps the cases of a seeded sample
+    of users (validation on very large data sets); by default every case counts."""
 
-    def __init__(self, split: Split, seed: int = 2024, n_negatives: int = 99) -> None:
+    def __init__(
+        self,
+        split: Split,
+        seed: int = 2024,
+        n_negatives: int = 99,
+        max_users: int | None = None,
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        keep = np.arange(len(split.test_items))
+        users = np.unique(split.test_users)
+        if max_users is not None and len(users) > max_users:
+            chosen = rng.choice(users, size=max_users, replace=False)
+            keep = np.flatnonzero(np.isin(split.test_users, chosen))
         self.split = split
-        self.histories = histories(split.train)
-        n_items = split.train.n_items
+        self.cases = keep
+        self.users = split.test_users[keep]
+        self.targets = split.test_items[keep]
+        train_histories = histories(split.train)
         self.case_histories = [
-            np.concatenate([self.histories[u], p]) if len(p) else self.histories[u]
-            for u, p in zip(split.test_users, split.test_prefix, strict=True)
+            np.concatenate([train_histories[int(split.test_users[n])], split.test_prefix[n]])
+            if len(split.test_prefix[n])
+            else train_histories[int(split.test_users[n])]
+            for n in keep
         ]
+        n_items = split.train.n_items
         # Candidates a case's target competes with: the catalog minus its history and itself.
         self.pools = [
             n_items - len(np.unique(np.append(h, t)))
-            for h, t in zip(self.case_histories, split.test_items, strict=True)
+            for h, t in zip(self.case_histories, self.targets, strict=True)
         ]
         self.n_negatives = n_negatives
-        rng = np.random.default_rng(seed)
         self.negatives = [
             metrics.sample_negatives(rng, n_items, np.append(h, t), n_negatives)
-            for h, t in zip(self.case_histories, split.test_items, strict=True)
+            for h, t in zip(self.case_histories, self.targets, strict=True)
         ]
 
     def __len__(self) -> int:
-        return len(self.split.test_items)
+        return len(self.targets)
+
+    def ranks(self, n: int, scores: Scores) -> tuple[float, float]:
+        """(full rank, rank among the sampled negatives) of case ``n``'s target."""
+        target, hist = int(self.targets[n]), self.case_histories[n]
+        if isinstance(scores, tuple):
+            return metrics.candidate_ranks(
+                scores[0], scores[1], target, self.pools[n], self.negatives[n]
+            )
+        return metrics.rank_of(scores, target, hist), metrics.sampled_rank(
+            scores, target, self.negatives[n]
+        )
 
     def run(self, score: ScoreFn) -> PerUser:
         ranks = np.empty(len(self))
         sampled = np.empty(len(self))
         expected = np.empty(len(self))
-        cases = zip(self.split.test_users, self.split.test_items, self.case_histories, strict=True)
-        for n, (u, t, hist) in enumerate(cases):
-            s = score(int(u), hist)
-            ranks[n] = metrics.rank_of(s, int(t), hist)
-            sampled[n] = metrics.sampled_rank(s, int(t), self.negatives[n])
+        for n, (u, hist) in enumerate(zip(self.users, self.case_histories, strict=True)):
+            ranks[n], sampled[n] = self.ranks(n, score(int(u), hist))
             expected[n] = metrics.expected_sampled_hit(ranks[n], self.pools[n], self.n_negatives)
         return self.from_ranks(ranks, sampled, expected)
 

@@ -51,11 +51,51 @@ def expected_sampled_hit(rank: float, pool: int, n_negatives: int = 99, k: int =
     return hits / total
 
 
+def candidate_ranks(
+    items: np.ndarray, scores: np.ndarray, target: int, pool: int, negatives: np.ndarray
+) -> tuple[float, float]:
+    """``rank_of`` and ``sampled_rank`` for a model that scored only ``items`` (candidates,
+    none of them in the history): every unscored item ranks below every scored one, in random
+    order, so ties among them count half."""
+    scored = np.isfinite(scores)
+    items, scores = items[scored], scores[scored].astype(np.float64)
+    order = np.argsort(items, kind="stable")
+    sorted_items, sorted_scores = items[order], scores[order]
+
+    def score_of(ids: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(sorted_items, ids), max(len(sorted_items) - 1, 0))
+        found = (sorted_items[pos] == ids) if len(sorted_items) else np.zeros(len(ids), bool)
+        return np.where(found, sorted_scores[pos] if len(sorted_items) else 0.0, -np.inf)
+
+    t = float(score_of(np.asarray([target]))[0])
+    if np.isfinite(t):
+        rank = float(np.count_nonzero(scores > t) + 0.5 * (np.count_nonzero(scores == t) - 1))
+    else:
+        rank = len(scores) + 0.5 * (pool - len(scores))
+    neg = score_of(np.asarray(negatives))
+    sampled = np.count_nonzero(neg > t) + 0.5 * np.count_nonzero(neg == t)
+    return float(rank), float(sampled)
+
+
 def sample_negatives(
     rng: np.random.Generator, n_items: int, forbidden: np.ndarray, n: int = 99
 ) -> np.ndarray:
-    """``n`` distinct items outside ``forbidden`` (the user's history and held-out item)."""
-    allowed = np.ones(n_items, dtype=bool)
-    allowed[forbidden] = False
-    pool = np.flatnonzero(allowed)
-    return rng.choice(pool, size=min(n, pool.size), replace=False)
+    """``n`` distinct items outside ``forbidden`` (the user's history and held-out item),
+    uniformly: drawn by rejection, so the cost follows ``n`` and not the catalog (a history
+    covering most of a small catalog falls back to drawing from the complement)."""
+    banned = np.unique(forbidden)
+    free = n_items - len(banned)
+    if free <= 4 * n:
+        allowed = np.ones(n_items, dtype=bool)
+        allowed[banned] = False
+        return rng.choice(np.flatnonzero(allowed), size=min(n, free), replace=False)
+    chosen: list[int] = []
+    taken = set(banned.tolist())
+    while len(chosen) < n:
+        for x in rng.integers(0, n_items, size=2 * (n - len(chosen))).tolist():
+            if x not in taken:
+                taken.add(x)
+                chosen.append(x)
+                if len(chosen) == n:
+                    break
+    return np.asarray(chosen, dtype=np.int64)

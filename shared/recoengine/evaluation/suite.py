@@ -12,33 +12,39 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 from recoengine import training
 from recoengine.data.dataset import Dataset
-from recoengine.evaluation.evaluator import Evaluator, PerUser
+from recoengine.evaluation.evaluator import Evaluator, PerUser, ScoreFn
 from recoengine.evaluation.peers import popularity_scores, tune_als
 from recoengine.evaluation.protocol import leave_last_out
 from recoengine.evaluation.stats import mean_ci, paired_ci
+from recoengine.models.blend import DEFAULT_WEIGHTS
+from recoengine.models.item_graphs import fit_graphs
 
 PEER = "implicit_als"
 Progress = Callable[[Iterable[object], str], Iterable[object]]
 
 
 def run_suite(
-    data: Dataset, seed: int = 2024, progress: Progress = lambda it, d: it
+    data: Dataset,
+    seed: int = 2024,
+    progress: Progress = lambda it, d: it,
+    graph_fitter: training.GraphFitter = fit_graphs,
+    engine: str = "local",
 ) -> dict[str, Any]:
     started = time.perf_counter()
     split = leave_last_out(data)
     ev = Evaluator(split, seed=seed)
-    model, report = training.train(split.train, tune=True, progress=progress)
+    model, report = training.train(
+        split.train, tune=True, progress=progress, graph_fitter=graph_fitter
+    )
     train = split.train
 
-    def blend(weights: tuple[float, float, float]) -> Callable[[int, np.ndarray], np.ndarray]:
+    def blend(weights: tuple[float, float, float]) -> ScoreFn:
         return training.blend_scorer(model, train, weights)
 
     runs: dict[str, PerUser] = {
-        "blend_default": ev.run(blend((0.4, 0.4, 0.2))),
+        "blend_default": ev.run(blend(DEFAULT_WEIGHTS)),
         "blend_tuned": ev.run(blend(report.tuned_weights)),
         "cf_only": ev.run(blend((1.0, 0.0, 0.0))),
         "cb_only": ev.run(blend((0.0, 1.0, 0.0))),
@@ -64,6 +70,7 @@ def run_suite(
         row["ndcg10_ratio_to_peer"] = row["ndcg10"] / peer.summary()["ndcg10"]
         models[name] = row
     return {
+        "engine": engine,
         "dataset": data.name,
         "protocol": "leave-last-out by timestamp (stable ties), full ranking; sampled HR@2 "
         "among 99 negatives (seeded draw, and its expectation over draws)",

@@ -1,8 +1,9 @@
 """The hybrid: calibrated component scores blended with configurable weights (default 0.4/0.4/0.2).
 
-Raw component scores live on unrelated scales (EASE weights, cosines, log-lifts), so a naive
+Raw component scores live on unrelated scales (graph weights, cosines, log-lifts), so a naive
 min-max blend lets the noisiest component dominate. Each component is first standardised per
-request over the catalog (z-scores, independent of the request's filters), then multiplied by
+request over the request's candidates (z-scores, independent of the request's filters), then
+multiplied by
 a calibration scale fitted at training time: the slope of a one-feature logistic regression
 of "is the user's next item" on that z-score, on validation data. After calibration each
 component speaks in log-odds units of how informative it actually is, so the spec's weights
@@ -19,10 +20,13 @@ import numpy as np
 from recoengine.models import kernels
 
 COMPONENTS = ("cf", "cb", "pa")
+# The product's blend: CF 40%, CB 40%, PA 20% (configurable; training also records tuned ones).
+DEFAULT_WEIGHTS: tuple[float, float, float] = (0.4, 0.4, 0.2)
 
 
 def standardize(scores: np.ndarray) -> np.ndarray:
-    """z-scores over the whole catalog; constant scores become zeros."""
+    """z-scores over the candidates; constant scores become zeros (a component with nothing
+    to say, such as CB on a catalog without features, then weighs nothing)."""
     mean = scores.mean()
     std = scores.std()
     if not std > kernels.CONSTANT_TOLERANCE * (abs(mean) + kernels.CONSTANT_TOLERANCE):
@@ -82,7 +86,7 @@ def combine(
     calibration: BlendCalibration,
 ) -> Blended:
     """Σ_c w_c · a_c · z_c, with z_c the component (a row of ``raw``, ordered as COMPONENTS)
-    standardised over the catalog."""
+    standardised over the candidates."""
     raw = np.ascontiguousarray(raw, dtype=np.float32)
     total = np.empty(raw.shape[1], dtype=np.float32)
     mean = np.empty(raw.shape[0])

@@ -1,17 +1,11 @@
-"""CF: a sequence-aware item-to-item model.
+"""CF: a sequence-aware item-to-item model over sparse item graphs.
 
-Two item-item matrices learned from implicit feedback:
-
-- EASE (Steck, WWW 2019): a closed-form linear autoencoder ``B = I - P / diag(P)`` with
-  ``P = (XᵀX + λI)⁻¹``; strong on MovieLens and with no iterative training to tune.
-- Transitions: how often item j follows item i in a user's chronological sequence (within a
-  few steps), row-normalised. What users do next matters on a leave-last-out protocol.
-
-A user's score vector is the recency-weighted sum of the rows of their recent items, so the
-model follows what a user just did (including events supplied at request time) without
-retraining. Cost per request: O(len(recent history) x n_items). The dense matrices limit the
-catalog to ``max_items`` (about 0.4 GB per matrix at 10,000 items); beyond that, swap in a
-sparse neighbourhood version.
+Three graphs (``item_graphs``), each at most ``neighbours`` entries per item: EASE (on catalogs
+small enough to fit it exactly), co-occurrence and transitions. A user's CF score of an item
+is the recency-weighted sum, over their recent items, of that item's entry in each graph's row,
+so the model follows what a user just did (including events supplied at request time) without
+retraining. Scoring touches only the rows of the recent items: the neighbours found there are
+the request's candidates (two-stage serving), and the cost never grows with the catalog.
 """
 
 from __future__ import annotations
@@ -24,62 +18,26 @@ import numpy as np
 
 from recoengine.models import kernels
 from recoengine.models.history import recency_weights
+from recoengine.models.item_graphs import ItemGraphs
 
 
 @dataclass(frozen=True)
 class CFParams:
-    l2: float = 400.0  # EASE regularisation
-    half_life: float = 10.0  # recency half-life, in history steps
+    """Serving-time parameters (tuned on validation without refitting the graphs)."""
+
+    half_life: float = 10.0  # recency half-life of the EASE and co-occurrence rows, in steps
     max_history: int = 30  # at most this many recent items contribute (see ``window``)
-    transition_weight: float = 1.0  # weight of the transition matrix against EASE
-    transition_window: int = 3  # j counts as following i when within this many steps
+    ease_weight: float = 1.0
+    cooccurrence_weight: float = 0.3
+    transition_weight: float = 1.0
+    transition_window: int = 3  # the last items whose transition rows count
     transition_half_life: float = 1.5
-    max_items: int = 10_000
 
 
 class SequenceCF:
-    def __init__(self, params: CFParams | None = None) -> None:
+    def __init__(self, graphs: ItemGraphs, params: CFParams | None = None) -> None:
+        self.graphs = graphs
         self.params = params or CFParams()
-        self.ease: np.ndarray | None = None
-        self._transitions: np.ndarray | None = None
-        self._transitions_csr: kernels.Csr | None = None
-
-    def fit(self, histories: list[np.ndarray], n_items: int) -> SequenceCF:
-        p = self.params
-        if n_items > p.max_items:
-            raise ValueError(f"{n_items} items exceed the dense CF limit of {p.max_items}")
-        gram = np.zeros((n_items, n_items), dtype=np.float64)
-        trans = np.zeros((n_items, n_items), dtype=np.float64)
-        for hist in histories:
-            if len(hist) == 0:
-                continue
-            unique = np.unique(hist)
-            gram[np.ix_(unique, unique)] += 1.0
-            for step in range(1, p.transition_window + 1):
-                if len(hist) > step:
-                    w = 0.5 ** ((step - 1) / p.transition_half_life)
-                    np.add.at(trans, (hist[:-step], hist[step:]), w)
-        diag = np.diag_indices(n_items)
-        gram[diag] += p.l2
-        precision = np.linalg.inv(gram)
-        ease = precision / (-np.diag(precision))
-        ease[diag] = 0.0
-        np.fill_diagonal(trans, 0.0)
-        row_sums = trans.sum(axis=1, keepdims=True)
-        trans = np.divide(trans, row_sums, out=np.zeros_like(trans), where=row_sums > 0)
-        self.ease = ease.astype(np.float32)
-        self.transitions = trans.astype(np.float32)
-        return self
-
-    @property
-    def transitions(self) -> np.ndarray | None:
-        return self._transitions
-
-    @transitions.setter
-    def transitions(self, matrix: np.ndarray | None) -> None:
-        """Scored in sparse form (an item is followed by a few percent of the catalog)."""
-        self._transitions = matrix
-        self._transitions_csr = None if matrix is None else kernels.Csr.from_dense(matrix)
 
     @cached_property
     def window(self) -> int:
@@ -87,24 +45,42 @@ class SequenceCF:
         ``max_history``. The cost of a request is proportional to it."""
         return max(1, min(self.params.max_history, math.ceil(4 * self.params.half_life)))
 
-    def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """One score per item (written into ``out`` when given: serving avoids a copy)."""
-        assert self.ease is not None and self._transitions_csr is not None
+    @cached_property
+    def _graphs(self) -> list[tuple[kernels.Csr, float, bool]]:
+        """(graph, weight, is_transition) for every graph that takes part."""
+        p, g = self.params, self.graphs
+        parts = [
+            (g.cooccurrence, p.cooccurrence_weight, False),
+            (g.transitions, p.transition_weight, True),
+        ]
+        if g.ease is not None:
+            parts.insert(0, (g.ease, p.ease_weight, False))
+        return [(m.kernel, w, t) for m, w, t in parts if w > 0 and m.nnz > 0]
+
+    def gather(
+        self, history: np.ndarray, extra: np.ndarray, forbidden: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The request's candidates and their CF scores: every neighbour of a recent item, plus
+        ``extra`` items (score 0), minus ``forbidden`` ones."""
         p = self.params
-        out = np.empty(self.ease.shape[0], dtype=np.float32) if out is None else out
-        recent = np.asarray(history[-self.window :], dtype=np.int32)  # no copy when int32
-        weights = recency_weights(len(recent), p.half_life)
-        kernels.weighted_row_sum(self.ease, recent, weights, out, False)
-        if p.transition_weight and len(recent):
-            last = recent[-p.transition_window :]
-            tw = transition_weights(len(last), p.transition_half_life, p.transition_weight)
-            kernels.csr_weighted_row_sum(self._transitions_csr, last, tw, out, True)
-        return out
+        recent = np.asarray(history[-self.window :], dtype=np.int32)
+        graphs, rows, weights = [], [], []
+        for graph, weight, is_transition in self._graphs:
+            if is_transition:
+                last = recent[-p.transition_window :]
+                graphs.append(graph)
+                rows.append(last)
+                weights.append(_weights(len(last), p.transition_half_life, weight))
+            else:
+                graphs.append(graph)
+                rows.append(recent)
+                weights.append(_weights(len(recent), p.half_life, weight))
+        return kernels.gather(graphs, rows, weights, extra, forbidden)
 
 
-@lru_cache(maxsize=64)
-def transition_weights(length: int, half_life: float, weight: float) -> np.ndarray:
-    """Recency weights of the last items' transition rows, times the transitions' weight."""
+@lru_cache(maxsize=256)
+def _weights(length: int, half_life: float, weight: float) -> np.ndarray:
+    """Recency weights of the last ``length`` rows times a graph's weight (read-only)."""
     weights = recency_weights(length, half_life) * np.float32(weight)
     weights.flags.writeable = False
     return weights

@@ -1,18 +1,23 @@
 """CB: content-based scores from item feature tokens (genres, tags).
 
-Items are TF-IDF vectors over their tokens, L2-normalised; a user's profile is the
-recency-weighted mean of their history's vectors; an item's score is its cosine with the
-profile. It answers for items nobody has interacted with yet (new catalog entries).
+Items are TF-IDF vectors over their tokens, L2-normalised and stored sparse (an item carries a
+few tokens); a user's profile is the recency-weighted sum of their history's vectors; an item's
+score is its dot product with the profile. It answers for items nobody has interacted with yet
+(new catalog entries). The inverted index (token -> the items carrying it, most popular first)
+gives a feature filter its candidates even when none of the user's neighbours carries the token.
+Tokens match case-insensitively (``"comedy"`` finds ``Comedy``); the catalog keeps its spelling.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from recoengine.models import kernels
 from recoengine.models.history import recency_weights
+from recoengine.models.sparse import SparseRows
 
 
 @dataclass
@@ -22,68 +27,81 @@ class CBParams:
 
 
 class ContentModel:
-    def __init__(self, params: CBParams | None = None) -> None:
+    def __init__(
+        self,
+        items: SparseRows,
+        vocabulary: list[str],
+        token_items: SparseRows,
+        params: CBParams | None = None,
+    ) -> None:
         self.params = params or CBParams()
-        self.vocabulary: list[str] = []
-        self._matrix: np.ndarray | None = None
-        self._items: kernels.Csr | None = None  # the matrix, sparse
-        self._tokens: kernels.Csr | None = None  # its transpose, sparse
-        self._all_tokens = np.zeros(0, dtype=np.int32)
+        self.items = items  # items x tokens
+        self.vocabulary = vocabulary
+        self.token_items = token_items  # tokens x items, most popular first
 
-    def fit(self, item_features: list[list[str]]) -> ContentModel:
+    @staticmethod
+    def fit(
+        item_features: list[list[str]], popularity: np.ndarray, params: CBParams | None = None
+    ) -> ContentModel:
         vocab = sorted({t for feats in item_features for t in feats})
         index = {t: j for j, t in enumerate(vocab)}
-        m = np.zeros((len(item_features), max(len(vocab), 1)), dtype=np.float32)
-        for i, feats in enumerate(item_features):
-            for t in feats:
-                m[i, index[t]] = 1.0
-        df = m.sum(axis=0)
-        idf = np.log((1.0 + len(item_features)) / (1.0 + df)) + 1.0
-        m *= idf.astype(np.float32)
-        norms = np.linalg.norm(m, axis=1, keepdims=True)
-        m = np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
-        self.vocabulary = vocab
-        self.matrix = m
-        return self
+        lengths = np.fromiter((len(set(f)) for f in item_features), np.int64, len(item_features))
+        columns = np.fromiter(
+            (index[t] for feats in item_features for t in sorted(set(feats))),
+            np.int32,
+            int(lengths.sum()),
+        )
+        indptr = np.zeros(len(item_features) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        df = np.bincount(columns, minlength=len(vocab))
+        idf = (np.log((1.0 + len(item_features)) / (1.0 + df)) + 1.0).astype(np.float32)
+        values = idf[columns]
+        rows = np.repeat(np.arange(len(item_features)), lengths)
+        norms = np.sqrt(np.bincount(rows, weights=values * values, minlength=len(item_features)))
+        values = (values / np.where(norms > 0, norms, 1.0)[rows]).astype(np.float32)
+        items = SparseRows(indptr, columns, values, len(vocab))
+        # Inverted index: per token, its items, most popular first (ties: lower index).
+        order = np.lexsort((rows, -popularity[rows], columns))
+        token_indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(df, out=token_indptr[1:])
+        ordered = SparseRows(
+            token_indptr,
+            rows[order].astype(np.int32),
+            np.ones(len(columns), dtype=np.float32),
+            len(item_features),
+        )
+        return ContentModel(items, vocab, ordered, params)
 
-    @property
-    def matrix(self) -> np.ndarray | None:
-        """Items x tokens, rows L2-normalised; scored in sparse form (an item has few tokens)."""
-        return self._matrix
-
-    @matrix.setter
-    def matrix(self, matrix: np.ndarray | None) -> None:
-        self._matrix = matrix
-        if matrix is None:
-            self._items = self._tokens = None
-            return
-        self._items, self._tokens = kernels.Csr.from_dense(matrix), kernels.Csr.from_dense(matrix.T)
-        self._all_tokens = np.arange(matrix.shape[1], dtype=np.int32)
+    @cached_property
+    def token_index(self) -> dict[str, int]:
+        """Case-folded token -> its column (the catalog's first spelling wins)."""
+        index: dict[str, int] = {}
+        for j, token in enumerate(self.vocabulary):
+            index.setdefault(token.casefold(), j)
+        return index
 
     def profile(self, history: np.ndarray) -> np.ndarray:
-        items = self._items
-        assert items is not None
         recent = np.asarray(history[-self.params.max_history :], dtype=np.int32)
-        profile = np.empty(items.n_columns, dtype=np.float32)
+        profile = np.empty(self.items.n_columns, dtype=np.float32)
         weights = recency_weights(len(recent), self.params.half_life)
-        kernels.csr_weighted_row_sum(items, recent, weights, profile, False)
+        kernels.csr_weighted_row_sum(self.items.kernel, recent, weights, profile, False)
         return profile
 
-    def score(self, history: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Cosine-like score of every item with the profile: the profile-weighted sum of the
-        token rows of the transposed matrix (sparse: an item carries a few tokens)."""
-        assert self._items is not None and self._tokens is not None
-        out = np.empty(self._items.n_rows, dtype=np.float32) if out is None else out
-        profile = self.profile(history)
-        kernels.csr_weighted_row_sum(self._tokens, self._all_tokens, profile, out, False)
-        return out
+    def score(self, history: np.ndarray, candidates: np.ndarray, out: np.ndarray) -> None:
+        """Each candidate's dot product with the user's profile, written into ``out``."""
+        kernels.csr_rows_dot(self.items.kernel, candidates, self.profile(history), out)
 
-    def feature_mask(self, tokens: list[str], all_of: bool = False) -> np.ndarray:
-        """Items that carry any (or, with ``all_of``, every) one of ``tokens`` (unknown tokens
-        match nothing)."""
-        assert self.matrix is not None
-        idx = [self.vocabulary.index(t) for t in tokens if t in self.vocabulary]
-        if not idx:
-            return np.zeros(self.matrix.shape[0], dtype=bool)
-        hits = self.matrix[:, idx] > 0
-        return np.asarray(hits.all(axis=1) if all_of else hits.any(axis=1), dtype=bool)
+    def tokens_for(self, names: list[str]) -> list[int | None]:
+        """The column of each name, matched case-insensitively (None when unknown)."""
+        return [self.token_index.get(n.casefold()) for n in names]
+
+    def carrying(self, token: int) -> np.ndarray:
+        """Every item carrying ``token``, most popular first."""
+        return self.token_items.row(token)[0]
+
+    def match(self, candidates: np.ndarray, tokens: list[int], all_of: bool) -> np.ndarray:
+        """Which candidates carry any (or, with ``all_of``, every one) of ``tokens``."""
+        wanted = np.zeros(self.items.n_columns, dtype=np.uint8)
+        wanted[tokens] = 1
+        required = int(wanted.sum()) if all_of else 1
+        return kernels.csr_rows_match(self.items.kernel, candidates, wanted, required)

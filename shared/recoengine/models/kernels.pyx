@@ -7,8 +7,12 @@
 - ``Csr``, ``csr_weighted_row_sum``: the same for a sparse matrix, checked once when built: CF's
   transitions (an item is followed by a few percent of the catalog) and CB's item features (an
   item carries a few tokens; the profile and then the item scores are both such sums).
-- ``blend``: each component's mean and standard deviation over the catalog and the calibrated,
-  weighted sum of z-scores, in two passes over the (3, n) raw scores and no temporaries.
+- ``blend``: each component's mean and standard deviation over the candidates and the
+  calibrated, weighted sum of z-scores, in two passes over the (3, n) raw scores.
+- ``gather``: two-stage serving's first stage, the candidates (neighbours of the recent items
+  in the sparse item graphs, plus popular and filter items) with their CF score, through a hash
+  table sized for the request, so nothing grows with the catalog.
+- ``csr_rows_dot``, ``csr_rows_match``: CB's score and the feature filter on the candidates.
 - ``top_k``: the best ``k`` finite scores, best first (ties: lower item index first), one pass,
   after masking the items that must not be recommended.
 
@@ -163,8 +167,13 @@ def blend(
     cdef float coef, m32
     if not (weights.shape[0] == calibration.shape[0] == mean.shape[0] == scale.shape[0] == c):
         raise ValueError("weights, calibration, mean and scale need one entry per component")
-    if total.shape[0] != n or n == 0:
-        raise ValueError("total needs one entry per item (and at least one item)")
+    if total.shape[0] != n:
+        raise ValueError("total needs one entry per item")
+    if n == 0:
+        for i in range(c):
+            mean[i] = 0.0
+            scale[i] = 0.0
+        return
     for i in range(c):
         s = 0.0
         ss = 0.0
@@ -220,3 +229,130 @@ def top_k(float[::1] scores, Py_ssize_t k, const int[::1] masked):
         if count < k:
             count += 1
     return [idx[j] for j in range(count)], [val[j] for j in range(count)]
+
+
+def gather(list graphs, list rows, list weights, const int[::1] extra,
+           const int[::1] forbidden):
+    """Two-stage serving's first stage: the candidates of one request and their CF score.
+
+    ``graphs[g]`` (a ``Csr``) contributes ``weights[g][r] * graphs[g][rows[g][r]]``: every
+    neighbour of a recent item becomes a candidate with its weighted sum over the graphs.
+    ``extra`` items (popular, persona, feature index) join with score 0; ``forbidden`` items
+    (history, exclusions) never become candidates. Returns ``(items, cf)`` as int32/float32
+    arrays in first-seen order. An open-addressing hash table sized for this request's entries
+    keeps the cost proportional to them, never to the catalog.
+    """
+    cdef Py_ssize_t g, r, j, bound = extra.shape[0] + forbidden.shape[0], n = 0, capacity = 16
+    cdef Csr m
+    cdef const int[::1] rr
+    cdef const float[::1] ww
+    cdef long long lo, hi
+    if not (len(graphs) == len(rows) == len(weights)):
+        raise ValueError("graphs, rows and weights differ in length")
+    for g in range(len(graphs)):
+        m = graphs[g]
+        rr = rows[g]
+        ww = weights[g]
+        if rr.shape[0] != ww.shape[0]:
+            raise ValueError("rows and weights differ in length")
+        for r in range(rr.shape[0]):
+            if rr[r] < 0 or rr[r] >= m.n_rows:
+                raise IndexError(f"row {rr[r]} out of range for {m.n_rows} rows")
+            bound += m.indptr[rr[r] + 1] - m.indptr[rr[r]]
+    while capacity < 2 * bound:
+        capacity *= 2
+    keys_buffer = np.full(capacity, -1, dtype=np.int32)
+    slots_buffer = np.empty(capacity, dtype=np.int32)
+    items_buffer = np.empty(bound, dtype=np.int32)
+    cf_buffer = np.empty(bound, dtype=np.float32)
+    cdef int[::1] keys = keys_buffer
+    cdef int[::1] slots = slots_buffer
+    cdef int[::1] items = items_buffer
+    cdef float[::1] cf = cf_buffer
+    cdef unsigned int mask = <unsigned int>(capacity - 1), h
+    cdef int key, pos
+    cdef float w
+    for j in range(forbidden.shape[0]):
+        key = forbidden[j]
+        h = (<unsigned int>key * 2654435761u) & mask
+        while keys[h] != -1 and keys[h] != key:
+            h = (h + 1) & mask
+        keys[h] = key
+        slots[h] = -1
+    for g in range(len(graphs)):
+        m = graphs[g]
+        rr = rows[g]
+        ww = weights[g]
+        for r in range(rr.shape[0]):
+            w = ww[r]
+            if w == 0.0:
+                continue
+            lo = m.indptr[rr[r]]
+            hi = m.indptr[rr[r] + 1]
+            for j in range(lo, hi):
+                key = m.indices[j]
+                h = (<unsigned int>key * 2654435761u) & mask
+                while keys[h] != -1 and keys[h] != key:
+                    h = (h + 1) & mask
+                if keys[h] == -1:
+                    keys[h] = key
+                    slots[h] = n
+                    items[n] = key
+                    cf[n] = w * m.data[j]
+                    n += 1
+                elif slots[h] >= 0:
+                    cf[slots[h]] += w * m.data[j]
+    for j in range(extra.shape[0]):
+        key = extra[j]
+        if key < 0:
+            raise IndexError(f"extra item {key} out of range")
+        h = (<unsigned int>key * 2654435761u) & mask
+        while keys[h] != -1 and keys[h] != key:
+            h = (h + 1) & mask
+        if keys[h] == -1:
+            keys[h] = key
+            slots[h] = n
+            items[n] = key
+            cf[n] = 0.0
+            n += 1
+    return items_buffer[:n], cf_buffer[:n]
+
+
+def csr_rows_dot(Csr matrix, const int[::1] rows, const float[::1] vector, float[::1] out):
+    """``out[r] = matrix[rows[r]] . vector``: CB's score of each candidate (its few feature
+    tokens against the user's profile)."""
+    cdef Py_ssize_t r, j, row
+    cdef float s
+    if out.shape[0] != rows.shape[0]:
+        raise ValueError("out needs one entry per row")
+    if vector.shape[0] != matrix.n_columns:
+        raise ValueError(f"vector has {vector.shape[0]} entries, the matrix {matrix.n_columns} columns")
+    for r in range(rows.shape[0]):
+        if rows[r] < 0 or rows[r] >= matrix.n_rows:
+            raise IndexError(f"row {rows[r]} out of range for {matrix.n_rows} rows")
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        s = 0.0
+        for j in range(matrix.indptr[row], matrix.indptr[row + 1]):
+            s += matrix.data[j] * vector[matrix.indices[j]]
+        out[r] = s
+
+
+def csr_rows_match(Csr matrix, const int[::1] rows, const unsigned char[::1] wanted,
+                   Py_ssize_t required):
+    """Per row of ``rows``, whether it holds at least ``required`` of the ``wanted`` columns
+    (1: any of them; their count: all of them). The feature filter on the candidates."""
+    cdef Py_ssize_t r, j, row, hits
+    if wanted.shape[0] != matrix.n_columns:
+        raise ValueError("wanted needs one flag per column")
+    result = np.zeros(rows.shape[0], dtype=bool)
+    cdef unsigned char[::1] out = result.view(np.uint8)
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        if row < 0 or row >= matrix.n_rows:
+            raise IndexError(f"row {row} out of range for {matrix.n_rows} rows")
+        hits = 0
+        for j in range(matrix.indptr[row], matrix.indptr[row + 1]):
+            hits += wanted[matrix.indices[j]]
+        out[r] = hits >= required
+    return result

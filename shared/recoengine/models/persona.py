@@ -2,8 +2,9 @@
 
 For each persona attribute (age band, occupation, ...) and each of its values, the log-lift of
 an item's share of that segment's interactions over its global share, shrunk towards zero for
-small segments. A user's affinity is the mean over their known attributes. It needs no history,
-so it serves cold-start users whose persona is given in the request.
+small segments. A user's affinity is the mean over their known attributes, plus global
+popularity. It needs no history, so it serves cold-start users whose persona is given in the
+request. Each segment's best items and the globally popular ones are kept as candidates.
 """
 
 from __future__ import annotations
@@ -17,47 +18,61 @@ import numpy as np
 class PAParams:
     shrinkage: float = 50.0  # pseudo-count pulling small segments towards the global share
     popularity_weight: float = 1.0  # how much global popularity adds to the segment lift
+    candidates: int = 100  # the popular items, and each segment's best, offered as candidates
 
 
 class PersonaModel:
-    def __init__(self, params: PAParams | None = None) -> None:
-        self.params = params or PAParams()
-        self.segments: dict[str, dict[str, int]] = {}  # attribute -> value -> row
-        self.lift: np.ndarray | None = None  # n_segment_rows x n_items
-        self.log_popularity: np.ndarray | None = None
-        self._memo: dict[tuple[int, ...], np.ndarray] = {}
-
-    def fit(
+    def __init__(
         self,
+        segments: dict[str, dict[str, int]],
+        lift: np.ndarray,
+        log_popularity: np.ndarray,
+        segment_top: np.ndarray,
+        popular: np.ndarray,
+        params: PAParams | None = None,
+    ) -> None:
+        self.params = params or PAParams()
+        self.segments = segments  # attribute -> value -> row of ``lift``
+        self.lift = lift  # n_segment_rows x n_items
+        self.log_popularity = log_popularity
+        self.segment_top = segment_top  # n_segment_rows x candidates, best first
+        self.popular = popular  # every item, most popular first
+
+    @staticmethod
+    def fit(
         user_attrs: dict[str, list[str]],
         users: np.ndarray,
         items: np.ndarray,
         weights: np.ndarray,
         n_items: int,
+        params: PAParams | None = None,
     ) -> PersonaModel:
-        p = self.params
-        self._memo = {}
+        p = params or PAParams()
         counts = np.bincount(items, weights=weights, minlength=n_items).astype(np.float64)
         share = (counts + 1.0) / (counts.sum() + n_items)
-        self.log_popularity = np.log(share).astype(np.float32)
+        log_popularity = np.log(share).astype(np.float32)
         rows: list[np.ndarray] = []
-        self.segments = {}
+        segments: dict[str, dict[str, int]] = {}
         for attr, values in sorted(user_attrs.items()):
-            value_of_user = np.asarray(values, dtype=object)
             distinct = sorted({v for v in values if v})
             if len(distinct) < 2 or len(distinct) > 200:
                 continue  # constant or id-like attributes carry no segment signal
-            self.segments[attr] = {}
-            for value in distinct:
-                mask = value_of_user[users] == value
+            codes = {v: c for c, v in enumerate(distinct)}
+            user_code = np.fromiter((codes.get(v, -1) for v in values), np.int64, len(values))
+            code = user_code[users]
+            segments[attr] = {}
+            for value, c in codes.items():
+                mask = code == c
                 seg = np.bincount(items[mask], weights=weights[mask], minlength=n_items)
                 seg_share = (seg + p.shrinkage * share) / (seg.sum() + p.shrinkage)
-                self.segments[attr][value] = len(rows)
+                segments[attr][value] = len(rows)
                 rows.append(np.log(seg_share / share))
-        self.lift = (
-            np.vstack(rows).astype(np.float32) if rows else np.zeros((0, n_items), np.float32)
-        )
-        return self
+        lift = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, n_items), np.float32)
+        m = min(p.candidates, n_items)
+        affinity = np.float32(p.popularity_weight) * log_popularity + lift
+        segment_top = _top_rows(affinity, m)
+        popular = np.lexsort((np.arange(n_items), -log_popularity)).astype(np.int32)
+        return PersonaModel(segments, lift, log_popularity, segment_top, popular, p)
 
     def rows_for(self, persona: dict[str, str]) -> list[int]:
         return [
@@ -66,17 +81,34 @@ class PersonaModel:
             if a in self.segments and v in self.segments[a]
         ]
 
-    def score_rows(self, rows: list[int]) -> np.ndarray:
-        """Affinity of every item for the segment rows (memoised: personas repeat a lot)."""
-        key = tuple(rows)
-        cached = self._memo.get(key)
-        if cached is not None:
-            return cached
-        assert self.lift is not None and self.log_popularity is not None
-        scores = np.float32(self.params.popularity_weight) * self.log_popularity
+    def candidates(self, rows: list[int], banned: int = 0) -> np.ndarray:
+        """The most popular items (enough that ``candidates`` of them survive ``banned``
+        exclusions) and the best items of the segments ``rows``."""
+        popular = self.popular[: self.params.candidates + banned]
+        if not rows:
+            return popular
+        return np.concatenate([popular, self.segment_top[rows].ravel()])
+
+    def score(self, rows: list[int], candidates: np.ndarray, out: np.ndarray) -> None:
+        """Affinity of each candidate for the segment rows, written into ``out``."""
+        out[:] = self.log_popularity[candidates]
+        if self.params.popularity_weight != 1.0:
+            out *= np.float32(self.params.popularity_weight)
         if rows:
-            scores = scores + self.lift[rows].mean(axis=0)
-        scores.flags.writeable = False
-        if len(self._memo) < 4096:
-            self._memo[key] = scores
-        return scores
+            lift = self.lift[rows[0], candidates]
+            for r in rows[1:]:
+                lift = lift + self.lift[r, candidates]
+            out += lift / np.float32(len(rows))
+
+
+def _top_rows(scores: np.ndarray, m: int) -> np.ndarray:
+    """Per row, the indices of the ``m`` highest scores, best first (ties: lower index)."""
+    if scores.shape[0] == 0 or m == 0:
+        return np.zeros((scores.shape[0], m), dtype=np.int32)
+    part = np.argpartition(-scores, m - 1, axis=1)[:, :m] if m < scores.shape[1] else None
+    cols = part if part is not None else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    top = np.empty((scores.shape[0], m), dtype=np.int32)
+    for r in range(scores.shape[0]):
+        c = cols[r]
+        top[r] = c[np.lexsort((c, -scores[r, c]))]
+    return top

@@ -1,11 +1,16 @@
 """The recommender service: one request in, the top items with their component scores out.
 
-Pure logic over a loaded artifact (numpy only). Context handling:
+Pure logic over a loaded artifact (numpy only), in two stages: gather candidates (neighbours
+of the user's recent items in the item graphs, the popular items of their segment and overall,
+and for a feature filter the most popular items carrying the feature), then blend CF, CB and PA
+on the candidates only. Nothing in a request grows with the catalog. Context handling:
 
 - ``recent_items`` (from the request) and ``recent_events`` (the user's latest clicks/accepts,
   from the session store) extend the user's history, so answers follow what the user just did
   without retraining; ``exclude`` and the history are never recommended;
-- ``features`` keeps only items carrying at least one of the tokens;
+- ``features`` keeps only items carrying at least one of the tokens (all of them with
+  ``match_all_features``), matched case-insensitively; the feature index fills ``k`` even when
+  none of the user's neighbours carries them;
 - ``persona`` overrides/extends the persona attributes known from training.
 
 A user the model has never seen gets persona (if given) + popularity + context, never an error.
@@ -15,20 +20,23 @@ Unknown item ids or feature tokens in the context are ignored and reported in ``
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from recoengine.artifact import LoadedModel
 from recoengine.models import kernels
-from recoengine.models.blend import weight_vector
+from recoengine.models.blend import Blended, weight_vector
+from recoengine.models.hybrid import Scored
 from recoengine.serving.cache import TTLCache
-from recoengine.web.metrics import RECOMMENDATION_ENGINE_LATENCY
 
-
-# "More like this" ranks by the anchor alone: item-to-item CF and content, no persona.
-_SIMILARITY_WEIGHTS = np.asarray((0.5, 0.5, 0.0), dtype=np.float32)
+# "More like this" ranks by the anchor alone, no persona: content first (people asking for
+# "more like Toy Story" expect its kind), item-to-item CF to order the items of that kind.
+_SIMILARITY_WEIGHTS = np.asarray((0.3, 0.7, 0.0), dtype=np.float32)
+# A feature filter adds this many of each token's most popular items beyond k and the banned.
+_FILTER_SLACK = 50
+_NONE = np.zeros(0, dtype=np.int32)
 
 
 @dataclass(frozen=True)
@@ -80,17 +88,18 @@ class RecommenderService:
         loaded: LoadedModel,
         weights: tuple[float, float, float],
         cache: TTLCache[Recommendations] | None = None,
+        observe_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.catalog = loaded.catalog
         self.weights = weights
         self.cache: TTLCache[Recommendations] = cache if cache is not None else TTLCache(0, 0)
+        self._observe = observe_latency
         self._item_index = {iid: i for i, iid in enumerate(self.catalog.item_ids)}
         self._user_index = {uid: u for u, uid in enumerate(self.catalog.user_ids)}
         self.n_items = len(self.catalog.item_ids)
         self._weights = weight_vector(weights)
-        self._tokens = {t.casefold(): t for t in self.model.cb.vocabulary}
         # Each known user's PA segment rows, filled on first use (a few ints per user).
         self._known_rows: dict[int, list[int]] = {}
 
@@ -139,7 +148,8 @@ class RecommenderService:
         started = time.perf_counter()
         result = self._score(user_id, k, context, recent_events)
         result.engine_seconds = time.perf_counter() - started
-        RECOMMENDATION_ENGINE_LATENCY.observe(result.engine_seconds)
+        if self._observe is not None:
+            self._observe(result.engine_seconds)
         if key is not None:
             self.cache.put(key, result)
         return result
@@ -153,38 +163,57 @@ class RecommenderService:
     ) -> Recommendations:
         warnings: list[str] = []
         user = self._user_index.get(user_id)
-        history = self.loaded.history(user) if user is not None else np.zeros(0, np.int32)
+        history = self.loaded.history(user) if user is not None else _NONE
         if recent_events or context.recent_items:
             extra = self._indices(recent_events, "recent events", []) + self._indices(
                 context.recent_items, "context.recent_items", warnings
             )
             history = np.concatenate([history, np.asarray(extra, dtype=np.int32)])
-        rows = self._persona_rows(user, context.persona)
-        blended = self.model.blended(history, rows, self._weights)
-        total = blended.total
-        masked = history
+        banned = history
         if context.exclude:
             excluded = self._indices(context.exclude, "context.exclude", warnings)
-            masked = np.concatenate([history, np.asarray(excluded, dtype=np.int32)])
-        if context.features:
-            known = [self._tokens.get(t.casefold()) for t in context.features]
-            warnings.extend(
-                f"unknown feature {t!r} in context.features ignored"
-                for t, k in zip(context.features, known, strict=True)
-                if k is None
-            )
-            tokens = [k for k in known if k is not None]
-            if tokens:
-                total[~self.model.cb.feature_mask(tokens, all_of=context.match_all_features)] = (
-                    -np.inf
-                )
-        top, scores = kernels.top_k(total, k, masked)
+            banned = np.concatenate([history, np.asarray(excluded, dtype=np.int32)])
+        tokens = self._tokens(context.features, warnings)
+        rows = self._persona_rows(user, context.persona)
+        filter_items = self._filter_items(tokens, context.match_all_features, k + len(banned))
+        scored, blended = self.model.blended(history, rows, self._weights, banned, filter_items)
+        if tokens:
+            blended.total[
+                ~self.model.cb.match(scored.items, tokens, context.match_all_features)
+            ] = -np.inf
+        return Recommendations(self._top(scored, blended, k), self.version, warnings)
+
+    def _tokens(self, names: Sequence[str], warnings: list[str]) -> list[int]:
+        """Feature columns of ``names`` (case-insensitive); unknown names become warnings.
+        With no known name at all the filter is dropped (not "match nothing")."""
+        tokens = []
+        for name, token in zip(names, self.model.cb.tokens_for(list(names)), strict=True):
+            if token is None:
+                warnings.append(f"unknown feature {name!r} in context.features ignored")
+            else:
+                tokens.append(token)
+        return tokens
+
+    def _filter_items(self, tokens: list[int], all_of: bool, wanted: int) -> np.ndarray | None:
+        """The feature index's candidates: each token's most popular items (any), or the
+        rarest token's items that carry every token (all)."""
+        if not tokens:
+            return None
+        cb, limit = self.model.cb, wanted + _FILTER_SLACK
+        if not all_of:
+            return np.concatenate([cb.carrying(t)[:limit] for t in tokens])
+        rarest = min(tokens, key=lambda t: len(cb.carrying(t)))
+        items = np.ascontiguousarray(cb.carrying(rarest))
+        return items[cb.match(items, tokens, True)][:limit]
+
+    def _top(self, scored: Scored, blended: Blended, k: int) -> list[ScoredItem]:
+        positions, scores = kernels.top_k(blended.total, k, _NONE)
+        items = scored.items[positions].tolist()
         ids, titles = self.catalog.item_ids, self.catalog.titles
-        items = [
-            ScoredItem(ids[idx], titles[idx], score, parts)
-            for idx, score, parts in zip(top, scores, blended.components(top), strict=True)
+        return [
+            ScoredItem(ids[i], titles[i], score, parts)
+            for i, score, parts in zip(items, scores, blended.components(positions), strict=True)
         ]
-        return Recommendations(items, self.version, warnings)
 
     def similar_items(
         self,
@@ -195,23 +224,25 @@ class RecommenderService:
         user_id: str | None = None,
     ) -> list[ScoredItem]:
         """Items most like ``item_id`` itself (item-to-item CF and content, no persona), for
-        "more like this": never the item, ``exclude``, or what ``user_id`` has already seen."""
+        "more like this": never the item, ``exclude``, or what ``user_id`` has already seen.
+        Its neighbours in the item graphs and the items sharing its features are the
+        candidates."""
         idx = self._item_index.get(item_id)
         if idx is None:
             return []
-        history = np.asarray([idx], dtype=np.int32)
-        blended = self.model.blended(history, [], _SIMILARITY_WEIGHTS)
-        masked = [idx, *self._indices(exclude, "exclude", [])]
+        anchor = np.asarray([idx], dtype=np.int32)
         user = self._user_index.get(user_id) if user_id is not None else None
-        seen = self.loaded.history(user) if user is not None else np.zeros(0, np.int32)
-        top, scores = kernels.top_k(
-            blended.total, k, np.concatenate([np.asarray(masked, np.int32), seen])
+        seen = self.loaded.history(user) if user is not None else _NONE
+        banned = np.concatenate(
+            [anchor, np.asarray(self._indices(exclude, "exclude", []), np.int32), seen]
         )
-        ids, titles = self.catalog.item_ids, self.catalog.titles
-        return [
-            ScoredItem(ids[i], titles[i], s, parts)
-            for i, s, parts in zip(top, scores, blended.components(top), strict=True)
-        ]
+        cb = self.model.cb
+        tokens = cb.items.row(idx)[0].tolist()
+        limit = k + len(banned) + _FILTER_SLACK
+        sharing = [cb.carrying(t)[:limit] for t in tokens]
+        extra = np.concatenate(sharing) if sharing else None
+        scored, blended = self.model.blended(anchor, [], _SIMILARITY_WEIGHTS, banned, extra)
+        return self._top(scored, blended, k)
 
     def feature_vocabulary(self) -> list[str]:
         """The catalog's feature tokens as the catalog spells them (matched case-insensitively)."""

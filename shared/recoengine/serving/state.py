@@ -17,14 +17,17 @@ from typing import Any
 from recoengine import artifact
 from recoengine.config import settings
 from recoengine.errors import ServiceUnavailable
+from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.serving.cache import TTLCache
 from recoengine.serving.service import Recommendations, RecommenderService
+from recoengine.web.metrics import RECOMMENDATION_ENGINE_LATENCY
 
 log = logging.getLogger(__name__)
 _RETRY_SECONDS = 30.0
 _lock = threading.Lock()
 _service: RecommenderService | None = None
 _failure: tuple[float, str] | None = None
+_weights_source = "default"
 
 
 def _default_model_path() -> Path:
@@ -46,10 +49,26 @@ def _load() -> RecommenderService:
     if uri == str(_default_model_path()) and not (Path(uri) / "manifest.json").exists():
         _build_demo_model(Path(uri))
     loaded = artifact.load(uri, settings().service.var_dir / "model-cache")
-    weights = cfg.weights
+    weights, source = weights_in_force(cfg.weights, loaded.model.tuned_weights)
     cache: TTLCache[Recommendations] = TTLCache(cfg.cache_size, cfg.cache_ttl_seconds)
-    log.info("model %s loaded from %s", loaded.version, uri)
-    return RecommenderService(loaded, weights, cache)
+    log.info("model %s loaded from %s; blend weights %s (%s)", loaded.version, uri, weights, source)
+    global _weights_source
+    _weights_source = source
+    return RecommenderService(
+        loaded, weights, cache, observe_latency=RECOMMENDATION_ENGINE_LATENCY.observe
+    )
+
+
+def weights_in_force(
+    configured: tuple[float, float, float] | None, tuned: tuple[float, float, float] | None
+) -> tuple[tuple[float, float, float], str]:
+    """BLEND_WEIGHTS when set, else the weights training tuned (recorded in the artifact),
+    else the product's default; with where they came from, for /health/detailed."""
+    if configured is not None:
+        return configured, "BLEND_WEIGHTS"
+    if tuned is not None:
+        return tuned, "artifact (tuned on validation)"
+    return DEFAULT_WEIGHTS, "default"
 
 
 def get_service() -> RecommenderService:
@@ -87,5 +106,6 @@ def service_status() -> dict[str, Any]:
         "model_version": svc.version,
         "items": svc.n_items,
         "weights": list(svc.weights),
+        "weights_source": _weights_source,
         "cache": svc.cache.stats(),
     }
