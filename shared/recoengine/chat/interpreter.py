@@ -25,7 +25,7 @@ from recoengine.chat.intents import (
     topic_of,
     understand,
 )
-from recoengine.chat.lexicon import normal_token
+from recoengine.chat.lexicon import matcher_for, normal_token
 from recoengine.llm.base import SlotExtractor, SlotRequest
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def validate_slots(
         intent = Intent(str(raw.get("intent")))
     except ValueError:
         raise InvalidSlots(f"unknown intent {str(raw.get('intent'))[:40]!r}") from None
-    by_normal = {normal_token(t): t for t in vocabulary}
+    by_normal = matcher_for(vocabulary).by_normal
     text = " ".join(message.lower().split())
     wanted, dropped = _tokens(_strings(raw.get("genres"), "genres"), by_normal)
     excluded, dropped_x = _tokens(_strings(raw.get("exclude_genres"), "exclude_genres"), by_normal)
@@ -144,10 +144,10 @@ class Interpreter:
     ) -> tuple[Understanding, float]:
         """The understanding and the seconds spent waiting for the model (0 offline), so the
         engine's latency metric can leave the model call out, as it does for replies."""
-        vocab = tuple(vocabulary)
-        offline = understand(message, vocab, previous_titles)
+        offline = understand(message, vocabulary, previous_titles)
         if self.extractor is None:
             return offline, 0.0
+        vocab = tuple(sorted(vocabulary))
         started = time.perf_counter()
         try:
             raw = self.extractor.extract(
@@ -163,7 +163,7 @@ class Interpreter:
             return offline, time.perf_counter() - started
         waited = time.perf_counter() - started
         try:
-            return validate_slots(raw, message, vocab, previous_titles, offline), waited
+            return validate_slots(raw, message, vocabulary, previous_titles, offline), waited
         except InvalidSlots as exc:
             self.failures += 1
             log.warning(

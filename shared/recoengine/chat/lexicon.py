@@ -235,7 +235,7 @@ class CatalogMatcher:
     def __init__(self, vocabulary: Iterable[str], lexicons: tuple[Lexicon, ...]) -> None:
         self.lexicons = lexicons
         self.vocabulary = tuple(sorted({str(t) for t in vocabulary}))
-        by_normal = {normal_token(t): t for t in self.vocabulary}
+        self.by_normal = by_normal = {normal_token(t): t for t in self.vocabulary}
         self.concept_token: dict[str, str | None] = {}
         self.token_concept: dict[str, str] = {}
         for lex in lexicons:
@@ -292,17 +292,26 @@ _matchers: OrderedDict[tuple[str, ...], CatalogMatcher] = OrderedDict()
 _matchers_lock = threading.Lock()
 
 
+_last: list[tuple[frozenset[str], CatalogMatcher]] = []  # the vocabulary object seen last
+
+
 def matcher_for(vocabulary: Iterable[str]) -> CatalogMatcher:
-    """The compiled matcher of a catalogue vocabulary (a few kept, most recent first)."""
+    """The compiled matcher of a catalogue vocabulary (a few kept, most recent first). The
+    engine passes the same frozenset every turn: that is recognised without rehashing it."""
+    last = _last[0] if _last else None
+    if last is not None and last[0] is vocabulary:
+        return last[1]
     key = tuple(sorted({str(t) for t in vocabulary}))
     with _matchers_lock:
         found = _matchers.get(key)
         if found is not None:
             _matchers.move_to_end(key)
-            return found
-    built = CatalogMatcher(key, load_lexicons())
-    with _matchers_lock:
-        _matchers[key] = built
-        while len(_matchers) > 8:
-            _matchers.popitem(last=False)
-    return built
+    if found is None:
+        found = CatalogMatcher(key, load_lexicons())
+        with _matchers_lock:
+            _matchers[key] = found
+            while len(_matchers) > 8:
+                _matchers.popitem(last=False)
+    if isinstance(vocabulary, frozenset):
+        _last[:] = [(vocabulary, found)]  # holds the set, so its identity is not reused
+    return found
