@@ -96,3 +96,30 @@ def test_timeout_falls_back_within_bounded_time(fake):
     assert done.fallback is True and done.attempts == 2
     assert "Timeout" in (done.error or "")
     assert elapsed < 1.5  # two 0.3 s attempts, not the server's 1.5 s delay
+
+
+def test_the_instruction_carries_the_notes_the_language_and_no_empty_promise():
+    from recoengine.llm.gemini import build_instruction
+
+    korean = Prompt(
+        message="아홉 번째랑 비슷한 거",
+        intent="more_like",
+        notes=("아홉 번째 작품은 없어요.",),
+        language="ko",
+    )
+    text = build_instruction(korean)
+    assert "아홉 번째 작품은 없어요." in text
+    assert "do not name or promise any" in text
+    assert "Answer in Korean" in text
+    assert "Answer in English" in build_instruction(PROMPT)
+    assert "do not name or promise" not in build_instruction(PROMPT)
+
+
+def test_the_fallback_is_in_the_users_language(fake):
+    fake.script = [Scripted(status=400)]
+    prompt = Prompt(message="코미디 추천해줘", personality="curator", intent="recommend",
+                    recommendations=PROMPT.recommendations, language="ko")  # fmt: skip
+    done = model(fake).generate(prompt)
+    assert done.fallback is True
+    assert done.text.startswith("(지금은 언어 모델을 사용할 수 없어서")
+    assert "Toy Story (1995)" in done.text and "이런 작품을 골라 봤어요" in done.text
