@@ -179,7 +179,9 @@ def run_set(
     }
 
 
-def _engine(workdir: Path, name: str, service: Any, interpreter: Any) -> Any:
+def _engine(
+    workdir: Path, name: str, service: Any, interpreter: Any, observed: list[float] | None = None
+) -> Any:
     from recoengine.chat.engine import ChatEngine, ChatLimits
     from recoengine.chat.personalities import PersonalityRouter, load_personalities
     from recoengine.chat.recommender import ServingRecommender
@@ -193,8 +195,19 @@ def _engine(workdir: Path, name: str, service: Any, interpreter: Any) -> Any:
         PersonalityRouter(personalities, default),
         ServingRecommender(lambda: service),
         ChatLimits(k=K),
+        observed.append if observed is not None else None,
         interpreter=interpreter,
     )
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = sorted(x * 1000 for x in seconds)
+    if not ms:
+        return {}
+    return {
+        "p50_ms": round(statistics.median(ms), 3),
+        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 3),
+    }
 
 
 def parser_latency(dialogs: list[dict[str, Any]], vocabulary: list[str]) -> dict[str, float]:
@@ -249,8 +262,11 @@ def run(
         out["model_seconds"] = round(time.perf_counter() - started, 2)
         vocabulary = list(service.feature_vocabulary())
         out["parser_latency"] = parser_latency(dialogs, vocabulary)
-        engine = _engine(workdir, "offline", service, Interpreter())
+        observed: list[float] = []
+        engine = _engine(workdir, "offline", service, Interpreter(), observed)
         out["offline"] = run_set(engine, dialogs, genres, ratings)
+        # multiturn_engine_latency: the whole turn but the model calls (SQLite, in process)
+        out["offline"]["turn_latency"] = _percentiles(observed)
         if gemini:
             out["gemini_fake"] = _gemini_run(workdir, service, dialogs, genres, ratings)
     return out
@@ -277,7 +293,10 @@ def _gemini_run(
             credentials=StaticCredentials(),
         )
         interpreter = Interpreter(model)
-        result = run_set(_engine(workdir, "gemini", service, interpreter), dialogs, genres, ratings)
+        observed: list[float] = []
+        engine = _engine(workdir, "gemini", service, interpreter, observed)
+        result = run_set(engine, dialogs, genres, ratings)
+        result["turn_latency"] = _percentiles(observed)
         structured = [r for r in fake.requests if "responseSchema" in r["body"]["generationConfig"]]
         result["structured_requests"] = len(structured)
         result["understanding_fallbacks"] = interpreter.failures
@@ -295,6 +314,12 @@ def _table(result: dict[str, Any]) -> str:
             lines.append(f"  {mode:12} {r['passed']}/{r['requests']} = {r['score']:.1%}  ({kinds})")
     lat = result["parser_latency"]
     lines.append(f"  offline parser per message: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms")
+    turn = result["offline"].get("turn_latency", {})
+    if turn:
+        lines.append(
+            f"  chat turn without model calls (SQLite, in process): p50 {turn['p50_ms']} ms,"
+            f" p95 {turn['p95_ms']} ms"
+        )
     return "\n".join(lines)
 
 
