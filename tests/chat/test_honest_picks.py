@@ -182,3 +182,12 @@ def test_a_turn_that_expires_before_its_session_survives_in_the_summary(tmp_path
     assert "Busan" not in prompt.summary  # no turn twice in one prompt
     view = engine.history(sid, "jo")
     assert "teal" in view["summary"] and "Busan" in view["summary"]
+
+
+def test_an_excluded_genre_leaves_the_kept_filter(tmp_path):
+    engine = make(tmp_path, k=2)
+    sid = engine.turn("kim", "a comedy romance").session_id
+    other = engine.turn("kim", "로맨스 말고 다른 거", sid)
+    assert other.intent == "something_else" and other.language == "ko"
+    got = ids(other)
+    assert got and all("comedy" in FEATURES[i] and "romance" not in FEATURES[i] for i in got)

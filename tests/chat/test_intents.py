@@ -142,12 +142,16 @@ def test_refinements_without_previous_picks_are_plain_requests(message):
         ("anything without horror please", (), ("Horror",)),
         ("공포 말고 코미디", ("Comedy",), ("Horror",)),
         ("로맨스 빼고 액션 영화", ("Action",), ("Romance",)),
+        ("I'm not in the mood for horror, something funny", ("Comedy",), ("Horror",)),
+        ("not a fan of romance", (), ("Romance",)),
+        ("I don't want anything scary", (), ("Horror",)),
+        ("I'm not a horror fan, give me a comedy", ("Comedy",), ("Horror",)),
     ],
 )
 def test_exclusions(message, wanted, excluded):
     what = understand(message, ML)
     assert what.intent is Intent.RECOMMEND
-    assert (what.features, what.excluded) == (wanted, excluded)
+    assert (what.features, what.excluded, what.unknown) == (wanted, excluded, ())
 
 
 @pytest.mark.parametrize(

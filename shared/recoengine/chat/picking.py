@@ -183,7 +183,8 @@ class Picker:
         if refining:
             exclude = list(state.shown_items)
             if not features:  # "a comedy", then "something else": more comedies
-                features = list(state.last_features)
+                unwanted = {t.lower() for t in what.excluded}  # "not comedy, something else"
+                features = [f for f in state.last_features if f.lower() not in unwanted]
                 match_all = state.last_match != "any"
         fetch = k * FETCH_FACTOR if what.excluded else k
 
