@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 
@@ -269,43 +269,39 @@ def understand(
         and grammar.any_markers is not None
         and grammar.any_markers.search(text) is not None
     )
-    common = {
-        "features": slots.wanted,
-        "excluded": slots.excluded,
-        "match_all": not any_of,
-        "language": language,
-    }
+    # A recommendation request with its slots; the intents below refine it.
+    request = Understanding(
+        Intent.RECOMMEND,
+        TOPIC_RECOMMENDATIONS,
+        features=slots.wanted,
+        excluded=slots.excluded,
+        match_all=not any_of,
+        language=language,
+    )
     has_previous = bool(previous_titles)
     something_else = _has(grammar, "something_else", text)
     more_like = _has(grammar, "more_like", text)
     ordinal = ordinal_of(text, lexicons) if more_like or has_previous else None
     if has_previous and something_else and not (more_like and ordinal is not None):
-        return Understanding(Intent.SOMETHING_ELSE, TOPIC_RECOMMENDATIONS, **common)  # type: ignore[arg-type]
+        return replace(request, intent=Intent.SOMETHING_ELSE)
     if has_previous and more_like:
         named = title_named(text, previous_titles)
-        return Understanding(
-            Intent.MORE_LIKE,
-            TOPIC_RECOMMENDATIONS,
+        return replace(
+            request,
+            intent=Intent.MORE_LIKE,
             ordinal=ordinal if named is None else None,
             anchor_title=named,
-            **common,  # type: ignore[arg-type]
         )
     if has_previous and ordinal is not None and _REFERS.search(text):
-        return Understanding(Intent.MORE_LIKE, TOPIC_RECOMMENDATIONS, ordinal=ordinal, **common)  # type: ignore[arg-type]
-    wants = bool(slots.wanted or slots.missing)
+        return replace(request, intent=Intent.MORE_LIKE, ordinal=ordinal)
     help_asked = _has(grammar, "help", text)
-    if (
-        wants
-        or (not help_asked and (_has(grammar, "recommend", text) or more_like or something_else))
-        or (slots.excluded and not help_asked)
-    ):
-        return Understanding(
-            Intent.RECOMMEND,
-            TOPIC_RECOMMENDATIONS,
+    asked = _has(grammar, "recommend", text) or more_like or something_else
+    if slots.wanted or slots.missing or (not help_asked and (asked or slots.excluded)):
+        return replace(
+            request,
             unknown=_unknown_words(text, slots.spans, grammar),
             missing=slots.missing,
             dangling=more_like and (ordinal is not None or bool(_REFERS.search(text))),
-            **common,  # type: ignore[arg-type]
         )
     if help_asked:
         return Understanding(Intent.HELP, TOPIC_HELP, language=language)
