@@ -79,7 +79,12 @@ def store_health() -> dict[str, Any]:
 
 @app.health.component("llm")
 def llm_health() -> dict[str, Any]:
-    return dict(get_engine().model.describe())
+    engine = get_engine()
+    described = dict(engine.model.describe())
+    # Who understands messages: the offline parser, or the model with the parser as fallback.
+    described["understanding"] = engine.interpreter.name
+    described["understanding_fallbacks"] = engine.interpreter.failures
+    return described
 
 
 @app.health.component("engine")

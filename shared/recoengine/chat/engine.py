@@ -1,8 +1,10 @@
 """One chat turn, end to end: session, understanding, routing, recommendations, reply, save.
 
 The engine owns no I/O of its own; it talks to a ``SessionStore``, a ``LanguageModel`` and a
-``Recommender`` through their interfaces. Everything here except the model call is the
-"multi-turn engine" whose time is observed (``multiturn_engine_latency``). A turn is saved
+``Recommender`` through their interfaces, and understands messages through an
+``Interpreter`` (the offline parser, or a model's structured output validated against the
+catalogue). Everything here except the model calls is the "multi-turn engine" whose time is
+observed (``multiturn_engine_latency``). A turn is saved
 in one atomic append after the reply exists; the state update runs on the freshest stored
 state, so concurrent turns on one session neither lose messages nor clobber each other's
 summary or the list of items already shown.
