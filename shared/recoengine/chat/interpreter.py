@@ -31,6 +31,7 @@ from recoengine.llm.base import SlotExtractor, SlotRequest
 log = logging.getLogger(__name__)
 MAX_LIST = 20  # entries of a list the model returns that are looked at
 MAX_TERM_CHARS = 40
+MAX_TERM_WORDS = 3  # a term is a word or a short phrase, never a sentence
 MAX_ORDINAL = 1000
 
 
@@ -86,6 +87,7 @@ def validate_slots(
         term = " ".join(term.split())
         if (
             0 < len(term) <= MAX_TERM_CHARS
+            and len(term.split()) <= MAX_TERM_WORDS
             and term.lower() in text
             and term.lower() not in unknown
             and normal_token(term) not in by_normal
