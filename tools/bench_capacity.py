@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -73,49 +74,78 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- a Vertex AI that takes its time ------------------------------------------------------------
-class SlowVertex:
+def slow_vertex_server(delay: float) -> ThreadingHTTPServer:
     """``generateContent`` on Vertex AI's REST wire format, answering after ``delay`` seconds
-    (a thread per connection, so 40 calls wait side by side, as at Vertex AI)."""
+    (a thread per connection, so 40 calls wait side by side, as at Vertex AI); ``GET /calls``
+    tells how many calls it answered."""
+    payload = json.dumps(ok_body("A considered answer from the slow fake model.")).encode()
+    calls = [0]
 
-    def __init__(self, delay: float) -> None:
-        payload = json.dumps(ok_body("A considered answer from the slow fake model.")).encode()
-        self.calls = 0
-        fake = self
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoint
+        # Headers and body leave in two writes: without TCP_NODELAY the body waits for the
+        # client's delayed ACK (~40 ms a call), a stall the real endpoint does not have.
+        disable_nagle_algorithm = True
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoint
+        def log_message(self, *args: Any) -> None:
+            pass
 
-            def log_message(self, *args: Any) -> None:
+        def _send(self, status: int, body: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
                 pass
 
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fake.calls += 1
-                time.sleep(delay)
-                ok = self.path.endswith(":generateContent")
-                body = payload if ok else b"{}"
-                try:
-                    self.send_response(200 if ok else 404)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+        def do_GET(self) -> None:
+            self._send(200, str(calls[0]).encode())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            calls[0] += 1
+            time.sleep(delay)
+            ok = self.path.endswith(":generateContent")
+            self._send(200 if ok else 404, payload if ok else b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    return server
+
+
+class SlowVertex:
+    """The slow fake in a child process: its threads do not share the driver's GIL."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> SlowVertex:
-        self._thread.start()
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--fake-vertex", str(self.delay)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        self.url = self._proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise RuntimeError("the fake Vertex AI did not start")
         return self
 
+    @property
+    def calls(self) -> int:
+        return int(requests.get(f"{self.url}/calls", timeout=5).text)
+
     def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
 
 
 def _credentials_file(directory: Path) -> Path:
@@ -138,70 +168,54 @@ def _credentials_file(directory: Path) -> Path:
 
 
 # -- chat under model latency ------------------------------------------------------------------
-def _drive_chat(base: str, concurrency: int, seconds: float) -> dict[str, Any]:
-    """``concurrency`` users each holding one conversation, a turn after the other; the first
-    turn of each (it creates the session) is a warm-up. Turns started in the next ``seconds``
-    are measured; the rate is those turns over the time until the last of them ended."""
-    ready = threading.Barrier(concurrency + 1)
-    stop_at = [0.0]
+def _drive_chat(base: str, concurrency: int, seconds: float, warm_up: float) -> dict[str, Any]:
+    """``concurrency`` users each holding one conversation (its first turn creates the
+    session), a turn after the other, without pause. After ``warm_up`` seconds, the turns that
+    end in the next ``seconds`` are measured: turns/s is their count over ``seconds``."""
+    started = time.perf_counter()
+    window = (started + warm_up, started + warm_up + seconds)
     lock = threading.Lock()
-    latencies: list[float] = []
-    last_end = [0.0]
-    fallbacks = [0]
+    turns: list[tuple[float, float, bool]] = []  # (end, latency, fallback)
     errors: list[str] = []
 
     def worker(i: int) -> None:
         http = requests.Session()
         user = f"capacity-{i:03d}"
         sid: str | None = None
-        try:
-            r = http.post(
-                f"{base}/api/v2/chat", json={"user_id": user, "message": "hello"}, timeout=120
-            )
-            r.raise_for_status()
-            sid = r.json()["session_id"]
-        except Exception as exc:  # counted, the run goes on
-            with lock:
-                errors.append(f"warm-up: {exc}")
-        ready.wait()
         n = i
-        while time.perf_counter() < stop_at[0]:
+        while time.perf_counter() < window[1]:
             body: dict[str, Any] = {"user_id": user, "message": MESSAGES[n % len(MESSAGES)]}
             if sid:
                 body["session_id"] = sid
             n += 1
-            started = time.perf_counter()
+            began = time.perf_counter()
             try:
                 r = http.post(f"{base}/api/v2/chat", json=body, timeout=120)
-                elapsed = time.perf_counter() - started
                 r.raise_for_status()
                 answer = r.json()
-            except Exception as exc:
+            except Exception as exc:  # counted, the run goes on
                 with lock:
                     errors.append(str(exc)[:200])
                 continue
-            with lock:
-                latencies.append(elapsed)
-                last_end[0] = max(last_end[0], started + elapsed)
-                fallbacks[0] += bool(answer.get("fallback"))
+            ended = time.perf_counter()
             sid = answer.get("session_id", sid)
+            with lock:
+                turns.append((ended, ended - began, bool(answer.get("fallback"))))
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
     for t in threads:
         t.start()
-    ready.wait()
-    started = time.perf_counter()
-    stop_at[0] = started + seconds
     for t in threads:
-        t.join(seconds + 180)
-    span = max(last_end[0] - started, 1e-9)
+        t.join(warm_up + seconds + 180)
+    measured = [(lat, fb) for end, lat, fb in turns if window[0] <= end < window[1]]
+    latencies = [lat for lat, _ in measured]
     return {
-        "turns": len(latencies),
-        "turns_per_s": round(len(latencies) / span, 2),
+        "turns": len(measured),
+        "turns_per_s": round(len(measured) / seconds, 2),
         "p50_s": round(pct(latencies, 0.50), 3),
         "p95_s": round(pct(latencies, 0.95), 3),
         "max_s": round(max(latencies, default=float("nan")), 3),
-        "fallbacks": fallbacks[0],
+        "fallbacks": sum(fb for _, fb in measured),
         "errors": len(errors),
         "first_errors": errors[:3],
     }
@@ -230,6 +244,8 @@ def chat_cell(
     concurrency: int,
     delay: float,
     firestore_host: str | None = None,
+    understanding: str = "offline",
+    warm_up: float = 5.0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp, SlowVertex(delay) as fake:
         env = {
@@ -241,6 +257,7 @@ def chat_cell(
             "GOOGLE_CLOUD_PROJECT": "bench-project",
             "LLM_BACKEND": "gemini",
             "LLM_BASE_URL": fake.url,
+            "CHAT_UNDERSTANDING": understanding,
             "GOOGLE_APPLICATION_CREDENTIALS": str(_credentials_file(Path(tmp))),
         }
         if firestore_host:
@@ -248,10 +265,16 @@ def chat_cell(
         server = Server("chat", ROOT / "functions/chat/main.py", env)
         try:
             server.wait("/health", None)
-            result = _drive_chat(server.url, concurrency, seconds)
+            result = _drive_chat(server.url, concurrency, seconds, warm_up)
         finally:
             server.stop()
-        return {"threads": threads, "model_calls": fake.calls, **result}
+        calls = fake.calls
+        return {
+            "threads": threads,
+            "understanding": understanding,
+            "model_calls": calls,
+            **result,
+        }
 
 
 def bench_chat(
@@ -261,11 +284,17 @@ def bench_chat(
     delay: float = 1.0,
     stores: tuple[str, ...] = ("sqlite", "firestore"),
     before: bool = True,
+    understanding: bool = True,
 ) -> dict[str, Any]:
     cap = capacity("chat")
-    settings = [("capacity", cap.threads)]
+    # One model call per turn (the reply; the message understood by the offline parser), as
+    # the target is stated; then the default with Gemini, which also understands the message
+    # with a model call (two calls of 1 s a turn).
+    settings = [("capacity", cap.threads, "offline")]
     if before:
-        settings.append(("ff_default_1vcpu", DEFAULT_THREADS_ON_ONE_VCPU))
+        settings.append(("ff_default_1vcpu", DEFAULT_THREADS_ON_ONE_VCPU, "offline"))
+    if understanding:
+        settings.append(("capacity_model_understanding", cap.threads, "auto"))
     result: dict[str, Any] = {
         "settings": {"concurrency": cap.concurrency, "model_delay_s": delay, "seconds": seconds}
     }
@@ -275,7 +304,7 @@ def bench_chat(
                 result[store] = {"skipped": "no Firestore emulator (google-cloud-cli-...)"}
                 continue
             cells: dict[str, Any] = {}
-            for label, threads in settings:
+            for label, threads, mode in settings:
                 log(f"chat on {store}, {threads} threads, {cap.concurrency} concurrent turns")
                 cells[label] = chat_cell(
                     store,
@@ -285,6 +314,7 @@ def bench_chat(
                     concurrency=cap.concurrency,
                     delay=delay,
                     firestore_host=host or None,
+                    understanding=mode,
                 )
             result[store] = cells
     return result
@@ -410,6 +440,10 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--fake-vertex"]:  # the child process of SlowVertex
+        server = slow_vertex_server(float(sys.argv[2]))
+        print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+        server.serve_forever()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "var" / "bench-capacity.json"))
     parser.add_argument("--only", default="chat,recommend")

@@ -8,6 +8,7 @@ function (``tools/bench_capacity.py``), it tells the HTTP layer's cost from the 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ _spec = importlib.util.spec_from_file_location(
 )
 assert _spec is not None and _spec.loader is not None
 _recommend = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _recommend  # its pydantic models resolve their annotations there
 _spec.loader.exec_module(_recommend)
 
 app = HttpApp("recommend")
