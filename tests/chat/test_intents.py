@@ -227,3 +227,15 @@ def test_the_parser_is_fast():
 def test_any_text_is_understood_without_error(text):
     what = understand(text, ML, SHOWN)
     assert isinstance(what.intent, Intent)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["I want a horror movie with zombies and " * 100, "코미디 영화 추천해줘 공포 말고 " * 200,
+     "a" * 4000, "not " * 1000, "'" * 4000],
+)  # fmt: skip
+def test_the_longest_messages_stay_cheap(message):
+    understand(message[:4000], ML, SHOWN)
+    started = time.perf_counter()
+    what = understand(message[:4000], ML, SHOWN)
+    assert time.perf_counter() - started < 0.05 and isinstance(what.intent, Intent)

@@ -44,6 +44,7 @@ RECOMMENDATION_INTENTS = frozenset({Intent.RECOMMEND, Intent.MORE_LIKE, Intent.S
 TOPIC_RECOMMENDATIONS = "recommendations"
 TOPIC_HELP = "help"
 MAX_UNKNOWN_WORDS = 4
+MAX_UNDERSTOOD_CHARS = 500  # requests are short; a longer message is understood by its start
 _TOPICS = {Intent.RECOMMEND: TOPIC_RECOMMENDATIONS, Intent.MORE_LIKE: TOPIC_RECOMMENDATIONS,
            Intent.SOMETHING_ELSE: TOPIC_RECOMMENDATIONS, Intent.HELP: TOPIC_HELP}  # fmt: skip
 _REFERS = re.compile(r"\blike\s+(th(e|is|at|ose|ese)|it|them|one)\b|\b(that|this|it)\s+one\b")
@@ -258,7 +259,7 @@ def understand(
 ) -> Understanding:
     """Classify one message and fill its slots. Refinements need something to refine:
     without previous picks, "something else" and "more like ..." are plain requests."""
-    text = " ".join(message.lower().split())
+    text = " ".join(message[: MAX_UNDERSTOOD_CHARS * 2].lower().split())[:MAX_UNDERSTOOD_CHARS]
     lexicons = load_lexicons()
     grammar = _grammar(lexicons)
     matcher = matcher_for(vocabulary)

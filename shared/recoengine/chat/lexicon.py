@@ -200,14 +200,14 @@ class PhraseIndex(Generic[V]):
 
     def find(self, text: str) -> list[Found[V]]:
         found: list[Found[V]] = []
-        taken: list[tuple[int, int]] = []
+        taken = bytearray(len(text))  # characters already matched by a longer phrase
         if self.hangul and _HANGUL.search(text):
             for phrase, value in self.hangul:
                 at = text.find(phrase)
                 while at >= 0:
                     end = at + len(phrase)
-                    if not any(a < end and at < b for a, b in taken):
-                        taken.append((at, end))
+                    if not any(taken[at:end]):
+                        taken[at:end] = b"\x01" * (end - at)
                         found.append(Found(at, end, value))
                     at = text.find(phrase, end)
         if self.words:
@@ -219,7 +219,7 @@ class PhraseIndex(Generic[V]):
                     hit = self.words.get(key)
                     if hit is not None:
                         start, end = tokens[i][0], tokens[i + n - 1][1]
-                        if not any(a < end and start < b for a, b in taken):
+                        if not any(taken[start:end]):
                             found.append(Found(start, end, hit))
                         i += n
                         break
