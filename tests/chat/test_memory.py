@@ -140,3 +140,9 @@ def test_memory_invariants_over_a_conversation(sizes, budget, max_turns, summary
         through = seq
         assert len(summary) <= store_max
         stored.append(T(seq, user, reply))
+
+
+def test_a_summary_line_says_what_was_recommended_not_the_offline_marker():
+    line = summarize_turn("a comedy", "[offline responder: x] Here is...", recommended=["A", "B"])
+    assert line == "user: a comedy / recommended: A; B"
+    assert summarize_turn("hi", "[offline responder: x] Hello!") == "user: hi / reply: Hello!"

@@ -253,7 +253,9 @@ class ChatEngine:
             completion = replace(offline, fallback=True, error=type(exc).__name__)
         model_seconds = time.perf_counter() - model_started + understand_seconds
         shown = tuple(s.item_id for s in picks.items) if picks else ()
-        line = summarize_turn(message, completion.text)
+        line = summarize_turn(
+            message, completion.text, recommended=[s.title for s in picks.items] if picks else ()
+        )
         store_max = stored_summary_chars(
             self.limits.summary_max_chars, self.limits.max_window_turns
         )

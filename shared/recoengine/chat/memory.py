@@ -12,11 +12,13 @@ and be lost. The prompt's summary is the stored one minus the window's own lines
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 CHARS_PER_TOKEN = 4  # a rough, conservative rule of thumb for budgeting in tokens
+_MARKER = re.compile(r"^\s*\[[^\]\n]{0,80}\]\s*")
 SEPARATOR = "\n"  # one line per turn: clipped texts never hold a newline
 LINE_TEXT_CHARS = 100  # per text of a summary line
 
@@ -50,9 +52,20 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
 
 
-def summarize_turn(user_text: str, reply_text: str, limit: int = LINE_TEXT_CHARS) -> str:
-    """One summary line per turn: what the user said and the gist of the reply."""
-    return f"user: {clip(user_text, limit)} / reply: {clip(reply_text, limit)}"
+def summarize_turn(
+    user_text: str,
+    reply_text: str,
+    limit: int = LINE_TEXT_CHARS,
+    recommended: Sequence[str] = (),
+) -> str:
+    """One summary line per turn: what the user said and the gist of the reply (the titles
+    recommended, when there were any: they say more than the reply's opening words)."""
+    if recommended:
+        return (
+            f"user: {clip(user_text, limit)} / recommended: {clip('; '.join(recommended), limit)}"
+        )
+    reply = _MARKER.sub("", reply_text, count=1)  # "[offline responder: ...]" says nothing
+    return f"user: {clip(user_text, limit)} / reply: {clip(reply, limit)}"
 
 
 def stored_summary_chars(summary_max_chars: int, max_turns: int) -> int:
