@@ -82,6 +82,7 @@ def test_something_else_keeps_the_previous_filter_until_it_runs_out(tmp_path):
     assert first.last_features == ("comedy",) and len(first.shown_items) == 2
 
     other = engine.turn("erin", "something else", sid)
+    assert other.understood["filter"] == {"features": ["comedy"], "match": "all"}
     ids = {s.item_id for s in other.recommendations}
     assert len(ids) == 2 and all("comedy" in FEATURES[i] for i in ids)  # still comedies
     assert not ids & set(first.shown_items)  # and new ones

@@ -308,12 +308,13 @@ class ChatEngine:
             recommendations=picks.items if picks else None,
             language=what.language,
             notes=picks.notes if picks else (),
-            understood=_understood(what) if what.intent in RECOMMENDATION_INTENTS else None,
+            understood=_understood(what, picks) if picks is not None else None,
         )
 
 
-def _understood(what: Understanding) -> dict[str, Any]:
-    """What the turn understood, for clients and for judging understanding."""
+def _understood(what: Understanding, picks: Picks) -> dict[str, Any]:
+    """What the turn understood, for clients and for judging understanding; ``filter`` is
+    the one applied when it differs (kept from the previous request by "something else")."""
     body: dict[str, Any] = {
         "features": list(what.features),
         "match": "all" if what.match_all else "any",
@@ -327,4 +328,7 @@ def _understood(what: Understanding) -> dict[str, Any]:
         body["ordinal"] = what.ordinal + 1 if what.ordinal >= 0 else -1
     if what.anchor_title:
         body["anchor_title"] = what.anchor_title
+    if picks.features is not None and picks.features != what.features:
+        body["filter"] = {"features": list(picks.features),
+                          "match": "all" if picks.match_all else "any"}  # fmt: skip
     return body
