@@ -55,7 +55,7 @@ CF_GRID: dict[str, tuple[float, ...]] = {
 # (with three, CF choices on ML-100K still moved test NDCG@10 by 0.006 from one run to another).
 VALIDATION_CASES_PER_USER = 5
 # On large data sets the validation cases of a seeded sample of this many users are enough.
-MAX_VALIDATION_USERS = 5_000
+MAX_VALIDATION_USERS = 3_000
 WEIGHT_GRID_STEP = 0.1
 
 

@@ -206,9 +206,7 @@ def test_candidate_ranks_equal_dense_ranks() -> None:
             np.setdiff1d(free, [target]), size=min(5, len(free) - 1), replace=False
         )
         pool = n - len(np.unique(np.append(hist, target)))
-        rank, sampled = metrics.candidate_ranks(
-            cands.astype(np.int32), scores, target, pool, negatives
-        )
+        rank, sampled = metrics.candidate_ranks(scores, dense[target], pool, dense[negatives])
         if target in cands:  # a scored target: exactly the dense definition
             assert rank == metrics.rank_of(dense, target, hist)
         else:  # unscored: below every scored item, half-way among the unscored

@@ -78,9 +78,10 @@ def test_recommend_never_raises_and_never_returns_seen_or_excluded(service, load
         # exactly min(k, eligible): the filter drops nothing it should keep
         eligible = np.ones(len(cat.item_ids), dtype=bool)
         eligible[[index[i] for i in banned if i in index]] = False
-        known = [t for t in context.features if t in service.model.cb.vocabulary]
+        cb = service.model.cb
+        known = [t for t in cb.tokens_for(list(context.features)) if t is not None]
         if known:
-            eligible &= service.model.cb.feature_mask(list(context.features))
+            eligible &= cb.match(np.arange(len(cat.item_ids), dtype=np.int32), known, False)
         assert len(ids) == min(k, int(eligible.sum()))
         assert all(eligible[index[i]] for i in ids)
 

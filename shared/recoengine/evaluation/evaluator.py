@@ -75,6 +75,8 @@ class Evaluator:
             for h, t in zip(self.case_histories, self.targets, strict=True)
         ]
         self.n_negatives = n_negatives
+        # Scratch for candidate scores: filled and reset per case (cost follows the candidates).
+        self._scratch = np.full(n_items, -np.inf)
         self.negatives = [
             metrics.sample_negatives(rng, n_items, np.append(h, t), n_negatives)
             for h, t in zip(self.case_histories, self.targets, strict=True)
@@ -87,9 +89,12 @@ class Evaluator:
         """(full rank, rank among the sampled negatives) of case ``n``'s target."""
         target, hist = int(self.targets[n]), self.case_histories[n]
         if isinstance(scores, tuple):
-            return metrics.candidate_ranks(
-                scores[0], scores[1], target, self.pools[n], self.negatives[n]
-            )
+            items, values = scores
+            self._scratch[items] = values
+            target_score = float(self._scratch[target])
+            negative_scores = self._scratch[self.negatives[n]]
+            self._scratch[items] = -np.inf
+            return metrics.candidate_ranks(values, target_score, self.pools[n], negative_scores)
         return metrics.rank_of(scores, target, hist), metrics.sampled_rank(
             scores, target, self.negatives[n]
         )

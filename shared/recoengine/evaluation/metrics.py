@@ -52,29 +52,22 @@ def expected_sampled_hit(rank: float, pool: int, n_negatives: int = 99, k: int =
 
 
 def candidate_ranks(
-    items: np.ndarray, scores: np.ndarray, target: int, pool: int, negatives: np.ndarray
+    scores: np.ndarray, target_score: float, pool: int, negative_scores: np.ndarray
 ) -> tuple[float, float]:
-    """``rank_of`` and ``sampled_rank`` for a model that scored only ``items`` (candidates,
-    none of them in the history): every unscored item ranks below every scored one, in random
-    order, so ties among them count half."""
-    scored = np.isfinite(scores)
-    items, scores = items[scored], scores[scored].astype(np.float64)
-    order = np.argsort(items, kind="stable")
-    sorted_items, sorted_scores = items[order], scores[order]
-
-    def score_of(ids: np.ndarray) -> np.ndarray:
-        pos = np.minimum(np.searchsorted(sorted_items, ids), max(len(sorted_items) - 1, 0))
-        found = (sorted_items[pos] == ids) if len(sorted_items) else np.zeros(len(ids), bool)
-        return np.where(found, sorted_scores[pos] if len(sorted_items) else 0.0, -np.inf)
-
-    t = float(score_of(np.asarray([target]))[0])
-    if np.isfinite(t):
-        rank = float(np.count_nonzero(scores > t) + 0.5 * (np.count_nonzero(scores == t) - 1))
+    """``rank_of`` and ``sampled_rank`` for a model that scored only its candidates (``scores``,
+    none of them in the history; -inf where filtered out): every unscored item ranks below
+    every scored one, in random order, so ties among them count half. ``target_score`` and
+    ``negative_scores`` are -inf for items the model did not score."""
+    finite = scores[np.isfinite(scores)]
+    if np.isfinite(target_score):
+        greater = np.count_nonzero(finite > target_score)
+        rank = float(greater + 0.5 * (np.count_nonzero(finite == target_score) - 1))
     else:
-        rank = len(scores) + 0.5 * (pool - len(scores))
-    neg = score_of(np.asarray(negatives))
-    sampled = np.count_nonzero(neg > t) + 0.5 * np.count_nonzero(neg == t)
-    return float(rank), float(sampled)
+        rank = len(finite) + 0.5 * (pool - len(finite))
+    sampled = np.count_nonzero(negative_scores > target_score) + 0.5 * np.count_nonzero(
+        negative_scores == target_score
+    )
+    return rank, float(sampled)
 
 
 def sample_negatives(

@@ -279,18 +279,24 @@ def gather(list graphs, list rows, list weights, const int[::1] extra,
             h = (h + 1) & mask
         keys[h] = key
         slots[h] = -1
+    cdef const long long[::1] indptr
+    cdef const int[::1] indices
+    cdef const float[::1] data
     for g in range(len(graphs)):
         m = graphs[g]
         rr = rows[g]
         ww = weights[g]
+        indptr = m.indptr
+        indices = m.indices
+        data = m.data
         for r in range(rr.shape[0]):
             w = ww[r]
             if w == 0.0:
                 continue
-            lo = m.indptr[rr[r]]
-            hi = m.indptr[rr[r] + 1]
+            lo = indptr[rr[r]]
+            hi = indptr[rr[r] + 1]
             for j in range(lo, hi):
-                key = m.indices[j]
+                key = indices[j]
                 h = (<unsigned int>key * 2654435761u) & mask
                 while keys[h] != -1 and keys[h] != key:
                     h = (h + 1) & mask
@@ -298,10 +304,10 @@ def gather(list graphs, list rows, list weights, const int[::1] extra,
                     keys[h] = key
                     slots[h] = n
                     items[n] = key
-                    cf[n] = w * m.data[j]
+                    cf[n] = w * data[j]
                     n += 1
                 elif slots[h] >= 0:
-                    cf[slots[h]] += w * m.data[j]
+                    cf[slots[h]] += w * data[j]
     for j in range(extra.shape[0]):
         key = extra[j]
         if key < 0:
@@ -330,11 +336,14 @@ def csr_rows_dot(Csr matrix, const int[::1] rows, const float[::1] vector, float
     for r in range(rows.shape[0]):
         if rows[r] < 0 or rows[r] >= matrix.n_rows:
             raise IndexError(f"row {rows[r]} out of range for {matrix.n_rows} rows")
+    cdef const long long[::1] indptr = matrix.indptr
+    cdef const int[::1] indices = matrix.indices
+    cdef const float[::1] data = matrix.data
     for r in range(rows.shape[0]):
         row = rows[r]
         s = 0.0
-        for j in range(matrix.indptr[row], matrix.indptr[row + 1]):
-            s += matrix.data[j] * vector[matrix.indices[j]]
+        for j in range(indptr[row], indptr[row + 1]):
+            s += data[j] * vector[indices[j]]
         out[r] = s
 
 
