@@ -308,7 +308,7 @@ def _assemble(
         and len(catalog.titles) == n_items
         and pa.segment_top.shape[0] == pa.lift.shape[0]
         and len(pa.popular) == n_items
-        and (len(histories.items) == 0 or 0 <= int(histories.items.min()))
+        and (len(histories.items) == 0 or int(histories.items.min()) >= 0)
         and (len(histories.items) == 0 or int(histories.items.max()) < n_items)
         and (pa.segment_top.size == 0 or int(pa.segment_top.max()) < n_items)
     )
