@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from recoengine.capacity import capacity  # noqa: E402
 from tests.chat.fake_vertex import ok_body  # noqa: E402
 from tests.support.firestore_emulator import FirestoreEmulator, find_jar  # noqa: E402
-from tools.bench import ASSETS, Server, _wrk  # noqa: E402
+from tools.bench import ASSETS, Server, _wrk, train_model  # noqa: E402
 from tools.load import ensure_model  # noqa: E402
 
 TARGETS = {
@@ -52,6 +53,7 @@ TARGETS = {
 }
 # functions-framework's gunicorn default is 4 x os.cpu_count() threads: 4 on Cloud Run's 1 vCPU.
 DEFAULT_THREADS_ON_ONE_VCPU = 4
+PATH = "/api/v2/recommendations"
 MESSAGES = (
     "hello there",
     "I had a long day at work today",
@@ -322,16 +324,36 @@ def bench_chat(
 
 # -- recommend at its concurrency --------------------------------------------------------------
 def bench_recommend(
-    model_dir: Path, *, seconds: int = 10, threads: tuple[int, ...] = ()
+    model_dir: Path,
+    *,
+    seconds: int = 4,
+    rounds: int = 3,
+    threads: tuple[int, ...] = (),
+    firestore_host: str | None = None,
 ) -> dict[str, Any]:
+    """wrk at recommend's concurrency on the servers in turn, ``rounds`` times: this
+    machine's speed drifts within a minute, so each ratio pairs runs of the same round and
+    the report gives the median over rounds. With ``firestore_host``, recommend also runs
+    with the user's recent events read from the Firestore emulator (a query per request,
+    as in the cloud), which holds a thread while it waits."""
     if shutil.which("wrk") is None:
         return {"skipped": "wrk not installed (make system-deps installs it)"}
     cap = capacity("recommend")
     result: dict[str, Any] = {
-        "settings": {"connections": cap.concurrency, "seconds": seconds, "cache": "off"}
+        "settings": {
+            "connections": cap.concurrency,
+            "seconds": seconds,
+            "rounds": rounds,
+            "cache": "off",
+            "model": str(model_dir),
+        }
     }
+    targets = {"bare": "/", "http_only": PATH, "recommend": PATH}
+    if firestore_host:
+        targets["recommend_firestore"] = PATH
     for count in threads or (cap.threads,):
         base = {"THREADS": str(count), "WORKERS": "1"}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp:
             env = {**base, "MODEL_URI": str(model_dir), "RECO_CACHE_SIZE": "0", "VAR_DIR": tmp}
             servers = {
@@ -339,29 +361,46 @@ def bench_recommend(
                 "http_only": Server("http_only", ASSETS / "http_only.py", env),
                 "recommend": Server("recommend", ROOT / "functions/recommend/main.py", env),
             }
+            if firestore_host:
+                servers["recommend_firestore"] = Server(
+                    "recommend",
+                    ROOT / "functions/recommend/main.py",
+                    {
+                        **env,
+                        "SESSION_BACKEND": "firestore",
+                        "FIRESTORE_EMULATOR_HOST": firestore_host,
+                        "GOOGLE_CLOUD_PROJECT": "bench-project",
+                    },
+                )
             try:
                 servers["bare"].wait("/", None)
-                for name in ("http_only", "recommend"):
-                    servers[name].wait("/api/v2/recommendations", {"user_id": "1"})
+                for name in targets:
+                    if name != "bare":
+                        servers[name].wait(PATH, {"user_id": "1"})
                 log(f"recommend at {cap.concurrency} connections, {count} threads")
-                cell = {
-                    "bare": _wrk(servers["bare"].url + "/", seconds, cap.concurrency, {}),
-                    **{
-                        name: _wrk(
-                            servers[name].url + "/api/v2/recommendations",
-                            seconds,
-                            cap.concurrency,
-                            {},
-                        )
-                        for name in ("http_only", "recommend")
-                    },
-                }
+                for _ in range(rounds):
+                    for name, path in targets.items():
+                        url = servers[name].url + path
+                        runs[name].append(_wrk(url, seconds, cap.concurrency, {}))
             finally:
                 for server in servers.values():
                     server.stop()
-        bare = cell["bare"]["rps"]
-        cell["ratio"] = round(cell["recommend"]["rps"] / bare, 3)
-        cell["http_only_ratio"] = round(cell["http_only"]["rps"] / bare, 3)
+        cell: dict[str, Any] = {
+            name: {
+                "rps": statistics.median(r["rps"] for r in found),
+                "p99_ms": statistics.median(r.get("p99_ms", float("nan")) for r in found),
+                "errors": sum(r["non_2xx"] for r in found),
+                "rounds": [r["rps"] for r in found],
+            }
+            for name, found in runs.items()
+        }
+        for name in targets:
+            if name != "bare":
+                paired = [
+                    r["rps"] / b["rps"] for r, b in zip(runs[name], runs["bare"], strict=True)
+                ]
+                key = "ratio" if name == "recommend" else f"{name}_ratio"
+                cell[key] = round(statistics.median(paired), 3)
         result[f"threads_{count}"] = cell
     return result
 
@@ -390,21 +429,32 @@ def run(
     model_dir: Path | None = None,
     reco_model_dir: Path | None = None,
     chat_seconds: float = 15.0,
-    wrk_seconds: int = 10,
+    wrk_seconds: int = 4,
+    rounds: int = 3,
     stores: tuple[str, ...] = ("sqlite", "firestore"),
     before: bool = True,
     recommend_threads: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Both benchmarks; ``model_dir`` is the demo model for chat (trained once if absent),
-    ``reco_model_dir`` the model recommend serves (default: the same)."""
+    """Both benchmarks. ``model_dir`` is the demo model chat serves (trained once if absent);
+    ``reco_model_dir`` the model recommend serves: by default the ML-100K model of
+    ``make bench`` (the users wrk asks for are ML-100K's), the demo model without the data."""
     model = ensure_model(model_dir or ROOT / "var" / "load-model")
     results: dict[str, Any] = {"cpus": os.cpu_count()}
     if "chat" in sections:
         results["chat"] = bench_chat(model, seconds=chat_seconds, stores=stores, before=before)
     if "recommend" in sections:
-        results["recommend"] = bench_recommend(
-            reco_model_dir or model, seconds=wrk_seconds, threads=recommend_threads
-        )
+        if reco_model_dir is None:
+            data = ROOT.parent / "shared" / "datasets" / "ml-100k"
+            if (data / "u.data").exists():
+                reco_model_dir = train_model(str(data), ROOT / "var" / "bench" / "ml100k-model")
+        with _firestore() if "firestore" in stores else nullcontext(None) as host:
+            results["recommend"] = bench_recommend(
+                reco_model_dir or model,
+                seconds=wrk_seconds,
+                rounds=rounds,
+                threads=recommend_threads,
+                firestore_host=host,
+            )
     results["pass"] = verdicts(results)
     return results
 
@@ -434,6 +484,12 @@ def table(results: dict[str, Any]) -> str:
                 f" {cell['recommend']['rps']:>8.0f} {cell['ratio']:>6.2f}"
                 f" {cell['http_only_ratio']:>9.2f}"
             )
+            if "recommend_firestore" in cell:
+                fs = cell["recommend_firestore"]
+                rows.append(
+                    f"{'  recommend, events in Firestore':<34} {'':>8} {'':>9} {fs['rps']:>8.0f}"
+                    f" {cell['recommend_firestore_ratio']:>6.2f}  p99 {fs['p99_ms']:.0f} ms"
+                )
     rows.append("")
     rows += [f"{name:<40} {'PASS' if ok else 'MISS'}" for name, ok in results["pass"].items()]
     return "\n".join(rows)
@@ -449,7 +505,8 @@ def main() -> None:
     parser.add_argument("--only", default="chat,recommend")
     parser.add_argument("--stores", default="sqlite,firestore")
     parser.add_argument("--chat-seconds", type=float, default=15.0)
-    parser.add_argument("--wrk-seconds", type=int, default=10)
+    parser.add_argument("--wrk-seconds", type=int, default=4, help="one wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk runs per server")
     parser.add_argument("--no-before", action="store_true", help="skip the 4-thread chat runs")
     parser.add_argument("--model", default=None, help="the model recommend serves")
     parser.add_argument(
@@ -461,6 +518,7 @@ def main() -> None:
         reco_model_dir=Path(args.model) if args.model else None,
         chat_seconds=args.chat_seconds,
         wrk_seconds=args.wrk_seconds,
+        rounds=args.rounds,
         stores=tuple(s for s in args.stores.split(",") if s),
         before=not args.no_before,
         recommend_threads=tuple(int(t) for t in args.recommend_threads.split(",") if t),
