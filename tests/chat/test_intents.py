@@ -215,10 +215,10 @@ def test_the_parser_is_fast():
         understand(m, ML, SHOWN)
     times = []
     for _ in range(5):
-        for m in messages:
-            started = time.perf_counter()
+        for m in messages:  # CPU time of this thread: a busy shared machine does not count
+            started = time.thread_time()
             understand(m, ML, SHOWN)
-            times.append(time.perf_counter() - started)
+            times.append(time.thread_time() - started)
     times.sort()
     assert times[int(0.95 * (len(times) - 1))] < 0.001
 
@@ -236,6 +236,6 @@ def test_any_text_is_understood_without_error(text):
 )  # fmt: skip
 def test_the_longest_messages_stay_cheap(message):
     understand(message[:4000], ML, SHOWN)
-    started = time.perf_counter()
+    started = time.thread_time()
     what = understand(message[:4000], ML, SHOWN)
-    assert time.perf_counter() - started < 0.05 and isinstance(what.intent, Intent)
+    assert time.thread_time() - started < 0.05 and isinstance(what.intent, Intent)

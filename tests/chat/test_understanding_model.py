@@ -207,6 +207,7 @@ def test_a_conversation_understood_by_the_model(fake, tmp_path):
     )
     reply_request = fake.requests[-1]["body"]
     assert "Korean" in reply_request["systemInstruction"]["parts"][0]["text"]
+    assert first.reply == "Here you go.\n\n" + first.notes[0]  # the model left the note out
     more = engine.turn("u", "첫 번째랑 비슷한 거", first.session_id)
     assert more.intent == "more_like"
     got = {s.item_id for s in more.recommendations}

@@ -252,6 +252,9 @@ class ChatEngine:
             offline = OfflineResponder().generate(prompt)
             completion = replace(offline, fallback=True, error=type(exc).__name__)
         model_seconds = time.perf_counter() - model_started + understand_seconds
+        unsaid = [n for n in prompt.notes if n not in completion.text]
+        if unsaid:  # a model that left a note out: the reply still says it
+            completion = replace(completion, text=f"{completion.text}\n\n{' '.join(unsaid)}")
         shown = tuple(s.item_id for s in picks.items) if picks else ()
         line = summarize_turn(
             message, completion.text, recommended=[s.title for s in picks.items] if picks else ()
