@@ -264,3 +264,15 @@ def test_ids_are_trimmed_so_padded_and_plain_are_one_id(tmp_path: Path) -> None:
     assert d.user_ids == ["u2", "u9", "u1"]  # the users file first, then first appearance
     assert d.users.tolist() == [1, 2, 1, 0, 2]
     assert d.user_attrs == {"segment": ["parent", "", ""]}
+
+
+def test_text_that_is_not_utf8_is_named_by_line(tmp_path: Path) -> None:
+    (tmp_path / "interactions.csv").write_bytes(
+        b"user_id,item_id,timestamp\nu1,a,1\nu1,caf\xe9,2\n"
+    )
+    with pytest.raises(DataError, match=r"interactions\.csv:3: not UTF-8 text"):
+        load_dataset(tmp_path)
+    (tmp_path / "interactions.csv").unlink()
+    (tmp_path / "seq.txt").write_bytes(b"u1 a b\nu2 caf\xe9\n")
+    with pytest.raises(DataError, match=r"seq\.txt:2: not UTF-8 text"):
+        load_dataset(tmp_path)

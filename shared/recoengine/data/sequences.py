@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from recoengine.data.dataset import Dataset
 from recoengine.data.progress import reading
+from recoengine.data.tables import non_utf8_line
 from recoengine.errors import DataError
 
 
@@ -103,6 +104,9 @@ def _read_lines(path: Path, progress: bool) -> pa.Array:
                 fh, read_options=read_opts, parse_options=parse, convert_options=convert
             )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        line = non_utf8_line(path) if "utf8" in str(exc).lower() else None
+        if line is not None:
+            raise DataError(str(path), line, "not UTF-8 text (save the file as UTF-8)") from None
         raise DataError(str(path), None, f"cannot read: {str(exc).splitlines()[0]}") from None
     col = table.column("line")
     return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)

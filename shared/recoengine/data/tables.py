@@ -138,10 +138,27 @@ def read_table(
                 pass
         return Table(path, _read_csv(path, required, progress))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
-        if isinstance(exc, DataError):
-            raise
+        if path.suffix != ".parquet" and (
+            isinstance(exc, UnicodeDecodeError) or "utf8" in str(exc).lower()
+        ):
+            line = non_utf8_line(path)
+            if line is not None:
+                raise DataError(
+                    str(path), line, "not UTF-8 text (save the file as UTF-8)"
+                ) from None
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(str(path), None, f"cannot read: {problem}") from None
+
+
+def non_utf8_line(path: Path) -> int | None:
+    """The first line that is not valid UTF-8 (error path only)."""
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return line_no
+    return None
 
 
 class _NotNumeric(Exception):
