@@ -245,3 +245,25 @@ def test_access_log_carries_the_chat_latencies(tmp_path, monkeypatch, capfd) -> 
     monkeypatch.setattr(chat_pkg, "_engine", None)
     monkeypatch.setattr(sessions, "_store", None)
     settings.cache_clear()
+
+
+def test_korean_and_honest_notes_over_http(server):
+    s = requests.Session()
+    first = {"user_id": "mina", "message": "좀비 코미디 영화 추천해줘"}
+    r = s.post(f"{server}/api/v2/chat", json=first, timeout=10)
+    body = r.json()
+    assert r.status_code == 200 and body["language"] == "ko" and body["intent"] == "recommend"
+    assert body["understood"] == {"features": ["comedy"], "match": "all", "source": "offline",
+                                  "unknown": ["좀비"]}  # fmt: skip
+    assert body["notes"] and body["notes"][0] in body["reply"]
+    r = s.post(f"{server}/api/v2/chat", timeout=10,
+               json={"user_id": "mina", "message": "아홉 번째랑 비슷한 거",
+                     "session_id": body["session_id"]})  # fmt: skip
+    ninth = r.json()
+    assert ninth["recommendations"] == [] and "아홉 번째 작품은 없어요" in ninth["reply"]
+    view = s.get(f"{server}/api/v2/session/{body['session_id']}", params={"user_id": "mina"},
+                 timeout=10).json()  # fmt: skip
+    assistant = [m for m in view["messages"] if m["role"] == "assistant"]
+    assert [m["intent"] for m in assistant] == ["recommend", "more_like"]
+    assert assistant[0]["item_ids"] == [x["item_id"] for x in body["recommendations"]]
+    assert "좀비" in view["summary"]
