@@ -3,7 +3,8 @@
 Cells: {recommend mix, chat mix} x {SQLite, Firestore emulator} session stores, each for a fixed
 time (``--seconds``, 15 by default) at a fixed concurrency. The mixes are wrk scripts in
 ``tools/load_assets/`` (what each sends is described at their top). The stack is the one
-``make run`` starts (functions-framework's gunicorn, one process), with the demo model; the
+``make run`` starts (functions-framework's gunicorn, one process, the threads of
+``capacity.yml``), with the demo model; the
 Firestore cells start Google's emulator. Results: a table on stdout and JSON (``var/load.json``).
 
 An error is any non-2xx answer or socket error (connect, read, write, timeout): under this load
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.firestore_emulator import FirestoreEmulator, find_jar  # noqa: E402
 from tools.localstack import running as local_stack  # noqa: E402
+from tools.localstack import server_env  # noqa: E402
 
 ASSETS = ROOT / "tools" / "load_assets"
 MIXES = ("recommend", "chat")
@@ -203,6 +205,7 @@ def main() -> int:
         "seconds": args.seconds,
         "connections": args.connections,
         "threads": args.threads,
+        "server_threads": int(server_env()["THREADS"]),  # capacity.yml, as make run
         "cpus": os.cpu_count(),
         "cells": {},
     }
