@@ -191,3 +191,17 @@ def test_an_excluded_genre_leaves_the_kept_filter(tmp_path):
     assert other.intent == "something_else" and other.language == "ko"
     got = ids(other)
     assert got and all("comedy" in FEATURES[i] and "romance" not in FEATURES[i] for i in got)
+
+
+def test_a_title_that_was_not_shown_is_said(tmp_path):
+    engine = make(tmp_path)
+    first = engine.turn("lee", "recommend me a comedy")
+    more = engine.turn("lee", "movies like the godfather", first.session_id)
+    assert more.intent == "more_like" and more.recommendations
+    anchor = first.recommendations[0].title
+    assert (
+        'I can only compare with titles I have shown you, and "godfather" is not one of them, so'
+        f" I took the first one, {anchor}." in more.reply
+    )
+    fresh = make(tmp_path).turn("lee", "something like Toy Story")
+    assert "I have not shown you anything yet to compare with" in fresh.reply

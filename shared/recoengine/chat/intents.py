@@ -292,6 +292,10 @@ def understand(
             intent=Intent.MORE_LIKE,
             ordinal=ordinal if named is None else None,
             anchor_title=named,
+            # no position and no title shown: what is left may name a title not shown
+            unknown=_unknown_words(text, slots.spans, grammar)
+            if named is None and ordinal is None
+            else (),
         )
     if has_previous and ordinal is not None and _REFERS.search(text):
         return replace(request, intent=Intent.MORE_LIKE, ordinal=ordinal)
@@ -302,7 +306,7 @@ def understand(
             request,
             unknown=_unknown_words(text, slots.spans, grammar),
             missing=slots.missing,
-            dangling=more_like and (ordinal is not None or bool(_REFERS.search(text))),
+            dangling=more_like,  # "like the second one" / "like Toy Story": nothing shown yet
         )
     if help_asked:
         return Understanding(Intent.HELP, TOPIC_HELP, language=language)

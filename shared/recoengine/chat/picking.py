@@ -99,7 +99,8 @@ class Picker:
     ) -> Picks:
         say = _Say(what.language, matcher_for(vocabulary))
         notes: list[str] = []
-        if what.unknown:
+        more_like = what.intent is Intent.MORE_LIKE and bool(state.last_items)
+        if what.unknown and not more_like:  # a "more like" names an unknown title instead
             it = say.lexicon.notes.get("unknown_words_it", ["it", "them"])
             pronoun = it[0] if len(what.unknown) == 1 else it[-1]
             notes.append(say("unknown_words", words=say.words(what.unknown), it=pronoun))
@@ -107,7 +108,7 @@ class Picker:
             notes.append(say("concept_missing", genres=say.concepts(what.missing)))
         if what.dangling:
             notes.append(say("nothing_to_refer"))
-        if what.intent is Intent.MORE_LIKE and state.last_items:
+        if more_like:
             return self._more_like(user_id, what, state, recent_items, say, notes)
         return self._recommend(user_id, what, state, recent_items, say, notes)
 
@@ -134,7 +135,11 @@ class Picker:
             anchor = items[what.ordinal]
         if anchor is None:
             anchor = items[0]
-            notes.append(say("anchor_default", title=anchor.title))
+            if what.unknown:  # "more like the godfather", which was not shown
+                words = say.words([" ".join(what.unknown)])
+                notes.append(say("title_not_shown", words=words, title=anchor.title))
+            else:
+                notes.append(say("anchor_default", title=anchor.title))
         exclude = list(dict.fromkeys([*state.shown_items, *recent_items, anchor.item_id]))
         similar = self.recommender.similar(
             anchor.item_id, self.k * FETCH_FACTOR, exclude=exclude, user_id=user_id
