@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recoengine.data.dataset import Dataset
+from recoengine.data.tables import gc_paused
 
 GENRES = (
     "action", "comedy", "drama", "sci-fi", "romance", "thriller",
@@ -136,16 +137,17 @@ def _vectorised(n_users: int, n_items: int, per_user: int, seed: int) -> Dataset
     two = item_genre.max(axis=1) < 0.6
     genre_name = np.array(GENRES, dtype=object)
     mood_name = np.array(MOODS, dtype=object)
-    features = [
-        [a, b, m] if both else [a, m]
-        for a, b, m, both in zip(
-            genre_name[ranked[:, 0]].tolist(),
-            genre_name[ranked[:, 1]].tolist(),
-            mood_name[item_mood].tolist(),
-            two.tolist(),
-            strict=True,
-        )
-    ]
+    with gc_paused():
+        features = [
+            [a, b, m] if both else [a, m]
+            for a, b, m, both in zip(
+                genre_name[ranked[:, 0]].tolist(),
+                genre_name[ranked[:, 1]].tolist(),
+                mood_name[item_mood].tolist(),
+                two.tolist(),
+                strict=True,
+            )
+        ]
     titles = [
         f"The {ADJECTIVES[i % 16]} {NOUNS[(i // 16) % 16]} {'I' * (1 + i // 256)}"
         if i < 4096

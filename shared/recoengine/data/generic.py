@@ -26,6 +26,7 @@ from recoengine.data.tables import (
     epoch_seconds,
     find_table,
     first_repeat,
+    gc_paused,
     read_table,
     weights,
 )
@@ -58,7 +59,8 @@ def load_generic(directory: str | Path, progress: bool = False) -> Dataset:
         items = item_codes
         item_ids = item_values.to_pylist()
         titles = list(item_ids)
-        features: list[list[str]] = [[] for _ in item_ids]
+        with gc_paused():
+            features: list[list[str]] = [[] for _ in item_ids]
     else:
         known_items, titles, features = catalog
         position, unknown = _positions(item_values, known_items)
@@ -115,7 +117,8 @@ def _features(table: Table) -> list[list[str]]:
     per distinct token (a million items share a small vocabulary)."""
     n = table.num_rows
     if not table.has("features"):
-        return [[] for _ in range(n)]
+        with gc_paused():
+            return [[] for _ in range(n)]
     col = table.column("features")
     lists = col if pa.types.is_list(col.type) else pc.split_pattern(table.texts("features"), "|")
     offsets = lists.offsets.to_numpy()  # a null list spans no tokens
@@ -127,7 +130,8 @@ def _features(table: Table) -> list[list[str]]:
     encoded = pc.dictionary_encode(tokens.filter(pa.array(keep)))
     vocab = np.array([*encoded.dictionary.to_pylist(), ""], dtype=object)
     shared = vocab[encoded.indices.to_numpy(zero_copy_only=False)].tolist()
-    return [shared[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+    with gc_paused():
+        return [shared[a:b] for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
 
 
 def _read_users(path: Path, progress: bool) -> tuple[pa.Array, dict[str, list[str]]]:

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from recoengine.data.dataset import Dataset
 from recoengine.data.progress import reading
-from recoengine.data.tables import non_utf8_line
+from recoengine.data.tables import gc_paused, non_utf8_line
 from recoengine.errors import DataError
 
 
@@ -57,10 +57,12 @@ def load_sequences(path: str | Path, progress: bool = False) -> Dataset:
     position = np.arange(int(counts.sum()), dtype=np.float64)
     position -= np.repeat(np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     item_ids = encoded.dictionary.to_pylist()
+    with gc_paused():
+        no_features: list[list[str]] = [[] for _ in item_ids]
     return Dataset(
         item_ids=item_ids,
         titles=list(item_ids),
-        item_features=[[] for _ in item_ids],
+        item_features=no_features,
         user_ids=user_ids.to_pylist(),
         user_attrs={},
         users=np.repeat(np.arange(n_users, dtype=np.int32), counts),
