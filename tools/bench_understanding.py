@@ -81,6 +81,7 @@ def gold_slots(turn: dict[str, Any]) -> dict[str, Any]:
         "intent": intent,
         "genres": list(turn.get("genres", [])) if intent != "more_like" else [],
         "match": turn.get("match", "all"),
+        "exclude_genres": list(turn.get("not_genres", [])),
         "language": "ko" if _HANGUL.search(turn["say"]) else "en",
     }
     if intent == "something_else" and "genres" in turn:
@@ -127,12 +128,14 @@ def _judge(
         return {**verdict, "kind": "more_like", "passed": passed, "sharing": sharing,
                 "repeats": repeats, "anchor": anchor}  # fmt: skip
     wanted = set(turn.get("genres", []))
+    unwanted = set(turn.get("not_genres", []))
     any_of = turn.get("match") == "any"
-    matching = sum(
-        1
-        for i in items
-        if wanted and (wanted & genres.get(i, set()) if any_of else wanted <= genres.get(i, set()))
-    )
+
+    def fits(item: str) -> bool:
+        have = genres.get(item, set())
+        return bool(wanted & have if any_of else wanted <= have) and not unwanted & have
+
+    matching = sum(1 for i in items if wanted and fits(i))
     kind = "something_else" if turn.get("something_else") else "genres"
     passed = (matching >= 4 or not wanted) and len(items) >= 4
     if kind == "something_else":
