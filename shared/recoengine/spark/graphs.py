@@ -3,15 +3,18 @@
 A drop-in for ``item_graphs.fit_graphs`` (same signature, same ``ItemGraphs``), computing the
 same definitions with DataFrame operations, so a model trained either way is the same model:
 
-- the histories go to Spark as one Parquet file of ``(user, pos, item)`` written by pyarrow
-  (never as Python rows), in a staging directory every executor can read (a local directory in
-  local mode, ``gs://`` on Dataproc);
+- the histories go to Spark as one Parquet file of ``(user, pos, age, item)`` written by
+  pyarrow (never as Python rows), in a staging directory every executor can read (a local
+  directory in local mode, ``gs://`` on Dataproc); ``age`` counts back from each user's last
+  interaction, so "the last ``max_user_items``" is a filter;
 - co-occurrence: each user's distinct items among their last ``max_user_items`` interactions,
-  a self-join on the user (no diagonal), counted per pair; cosine ``c / (sqrt(n_i) sqrt(n_j))``
-  in double precision, the same operations in the same order as the local trainer;
-- transitions: each interaction joined to the ones ``1..transition_window`` steps later (an
-  equi-join on ``(user, pos + step)``, so a heavy user costs ``window`` rows per interaction,
-  not ``len²``), ``i == j`` skipped, weighted ``0.5 ** ((step-1)/half_life)``, row-normalised;
+  a self-join on the user (partitioned by user once), each unordered pair counted once and
+  mirrored (no diagonal); cosine ``c / (sqrt(n_i) sqrt(n_j))`` in double precision, the same
+  operations in the same order as the local trainer, so equal values tie exactly;
+- transitions: each interaction with the items ``1..transition_window`` steps later (``lead``
+  over the user's chronological order: one sort, no join, so a heavy user costs ``window`` rows
+  per interaction, not ``len²``), ``i == j`` skipped, weighted ``0.5 ** ((step-1)/half_life)``,
+  row-normalised;
 - pruning: per row the ``neighbours`` largest positive values, ties to the lower column
   (``row_number`` over ``value desc, column asc``);
 - EASE (small catalogs only): the pair counts are collected and ``item_graphs.ease_graph``
@@ -57,18 +60,24 @@ def _no_progress(it: Iterable[Any], desc: str) -> Iterable[Any]:
     return it
 
 
+_SCHEMA = "user INT, pos INT, age INT, item INT"
+
+
 def histories_table(hist: Histories) -> pa.Table:
-    """``(user, pos, item)`` per interaction, ``pos`` counting from 0 within each user."""
+    """``(user, pos, age, item)`` per interaction: ``pos`` counts from 0 at the user's first
+    interaction, ``age`` from 0 at their last (so "the last N" is a filter, not a window)."""
     import pyarrow as pa
 
     lengths = np.diff(hist.indptr)
     users = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
     starts = np.repeat(hist.indptr[:-1], lengths)
     pos = (np.arange(len(hist.items), dtype=np.int64) - starts).astype(np.int32)
+    age = (np.repeat(lengths, lengths) - 1 - pos).astype(np.int32)
     return pa.table(
         {
             "user": pa.array(users, pa.int32()),
             "pos": pa.array(pos, pa.int32()),
+            "age": pa.array(age, pa.int32()),
             "item": pa.array(np.asarray(hist.items, dtype=np.int32), pa.int32()),
         }
     )
@@ -158,7 +167,7 @@ class SparkGraphFitter:
             pq.write_table(histories_table(hist), path, row_group_size=1 << 20)
             self._cache = _Cache(digest=digest, path=path)
         # The schema given: Spark need not open the file to infer it.
-        return self.spark.read.schema("user INT, pos INT, item INT").parquet(self._cache.path)
+        return self.spark.read.schema(_SCHEMA).parquet(self._cache.path)
 
     def _drop_staged(self) -> None:
         path = self._cache.path
@@ -179,42 +188,44 @@ class SparkGraphFitter:
         self, events: DataFrame, n_items: int, params: GraphParams
     ) -> tuple[SparseRows, SparseRows | None]:
         from pyspark import StorageLevel
-        from pyspark.sql import Window
         from pyspark.sql import functions as sf
 
-        length = sf.max("pos").over(Window.partitionBy("user")) + 1
+        # Partitioned by user once: the distinct and the self-join need no further shuffle.
         sets = (
-            events.withColumn("length", length)
-            .where(sf.col("pos") >= sf.col("length") - params.max_user_items)
+            events.where(sf.col("age") < params.max_user_items)
             .select("user", "item")
+            .repartition("user")
             .distinct()
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
         a = sets.select("user", sf.col("item").alias("i"))
         b = sets.select("user", sf.col("item").alias("j"))
+        # Counts are symmetric: each unordered pair once (i < j), mirrored before pruning.
         pairs = (
             a.join(b, "user")
-            .where(sf.col("i") != sf.col("j"))
+            .where(sf.col("i") < sf.col("j"))
             .groupBy("i", "j")
             .agg(sf.count(sf.lit(1)).alias("c"))
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
         item_users = sets.groupBy("item").agg(sf.count(sf.lit(1)).alias("n"))
-        with_ease = n_items <= params.ease_max_items
-        if with_ease:
-            pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             norms = item_users.select("item", sf.sqrt(sf.col("n").cast("double")).alias("s"))
-            cosine = (
+            upper = (
                 pairs.join(sf.broadcast(norms.toDF("i", "si")), "i")
                 .join(sf.broadcast(norms.toDF("j", "sj")), "j")
                 .select("i", "j", (sf.col("c") / (sf.col("si") * sf.col("sj"))).alias("v"))
             )
+            cosine = upper.unionByName(
+                upper.select(sf.col("j").alias("i"), sf.col("i").alias("j"), "v")
+            )
             cooc = self._top_k(cosine, n_items, params.neighbours)
             ease = None
-            if with_ease:
+            if n_items <= params.ease_max_items:
                 ease = self._ease(pairs, item_users, n_items, params)
         finally:
-            if with_ease:
-                pairs.unpersist()
+            pairs.unpersist()
+            sets.unpersist()
         return cooc, ease
 
     def _ease(
@@ -223,14 +234,13 @@ class SparkGraphFitter:
         from scipy import sparse
 
         table = pairs.toArrow()
+        i, j = table.column("i").to_numpy(), table.column("j").to_numpy()
+        c = table.column("c").to_numpy().astype(np.float32)
+        del table
         counts = sparse.csr_matrix(
-            (
-                table.column("c").to_numpy().astype(np.float32),
-                (table.column("i").to_numpy(), table.column("j").to_numpy()),
-            ),
+            (np.concatenate([c, c]), (np.concatenate([i, j]), np.concatenate([j, i]))),
             shape=(n_items, n_items),
         )
-        del table
         users = item_users.toArrow()
         n = np.zeros(n_items, dtype=np.float32)
         n[users.column("item").to_numpy()] = users.column("n").to_numpy()
@@ -241,16 +251,22 @@ class SparkGraphFitter:
         from pyspark.sql import functions as sf
 
         window = params.transition_window
-        src = events.select(
-            "user",
-            sf.col("item").alias("i"),
-            sf.explode(sf.sequence(sf.lit(1), sf.lit(window))).alias("step"),
-            sf.col("pos"),
-        ).select("user", "i", "step", (sf.col("pos") + sf.col("step")).alias("pos"))
-        dst = events.select("user", "pos", sf.col("item").alias("j"))
+        # Each interaction with the items 1..window steps later: one sort by (user, pos).
+        chronological = Window.partitionBy("user").orderBy("pos")
+        ahead = [
+            sf.lead("item", s).over(chronological).alias(f"j{s}") for s in range(1, window + 1)
+        ]
+        following = sf.array(
+            *[
+                sf.struct(sf.lit(s).alias("step"), sf.col(f"j{s}").alias("j"))
+                for s in range(1, window + 1)
+            ]
+        )
         steps = (
-            src.join(dst, ["user", "pos"])
-            .where(sf.col("i") != sf.col("j"))
+            events.select(sf.col("item").alias("i"), *ahead)
+            .select("i", sf.explode(following).alias("f"))
+            .select("i", "f.step", "f.j")
+            .where(sf.col("j").isNotNull() & (sf.col("i") != sf.col("j")))
             .groupBy("i", "j")
             .agg(*[sf.count_if(sf.col("step") == s).alias(f"n{s}") for s in range(1, window + 1)])
         )
