@@ -95,7 +95,7 @@ class Table:
         col = self.table.column(name)  # chunked: encoding needs no contiguous copy
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
-        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        if not pa.types.is_string(col.type):  # one id type, so lookups across files match
             col = col.cast(pa.string())
         if col.num_chunks == 0:
             return np.zeros(0, dtype=np.int32), pa.array([], pa.string())
