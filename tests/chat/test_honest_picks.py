@@ -205,3 +205,11 @@ def test_a_title_that_was_not_shown_is_said(tmp_path):
     )
     fresh = make(tmp_path).turn("lee", "something like Toy Story")
     assert "I have not shown you anything yet to compare with" in fresh.reply
+
+
+def test_words_dropped_from_a_more_like_are_said(tmp_path):
+    engine = make(tmp_path)
+    first = engine.turn("max", "recommend me a comedy")
+    more = engine.turn("max", "more like the second one but with zombies", first.session_id)
+    assert more.intent == "more_like" and more.recommendations
+    assert 'I don\'t know "zombies" in this catalogue, so I left it out.' in more.reply

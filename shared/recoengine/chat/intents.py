@@ -85,12 +85,23 @@ def plain_title(title: str) -> str:
 
 def title_named(text: str, titles: Sequence[str]) -> str | None:
     """A previously shown title the message quotes (longest match wins)."""
-    hits = []
+    found = _title_span(text, titles)
+    return found[0] if found else None
+
+
+def _title_span(text: str, titles: Sequence[str]) -> tuple[str, int, int] | None:
+    hits: list[tuple[int, str, int, int]] = []
     for title in titles:
         for form in {title.lower(), plain_title(title)}:
-            if len(form) >= 3 and re.search(r"(?<![\w])" + re.escape(form) + r"(?![a-z0-9])", text):
-                hits.append((len(form), title))
-    return max(hits)[1] if hits else None
+            if len(form) < 3:
+                continue
+            m = re.search(r"(?<![\w])" + re.escape(form) + r"(?![a-z0-9])", text)
+            if m:
+                hits.append((len(form), title, m.start(), m.end()))
+    if not hits:
+        return None
+    _, title, start, end = max(hits)
+    return title, start, end
 
 
 @dataclass(frozen=True)
@@ -286,16 +297,15 @@ def understand(
     if has_previous and something_else and not (more_like and ordinal is not None):
         return replace(request, intent=Intent.SOMETHING_ELSE)
     if has_previous and more_like:
-        named = title_named(text, previous_titles)
+        found = _title_span(text, previous_titles)
+        spans = (*slots.spans, found[1:]) if found else slots.spans
         return replace(
             request,
             intent=Intent.MORE_LIKE,
-            ordinal=ordinal if named is None else None,
-            anchor_title=named,
-            # no position and no title shown: what is left may name a title not shown
-            unknown=_unknown_words(text, slots.spans, grammar)
-            if named is None and ordinal is None
-            else (),
+            ordinal=ordinal if found is None else None,
+            anchor_title=found[0] if found else None,
+            # without a position or a title shown, what is left may name a title not shown
+            unknown=_unknown_words(text, spans, grammar),
         )
     if has_previous and ordinal is not None and _REFERS.search(text):
         return replace(request, intent=Intent.MORE_LIKE, ordinal=ordinal)

@@ -100,7 +100,9 @@ class Picker:
         say = _Say(what.language, matcher_for(vocabulary))
         notes: list[str] = []
         more_like = what.intent is Intent.MORE_LIKE and bool(state.last_items)
-        if what.unknown and not more_like:  # a "more like" names an unknown title instead
+        # In "more like X" without a position or a shown title, the unknown words are X.
+        unknown_title = more_like and what.ordinal is None and what.anchor_title is None
+        if what.unknown and not unknown_title:
             it = say.lexicon.notes.get("unknown_words_it", ["it", "them"])
             pronoun = it[0] if len(what.unknown) == 1 else it[-1]
             notes.append(say("unknown_words", words=say.words(what.unknown), it=pronoun))
