@@ -21,15 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recoengine.data.dataset import Dataset
-from recoengine.data.tables import (
-    Table,
-    epoch_seconds,
-    find_table,
-    first_repeat,
-    gc_paused,
-    read_table,
-    weights,
-)
+from recoengine.data.tables import Table, find_table, first_repeat, gc_paused, read_table
+from recoengine.data.values import epoch_seconds, weights
 from recoengine.errors import DataError
 
 
