@@ -133,7 +133,7 @@ def test_any_request_answers_the_best_allowed_items_in_order(
     tokens = [t for t in svc.model.cb.tokens_for(ctx.features) if t is not None]
     extra = np.concatenate([svc.model.cb.carrying(t) for t in tokens]) if tokens else None
     scored, blended = svc.model.blended(
-        np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2), banned, extra
+        np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2), banned, extra, k
     )
     total = blended.total
     allowed = np.ones(len(scored), bool)

@@ -48,11 +48,13 @@ class HybridModel:
         persona_rows: list[int],
         forbidden: np.ndarray | None = None,
         extra: np.ndarray | None = None,
+        k: int = 0,
     ) -> Scored:
         """Gather candidates and score the three components on them. ``forbidden`` items (by
-        default the history) are never candidates; ``extra`` items always are."""
+        default the history) are never candidates; ``extra`` items always are; there are at
+        least ``k`` candidates whenever the catalog has that many allowed items."""
         banned = history if forbidden is None else forbidden
-        pool = self.pa.candidates(persona_rows, len(banned))
+        pool = self.pa.candidates(persona_rows, len(banned), k)
         if extra is not None and len(extra):
             pool = np.concatenate([pool, np.asarray(extra, dtype=np.int32)])
         items, cf = self.cf.gather(
@@ -73,8 +75,9 @@ class HybridModel:
         weights: tuple[float, float, float] | np.ndarray,
         forbidden: np.ndarray | None = None,
         extra: np.ndarray | None = None,
+        k: int = 0,
     ) -> tuple[Scored, Blended]:
-        scored = self.candidates(history, persona_rows, forbidden, extra)
+        scored = self.candidates(history, persona_rows, forbidden, extra, k)
         return scored, combine(scored.raw, weights, self.calibration)
 
 

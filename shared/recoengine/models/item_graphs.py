@@ -156,16 +156,40 @@ def transition_graph(counts: sparse.csr_matrix, neighbours: int) -> SparseRows:
 def ease_graph(
     counts: sparse.csr_matrix, item_users: np.ndarray, l2: float, neighbours: int
 ) -> SparseRows:
-    """Exact EASE from the Gram matrix (co-occurrence counts plus the diagonal), pruned."""
+    """Exact EASE from the Gram matrix (co-occurrence counts plus the diagonal), pruned. The
+    dense n x n work happens in place (about 2 n² doubles at the peak) and the pruning reads it
+    in row blocks, never listing its n² entries."""
     n = counts.shape[0]
-    gram = counts.toarray().astype(np.float64)
-    gram[np.diag_indices(n)] = item_users + l2
-    precision = np.linalg.inv(gram)
-    del gram
-    ease = precision / (-np.diag(precision))
-    ease[np.diag_indices(n)] = 0.0
-    rows, cols = np.nonzero(ease > 0)
-    return top_k_per_row(rows, cols, ease[rows, cols], n, neighbours)
+    precision = counts.toarray().astype(np.float64)
+    precision[np.diag_indices(n)] = item_users + l2
+    precision = np.linalg.inv(precision)
+    scale = -1.0 / np.diag(precision)
+    precision *= scale[None, :]  # B = P / -diag(P), column-wise
+    precision[np.diag_indices(n)] = 0.0
+    return dense_top_k(precision, neighbours)
+
+
+def dense_top_k(matrix: np.ndarray, k: int, block: int = 1024) -> SparseRows:
+    """``top_k_per_row`` for a dense matrix, block by block (argpartition, then sort the k)."""
+    n_rows, n_cols = matrix.shape
+    k = min(k, n_cols)
+    rows, cols, values = [], [], []
+    for lo in range(0, n_rows, block):
+        part = matrix[lo : lo + block]
+        if k < n_cols:
+            idx = np.argpartition(-part, k - 1, axis=1)[:, :k]
+        else:
+            idx = np.broadcast_to(np.arange(n_cols), part.shape)
+        vals = np.take_along_axis(part, idx, axis=1)
+        r = np.repeat(np.arange(lo, lo + len(part)), idx.shape[1])
+        rows.append(r)
+        cols.append(idx.ravel())
+        values.append(vals.ravel())
+    if not rows:
+        return top_k_per_row(*(np.zeros(0, np.int64),) * 2, np.zeros(0), n_rows, k)
+    return top_k_per_row(
+        np.concatenate(rows), np.concatenate(cols), np.concatenate(values), n_rows, k
+    )
 
 
 def top_k_per_row(

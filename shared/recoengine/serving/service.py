@@ -176,7 +176,7 @@ class RecommenderService:
         tokens = self._tokens(context.features, warnings)
         rows = self._persona_rows(user, context.persona)
         filter_items = self._filter_items(tokens, context.match_all_features, k + len(banned))
-        scored, blended = self.model.blended(history, rows, self._weights, banned, filter_items)
+        scored, blended = self.model.blended(history, rows, self._weights, banned, filter_items, k)
         if tokens:
             blended.total[
                 ~self.model.cb.match(scored.items, tokens, context.match_all_features)
@@ -241,7 +241,7 @@ class RecommenderService:
         limit = k + len(banned) + _FILTER_SLACK
         sharing = [cb.carrying(t)[:limit] for t in tokens]
         extra = np.concatenate(sharing) if sharing else None
-        scored, blended = self.model.blended(anchor, [], _SIMILARITY_WEIGHTS, banned, extra)
+        scored, blended = self.model.blended(anchor, [], _SIMILARITY_WEIGHTS, banned, extra, k)
         return self._top(scored, blended, k)
 
     def feature_vocabulary(self) -> list[str]:
