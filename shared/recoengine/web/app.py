@@ -153,7 +153,11 @@ class ApiRequest:
         if plain is not None:
             # A plain Content-Length within the limit: werkzeug reads exactly that and keeps
             # it, so functions-framework's drain after the response (``get_data()``) costs
-            # nothing. A client that hangs up early is a 400, not a server error.
+            # nothing. A client that hangs up early is a 400, not a server error. The limit is
+            # set as this request's own (Flask's per-request setting) so that werkzeug need
+            # not look the app's config up; never for a chunked body, whose remainder
+            # functions-framework's drain reads after the response (it would raise there).
+            self.raw.max_content_length = self._max_body
             try:
                 data = self.raw.get_data(cache=True)
             except ClientDisconnected:
@@ -289,6 +293,9 @@ class HttpApp:
     def __init__(self, function: str) -> None:
         self.function = function
         self._routes: list[_Route] = []
+        # Routes without parameters, by (method, path): one dict lookup instead of a regex
+        # per registered route (a recommendation is the fifth route; most requests are such).
+        self._static: dict[tuple[str, str], _Route] = {}
         # Prometheus children per (route, method, status): ``labels()`` once, not per request.
         self._metric_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.health = health.HealthRegistry(function)
@@ -306,7 +313,11 @@ class HttpApp:
         self, method: str, pattern: str, *, guard: Guard | None = None
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self._routes.append(_Route(method, pattern, _compile(pattern), handler, guard))
+            route = _Route(method, pattern, _compile(pattern), handler, guard)
+            shadowed = any(r.method == method and r.regex.match(pattern) for r in self._routes)
+            if "{" not in pattern and not shadowed:  # an earlier route would win the scan
+                self._static.setdefault((method, pattern), route)
+            self._routes.append(route)
             return handler
 
         return register
@@ -317,6 +328,9 @@ class HttpApp:
 
     # -- dispatch -----------------------------------------------------------------------
     def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+        static = self._static.get((method, path))
+        if static is not None:
+            return static, {}
         allowed: list[str] = []
         for route in self._routes:
             m = route.regex.match(path)
