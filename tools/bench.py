@@ -10,7 +10,13 @@ Sections (each written into one JSON file, then printed as a table):
   (wrk, same server settings, same run), and p99 at half the recommend function's maximum;
 - cold_start: process start to the first successful recommendation;
 - canary: the automatic-rollback path, incident in -> traffic changed at a fake Admin API;
-- chat: the chat benchmarks (``tools/bench_chat.py``), when present.
+- chat: the chat benchmarks (``tools/bench_chat.py``);
+- quality_toys: the evaluation suite on Amazon Toys (sequences, no item features);
+- scale: generated catalogs at real size through ``make train``'s command (``bench_scale``);
+- spark: the Spark trainer against the local one (``bench_spark``);
+- capacity: chat under a 1 s model and recommend at its Cloud Run concurrency
+  (``bench_capacity``);
+- understanding: the chat's understanding score on ML-100K (``bench_understanding``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "tools" / "bench_assets"
 TARGETS = {
+    "toys_tuned_blend_vs_als": 1.50,
+    "toys_tuned_blend_ndcg10": 0.072,
+    "ml100k_tuned_blend_ndcg10": 0.115,
     "default_blend_vs_als": 1.10,
     "tuned_blend_vs_als": 1.50,
     "sampled_hr2": 0.45,
@@ -69,6 +78,20 @@ def bench_quality(data_dir: str) -> dict[str, Any]:
         "tuned_blend_ci_above_zero": m["blend_tuned"]["ndcg10_vs_peer"]["ci95"][0] > 0,
         "sampled_hr2": m["blend_tuned"]["sampled_hr2"],
         "expected_sampled_hr2": m["blend_tuned"]["expected_sampled_hr2"],
+    }
+    return result
+
+
+def bench_quality_toys(data_dir: str) -> dict[str, Any]:
+    from recoengine.data.loaders import load_dataset
+    from recoengine.evaluation.suite import format_table, run_suite
+
+    result = run_suite(load_dataset(data_dir, "sequences"))
+    print(format_table(result), file=sys.stderr)
+    m = result["models"]
+    result["targets"] = {
+        "tuned_blend_ndcg10": m["blend_tuned"]["ndcg10"],
+        "tuned_blend_vs_als": m["blend_tuned"]["ndcg10_ratio_to_peer"],
     }
     return result
 
@@ -394,6 +417,8 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
 
     q = results.get("quality", {}).get("targets", {})
+    tuned = results.get("quality", {}).get("models", {}).get("blend_tuned", {})
+    add("ML-100K NDCG@10 tuned blend", tuned.get("ndcg10"), 0.115, True, ".4f")
     add("NDCG@10 default blend / ALS", q.get("default_blend_vs_als"), 1.10, True, ".2f")
     add("NDCG@10 tuned blend / ALS", q.get("tuned_blend_vs_als"), 1.50, True, ".2f")
     add("sampled HR@2 (Top-2 accuracy)", q.get("sampled_hr2"), 0.45, True, ".3f")
@@ -416,7 +441,56 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("canary incident -> rollback ms (max)", rb.get("max"), 1000.0, False, ".1f")
     for check, passed in results.get("chat", {}).get("pass", {}).items():
         rows.append((f"chat {check}", "-", "(bench_chat)", "PASS" if passed else "MISS"))
+    t = results.get("quality_toys", {}).get("targets", {})
+    add("Toys NDCG@10 tuned blend", t.get("tuned_blend_ndcg10"), 0.072, True, ".4f")
+    add("Toys NDCG@10 tuned blend / ALS", t.get("tuned_blend_vs_als"), 1.50, True, ".2f")
+    for size in results.get("scale", {}).get("sizes", []):
+        label = f"scale {size['items'] // 1000}k items"
+        big = size["items"] >= 1_000_000
+        add(f"{label}: train min", size["train_minutes"], 15.0, False, ".1f")
+        add(f"{label}: train peak GB", size["train_peak_gb"], 8.0, False, ".2f")
+        add(f"{label}: artifact GB", size["artifact_gb"], 1.0, False, ".3f")
+        add(f"{label}: cold start s", size["cold_start_s"], 5.0, False, ".2f")
+        add(f"{label}: median ms", size["engine"]["median_ms"], 0.5 if big else 0.3, False, ".3f")
+        if not big:
+            add(f"{label}: p99 ms", size["engine"]["p99_ms"], 1.0, False, ".3f")
+    for name, section in results.get("spark", {}).get("datasets", {}).items():
+        if isinstance(section, dict) and "ndcg10_difference" in section:
+            add(
+                f"Spark vs local |ΔNDCG@10| {name}",
+                abs(section["ndcg10_difference"]),
+                0.002,
+                False,
+                ".4f",
+            )
+    for key in ("capacity", "understanding"):
+        for check, passed in (results.get(key, {}).get("pass") or {}).items():
+            rows.append((f"{key} {check}", "-", f"(bench_{key})", "PASS" if passed else "MISS"))
     return rows
+
+
+def bench_scale() -> dict[str, Any]:
+    from tools.bench_scale import run
+
+    return run()
+
+
+def bench_spark() -> dict[str, Any]:
+    from tools.bench_spark import run
+
+    return run()
+
+
+def bench_capacity() -> dict[str, Any]:
+    from tools.bench_capacity import run
+
+    return run()
+
+
+def bench_understanding(data_dir: str, model_dir: Path) -> dict[str, Any]:
+    from tools.bench_understanding import run
+
+    return run(data_dir, model_dir=model_dir)
 
 
 def main() -> None:
@@ -424,8 +498,12 @@ def main() -> None:
     parser.add_argument("--out", default="var/bench.json")
     parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/ml-100k"))
     parser.add_argument(
+        "--toys", default=str(ROOT.parent / "shared/datasets/amazon-toys/Toys_and_Games.txt")
+    )
+    parser.add_argument(
         "--only",
-        default="quality,engine,http,cold_start,canary,chat",
+        default="quality,engine,http,cold_start,canary,chat,quality_toys,scale,spark,capacity,"
+        "understanding",
         help="comma-separated sections to run",
     )
     args = parser.parse_args()
@@ -444,6 +522,14 @@ def main() -> None:
         ("cold_start", lambda: bench_cold_start(train_model(args.data, model_dir))),
         ("canary", bench_canary),
         ("chat", lambda: bench_chat(out.parent)),
+        ("quality_toys", lambda: bench_quality_toys(args.toys)),
+        ("scale", bench_scale),
+        ("spark", bench_spark),
+        ("capacity", bench_capacity),
+        (
+            "understanding",
+            lambda: bench_understanding(args.data, train_model(args.data, model_dir)),
+        ),
     ]
     for name, run in steps:
         if name in sections:
