@@ -52,13 +52,14 @@ def check_available() -> None:
 def local_session(
     cores: int = 2,
     shuffle_partitions: int = 4,
-    driver_memory: str = "2g",
+    driver_memory: str | None = None,
     scratch: str | Path | None = None,
 ) -> SparkSession:
     """The process's local session (created on the first call; later calls return it).
 
-    ``driver_memory`` applies only when this call starts the JVM. In local mode the driver JVM
-    also runs the tasks, so it is the whole job's heap.
+    ``driver_memory`` (default: ``$SPARK_DRIVER_MEMORY``, Spark's own variable, else 2g)
+    applies only when this call starts the JVM. In local mode the driver JVM also runs the
+    tasks, so it is the whole job's heap.
     """
     global _session
     with _lock:
@@ -67,13 +68,14 @@ def local_session(
         check_available()
         from pyspark.sql import SparkSession
 
+        memory = driver_memory or os.environ.get("SPARK_DRIVER_MEMORY") or "2g"
         root = Path(scratch) if scratch else Path(tempfile.gettempdir()) / "recoengine-spark"
         root.mkdir(parents=True, exist_ok=True)
         local_dir = tempfile.mkdtemp(prefix="local-", dir=root)
         builder = (
             SparkSession.builder.master(f"local[{cores}]")
             .appName("recoengine-train")
-            .config("spark.driver.memory", driver_memory)
+            .config("spark.driver.memory", memory)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
