@@ -109,10 +109,12 @@ def test_the_instruction_carries_the_notes_the_language_and_no_empty_promise():
     )
     text = build_instruction(korean)
     assert "아홉 번째 작품은 없어요." in text
-    assert "do not name or promise any" in text
-    assert "Answer in Korean" in text
+    assert "어떤 작품도 말하거나 약속하지 마세요" in text  # the prompt is in Korean too
+    assert "한국어로 답하세요" in text
     assert "Answer in English" in build_instruction(PROMPT)
     assert "do not name or promise" not in build_instruction(PROMPT)
+    english = build_instruction(Prompt(message="more like the ninth one", intent="more_like"))
+    assert "do not name or promise any" in english
 
 
 def test_the_fallback_is_in_the_users_language(fake):

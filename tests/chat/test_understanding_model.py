@@ -206,7 +206,7 @@ def test_a_conversation_understood_by_the_model(fake, tmp_path):
         "SF·액션을(를) 모두 갖춘 작품은 1편뿐이라, 나머지는 SF 또는 액션 중에서 골랐어요.",
     )
     reply_request = fake.requests[-1]["body"]
-    assert "Korean" in reply_request["systemInstruction"]["parts"][0]["text"]
+    assert "한국어로 답하세요" in reply_request["systemInstruction"]["parts"][0]["text"]
     assert first.reply == "Here you go.\n\n" + first.notes[0]  # the model left the note out
     more = engine.turn("u", "첫 번째랑 비슷한 거", first.session_id)
     assert more.intent == "more_like"
