@@ -206,7 +206,13 @@ def test_concurrent_turns_on_one_session_are_all_kept(tmp_path):
     for t in threads:
         t.join()
     assert sorted(results) == list(range(2, 22))
-    assert engine.history(sid, "hank")["turns"] == 21
+    view = engine.history(sid, "hank")
+    assert view["turns"] == 21
+    # every turn folded into the summary exactly once, in the same atomic write as the turn
+    lines = view["summary"].split("\n")
+    assert len(lines) == 21 and engine.store.get(sid).state.summarized_through == 20
+    assert all(sum(f"user: t{n}-{i} " in line for line in lines) == 1
+               for n in range(4) for i in range(5))  # fmt: skip
 
 
 def test_turn_cache_is_used_and_other_writers_make_it_stale(tmp_path):
@@ -238,3 +244,29 @@ def test_a_model_that_raises_still_gives_a_flagged_reply(tmp_path):
     result = engine.turn("jay", "recommend me a comedy")
     assert result.fallback is True and result.recommendations
     assert result.recommendations[0].title in result.reply
+
+
+@pytest.mark.firestore
+def test_concurrent_turns_fold_each_turn_once_on_firestore(firestore_client, tmp_path):
+    from recoengine.sessions.firestore_store import FirestoreSessionStore
+
+    engine, _ = make_engine(tmp_path)
+    engine.store = FirestoreSessionStore(firestore_client)
+    sid = engine.turn("iris", "hi").session_id
+
+    def talk(n: int) -> None:
+        for i in range(2):
+            engine.turn("iris", f"f{n}-{i}", sid)
+
+    threads = [threading.Thread(target=talk, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    view = engine.history(sid, "iris")
+    lines = view["summary"].split("\n")
+    assert view["turns"] == 7 and len(lines) == 7
+    assert all(sum(f"user: f{n}-{i} " in line for line in lines) == 1
+               for n in range(3) for i in range(2))  # fmt: skip
+    turns = engine.store.recent_turns(sid, 10)
+    assert [t.intent for t in turns] == ["greeting"] + ["chat"] * 6
