@@ -55,3 +55,32 @@ def test_factories_follow_the_configuration(monkeypatch, tmp_path):
         assert (model.model, model.base_url) == ("gemini-test", "http://127.0.0.1:9")
     finally:
         settings.cache_clear()
+
+
+def test_understanding_follows_the_configuration(monkeypatch, tmp_path):
+    import recoengine.llm as llm_pkg
+    import recoengine.sessions as sessions
+    from recoengine.chat import build_engine
+    from recoengine.config import settings
+    from recoengine.llm.gemini import GeminiModel
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("LLM_BACKEND", "gemini")
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LLM_UNDERSTAND_TIMEOUT_SECONDS", "0.5")
+    for understanding, model_understands in (("auto", True), ("offline", False)):
+        monkeypatch.setenv("CHAT_UNDERSTANDING", understanding)
+        settings.cache_clear()
+        monkeypatch.setattr(llm_pkg, "_model", None)  # restored after the test
+        monkeypatch.setattr(sessions, "_store", None)
+        try:
+            engine = build_engine()
+            assert isinstance(engine.model, GeminiModel)
+            assert engine.model.understand_timeout_seconds == 0.5
+            assert (engine.interpreter.extractor is engine.model) is model_understands
+            assert engine.interpreter.name == ("model:gemini" if model_understands else "offline")
+            engine.store.close()
+        finally:
+            settings.cache_clear()
+    with pytest.raises(ConfigError, match="CHAT_UNDERSTANDING"):
+        load_settings({"CHAT_UNDERSTANDING": "psychic"})
