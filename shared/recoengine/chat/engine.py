@@ -39,7 +39,6 @@ from recoengine.sessions.model import (
 )
 
 log = logging.getLogger(__name__)
-ENGINE_DOWN = engine_down_note("en")
 
 
 @dataclass(frozen=True)
