@@ -239,3 +239,9 @@ def test_the_longest_messages_stay_cheap(message):
     started = time.thread_time()
     what = understand(message[:4000], ML, SHOWN)
     assert time.thread_time() - started < 0.05 and isinstance(what.intent, Intent)
+
+
+def test_a_placeholder_genre_is_nobodys_wish():
+    """ML-100K's "unknown" genre is a catalogue token, not something a user asks for."""
+    what = understand("an unknown comedy", ML)
+    assert what.features == ("Comedy",)

@@ -57,6 +57,7 @@ class Lexicon:
     any_markers: tuple[re.Pattern[str], ...]
     filler: frozenset[str]
     particles: tuple[str, ...]
+    placeholders: frozenset[str]  # catalogue tokens that mean "no genre" ("unknown")
     notes: dict[str, Any] = field(default_factory=dict)
 
     def note(self, key: str, **values: object) -> str:
@@ -115,6 +116,9 @@ def parse_lexicon(data: Mapping[str, Any], source: str) -> Lexicon:
             negate_after=_strings(negations.get("after", []), f"{source}: negations"),
             any_markers=tuple(re.compile(p) for p in _strings(data.get("any_markers", []), source)),
             filler=frozenset(w.lower() for w in _strings(data.get("filler", []), source)),
+            placeholders=frozenset(
+                t.lower() for t in _strings(data.get("placeholder_tokens", []), source)
+            ),
             particles=tuple(
                 sorted(_strings(data.get("particles", []), source), key=len, reverse=True)
             ),
@@ -254,8 +258,11 @@ class CatalogMatcher:
             for form in _plurals(phrase):
                 targets.setdefault(form, target)
 
+        placeholders = {p for lex in lexicons for p in lex.placeholders}
         for token in self.vocabulary:  # the catalogue's own words always count
             low = token.lower()
+            if low in placeholders:  # ML-100K's "unknown" genre is nobody's wish
+                continue
             target = Target((token,), (self.token_concept.get(token, ""),))
             for form in {low, low.replace("-", " "), low.replace("-", ""), low.replace("'", "")}:
                 if form.strip():
