@@ -213,3 +213,11 @@ def test_a_conversation_understood_by_the_model(fake, tmp_path):
     got = {s.item_id for s in more.recommendations}
     assert got and not got & {"m4", "m6"}  # neither shown nor seen
     assert all(FEATURES[i] & FEATURES["m4"] for i in got)
+
+
+def test_a_title_that_was_not_shown_is_reported_not_trusted(fake):
+    fake.script = [slots(intent="more_like", genres=[], match="all", language="en",
+                         anchor_title="The Godfather")]  # fmt: skip
+    what = interpret(fake, "more like the godfather", SHOWN)
+    assert (what.intent, what.anchor_title, what.ordinal) == (Intent.MORE_LIKE, None, None)
+    assert what.unknown == ("the godfather",)
