@@ -19,9 +19,9 @@ What the batch needs:
   carry; the image holds the engine's wheel (``pip install recoengine-*.whl`` with scipy and
   pyarrow) and this file as the main Python file (see ``infra/spark/Dockerfile``). Executors
   run no Python code of ours (the fitter is pure DataFrame operations).
-- A service account that reads ``--data``, writes ``--out`` and ``--staging`` (default: a
-  ``_spark-staging/`` folder in the bucket of ``--out``, removed after the run). The staging
-  place holds the histories as Parquet for the executors to read.
+- A service account that reads ``--data`` and writes under ``--out``; the histories are staged
+  as Parquet for the executors under ``--out``/``_staging/`` (or ``--staging``) and removed
+  after the run.
 - Driver memory for the data set and the items x K graphs (the rest of training runs there).
 
 Local paths work too (``--data dir --out dir``), which is how the tests run it.
@@ -77,10 +77,12 @@ def upload_artifact(local: Path, uri: str, client: Any) -> list[str]:
 
 
 def _staging_for(out: str) -> str | None:
+    """Under the output prefix, the one place the batch's identity may write (Terraform grants
+    object access under ``candidates/spark/`` only); removed after the run, and the artifact's
+    reader only opens the files its manifest names."""
     if not out.startswith("gs://"):
         return None  # local mode: the fitter stages in a local temporary directory
-    bucket, _ = _split(out)
-    return f"gs://{bucket}/_spark-staging/{uuid.uuid4().hex}"
+    return f"{out.rstrip('/')}/_staging/{uuid.uuid4().hex}"
 
 
 def main(argv: list[str] | None = None, storage_client: Any = None) -> str:
