@@ -109,8 +109,15 @@ def validate_slots(
         wanted_title = plain_title(raw_title)
         anchor_title = next((t for t in previous_titles if plain_title(t) == wanted_title), None)
         said = " ".join(raw_title.lower().split())
-        if anchor_title is None and len(said) <= MAX_TERM_CHARS and said in text:
-            unknown = [said]  # a title the user named but was not shown: said in the reply
+        if (
+            anchor_title is None
+            and ordinal is None
+            and len(said) <= MAX_TERM_CHARS
+            and said in text
+        ):
+            # A title the user named but was never shown: the reply names it as the thing it
+            # could not compare with (it replaces the other terms, which would blur the quote).
+            unknown = [said]
     dangling = False
     if intent in (Intent.MORE_LIKE, Intent.SOMETHING_ELSE) and not previous_titles:
         dangling = intent is Intent.MORE_LIKE
