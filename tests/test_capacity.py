@@ -54,7 +54,7 @@ def test_every_function_has_a_capacity_that_can_hold_its_concurrency() -> None:
     ],
 )
 def test_a_bad_capacity_file_is_refused(document: dict[str, object]) -> None:
-    with pytest.raises(ConfigError, match="capacity.yml"):
+    with pytest.raises(ConfigError, match=r"capacity\.yml"):
         capacity.parse(document)
 
 

@@ -461,14 +461,14 @@ def run(
 
 def table(results: dict[str, Any]) -> str:
     rows = [
-        f"{'chat (1 s model)':<34} {'threads':>7} {'turns/s':>8} {'p50 s':>6} {'p95 s':>6}"
+        f"{'chat (1 s model)':<40} {'threads':>7} {'turns/s':>8} {'p50 s':>6} {'p95 s':>6}"
         f" {'fallback':>8} {'errors':>6}"
     ]
     for store in ("sqlite", "firestore"):
         for label, r in results.get("chat", {}).get(store, {}).items():
             if "turns_per_s" in r:
                 rows.append(
-                    f"{store + ' / ' + label:<34} {r['threads']:>7} {r['turns_per_s']:>8.1f}"
+                    f"{store + ' / ' + label:<40} {r['threads']:>7} {r['turns_per_s']:>8.1f}"
                     f" {r['p50_s']:>6.2f} {r['p95_s']:>6.2f} {r['fallbacks']:>8} {r['errors']:>6}"
                 )
     reco = results.get("recommend", {})
