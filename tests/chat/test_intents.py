@@ -80,6 +80,8 @@ REQUESTS = [
     ("사용법 알려줘", "help", (), True, "ko"),
     ("my cat is called Tom", "chat", (), True, "en"),
     ("thanks, sounds great", "chat", (), True, "en"),
+    ("what's popular right now?", "recommend", (), True, "en"),
+    ("I liked it, what else?", "recommend", (), True, "en"),
     ("고마워요", "chat", (), True, "ko"),
 ]
 
@@ -110,6 +112,8 @@ FOLLOW_UPS = [
     ("3번이랑 비슷한 거", "more_like", 2, None),
     ("마지막 거랑 비슷한 거", "more_like", -1, None),
     ("비슷한 거", "more_like", None, None),
+    ("not the first one, more like the third", "more_like", 2, None),
+    ("첫 번째 말고 세 번째랑 비슷한 거", "more_like", 2, None),
     ("something else", "something_else", None, None),
     ("show me other options", "something_else", None, None),
     ("not these", "something_else", None, None),
@@ -161,6 +165,8 @@ def test_exclusions(message, wanted, excluded):
         ("zombie comedies", ("zombie",)),
         ("좀비 영화 추천해줘", ("좀비",)),
         ("a comedy with dinosaurs", ("dinosaurs",)),
+        ("anything with Tom Hanks?", ("tom", "hanks")),
+        ("movies from the 80s", ("80s",)),
     ],
 )
 def test_unknown_words_are_kept_to_be_said(message, unknown):

@@ -48,7 +48,7 @@ MAX_UNDERSTOOD_CHARS = 500  # requests are short; a longer message is understood
 _TOPICS = {Intent.RECOMMEND: TOPIC_RECOMMENDATIONS, Intent.MORE_LIKE: TOPIC_RECOMMENDATIONS,
            Intent.SOMETHING_ELSE: TOPIC_RECOMMENDATIONS, Intent.HELP: TOPIC_HELP}  # fmt: skip
 _REFERS = re.compile(r"\blike\s+(th(e|is|at|ose|ese)|it|them|one)\b|\b(that|this|it)\s+one\b")
-_WORD = re.compile(r"[a-z][a-z'’\-]*|[\uac00-\ud7a3]+")
+_WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[\uac00-\ud7a3]+")
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 _HANGUL_RX = re.compile(r"[\uac00-\ud7a3]")
 
@@ -167,15 +167,26 @@ def _has(grammar: _Grammar, name: str, text: str) -> bool:
     return rx is not None and rx.search(text) is not None
 
 
-def ordinal_of(text: str, lexicons: tuple[Lexicon, ...] | None = None) -> int | None:
-    """The 0-based position a message refers to ("the second one" -> 1, "last" -> -1)."""
+def ordinal_of(
+    text: str, lexicons: tuple[Lexicon, ...] | None = None, at: int | None = None
+) -> int | None:
+    """The 0-based position a message refers to ("the second one" -> 1, "last" -> -1). With
+    ``at`` (where "more like" is), the one it points at: in English the first after it ("not
+    the first, more like the third"), in Korean the last before it ("첫 번째 말고 세 번째랑
+    비슷한 거"); else the first anywhere."""
     grammar = _grammar(lexicons if lexicons is not None else load_lexicons())
-    found = grammar.ordinals.find(text)
-    best = (found[0].start, found[0].value) if found else None  # (start, 1-based position)
+    found: list[tuple[int, int]] = [(f.start, f.value) for f in grammar.ordinals.find(text)]
     for rx in grammar.ordinal_patterns:
-        m = rx.search(text)
-        if m and (best is None or m.start() < best[0]):
-            best = (m.start(), int(m.group(1)))
+        found += [(m.start(), int(m.group(1))) for m in rx.finditer(text)]
+    found.sort()
+    best = found[0] if found else None  # (start, 1-based position)
+    if at is not None and found:
+        if _HANGUL_RX.match(text[at : at + 1]):
+            before = [f for f in found if f[0] < at]
+            best = before[-1] if before else best
+        else:
+            after = [f for f in found if f[0] >= at]
+            best = after[0] if after else best
     if best is None or best[1] == 0:
         return None
     return -1 if best[1] < 0 else best[1] - 1
@@ -254,6 +265,7 @@ def _unknown_words(
             word = stem
         elif (
             len(word) < 3
+            or word.isdigit()  # "#3", "top 5": positions and counts, not wishes
             or word.rstrip("s") in filler
             or word.endswith(("n't", "'s", "'ll", "'re", "'ve", "'m", "'d"))
         ):
@@ -292,8 +304,13 @@ def understand(
     )
     has_previous = bool(previous_titles)
     something_else = _has(grammar, "something_else", text)
-    more_like = _has(grammar, "more_like", text)
-    ordinal = ordinal_of(text, lexicons) if more_like or has_previous else None
+    like = grammar.intents["more_like"].search(text) if "more_like" in grammar.intents else None
+    more_like = like is not None
+    ordinal = (
+        ordinal_of(text, lexicons, like.start() if like else None)
+        if more_like or has_previous
+        else None
+    )
     if has_previous and something_else and not (more_like and ordinal is not None):
         return replace(request, intent=Intent.SOMETHING_ELSE)
     if has_previous and more_like:
