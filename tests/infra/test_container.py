@@ -80,3 +80,17 @@ def test_make_targets_exist_and_deploy_builds_pushes_and_applies() -> None:
     )
     assert build < push < apply_all
     assert "europe-west1-docker.pkg.dev/demo-project/recoengine/trainer:t1" in out
+
+
+def test_pyspark_stays_out_of_every_serving_image() -> None:
+    """pyspark belongs to training on Spark only: not a runtime dependency, not in the `ml`
+    extra the Cloud Run trainer image installs, and no image build asks for the `spark` extra."""
+    import tomllib
+
+    project = tomllib.loads((tf.ROOT / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"] + project["optional-dependencies"]["ml"])
+    assert "pyspark" not in runtime
+    assert any("pyspark" in d for d in project["optional-dependencies"]["spark"])
+    builds = (tf.ROOT / "Dockerfile").read_text() + (tf.ROOT / "mk" / "infra.mk").read_text()
+    assert "EXTRAS=spark" not in builds and "[spark]" not in builds
+    assert 'ARG EXTRAS=""' in (tf.ROOT / "Dockerfile").read_text()
