@@ -15,8 +15,8 @@ same definitions with DataFrame operations, so a model trained either way is the
   over the user's chronological order: one sort, no join, so a heavy user costs ``window`` rows
   per interaction, not ``len²``), ``i == j`` skipped, weighted ``0.5 ** ((step-1)/half_life)``,
   row-normalised;
-- pruning: per row the ``neighbours`` largest positive values, ties to the lower column
-  (``row_number`` over ``value desc, column asc``);
+- pruning: per row the ``neighbours`` largest positive values (above the same noise floor),
+  ties to the lower column (``row_number`` over ``value desc, column asc``);
 - EASE (small catalogs only): the pair counts are collected and ``item_graphs.ease_graph``
   itself runs on the driver, exactly as the local trainer does.
 
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recoengine.models import item_graphs
 from recoengine.models.item_graphs import (
     GraphParams,
     ItemGraphs,
@@ -281,13 +282,14 @@ class SparkGraphFitter:
 
     @staticmethod
     def _top_k(values: DataFrame, n_rows: int, k: int) -> SparseRows:
-        """Per row ``i``, the ``k`` largest positive ``v`` (ties: lower ``j``), collected."""
+        """Per row ``i``, the ``k`` largest positive ``v`` (ties: lower ``j``), collected.
+        "Positive" as ``item_graphs.top_k_per_row`` means it: above its rounding-noise floor."""
         from pyspark.sql import Window
         from pyspark.sql import functions as sf
 
         order = Window.partitionBy("i").orderBy(sf.col("v").desc(), sf.col("j").asc())
         table = (
-            values.where(sf.col("v") > 0)
+            values.where(sf.col("v") > item_graphs._NOISE)
             .withColumn("r", sf.row_number().over(order))
             .where(sf.col("r") <= k)
             .select("i", "j", "v", "r")
