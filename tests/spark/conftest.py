@@ -30,7 +30,7 @@ def spark() -> Iterator[Any]:
         session.check_available()
     except session.SparkUnavailable as exc:
         pytest.skip(str(exc))
-    spark = session.local_session(cores=2, shuffle_partitions=4, driver_memory="1g")
+    spark = session.local_session(cores=2, shuffle_partitions=2, driver_memory="1g")
     # Test data is tiny: compiling whole-stage code for each query costs more than it saves
     # (about half the cold run). Results do not depend on it.
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
