@@ -29,7 +29,8 @@ class CFParams:
     max_history: int = 30  # at most this many recent items contribute (see ``window``)
     ease_weight: float = 1.0
     cooccurrence_weight: float = 0.3
-    transition_weight: float = 1.0
+    # Validation on ML-100K and Amazon Toys both prefer transitions at twice the other graphs.
+    transition_weight: float = 2.0
     transition_window: int = 3  # the last items whose transition rows count
     transition_half_life: float = 1.5
 
