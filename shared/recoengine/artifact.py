@@ -160,7 +160,7 @@ def save(
         "has_ease": model.cf.graphs.ease is not None,
         "weights": {
             "default": list(default_weights),
-            "tuned": list(model.tuned_weights or default_weights),
+            "tuned": list(model.tuned_weights) if model.tuned_weights else None,
         },
         "calibration": model.calibration.scales,
         "params": {
@@ -289,7 +289,9 @@ def _assemble(
         cb=cb,
         pa=pa,
         calibration=BlendCalibration(dict(manifest["calibration"])),
-        tuned_weights=(float(tuned[0]), float(tuned[1]), float(tuned[2])),
+        tuned_weights=None
+        if tuned is None
+        else (float(tuned[0]), float(tuned[1]), float(tuned[2])),
     )
     catalog = Catalog(
         item_ids=list(doc["item_ids"]),

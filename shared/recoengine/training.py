@@ -262,7 +262,8 @@ def train(
     full_graphs = graph_fitter(histories(data), data.n_items, gp, progress)
     model = fit_components(data, full_graphs, cf_params)
     model.calibration = calibration
-    model.tuned_weights = tuned
+    # Recorded only when tuned: serving then says where its weights came from truthfully.
+    model.tuned_weights = tuned if tune and len(ev) else None
     report = TrainReport(
         cf_params={k: float(v) for k, v in asdict(cf_params).items()},
         calibration=dict(model.calibration.scales),

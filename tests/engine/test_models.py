@@ -170,6 +170,13 @@ def test_cb_prefers_items_sharing_features_and_matches_case_insensitively() -> N
     assert cb.carrying(cb.tokens_for(["horror"])[0]).tolist() == [1, 0]  # type: ignore[arg-type]
 
 
+def test_cb_folds_two_spellings_of_a_token_into_one_feature() -> None:
+    cb = ContentModel.fit([["Comedy"], ["comedy"], ["Drama"]], popularity=np.ones(3))
+    (comedy,) = cb.tokens_for(["COMEDY"])
+    assert comedy is not None and cb.vocabulary == ["Comedy", "Drama"]
+    assert cb.match(np.arange(3, dtype=np.int32), [comedy], False).tolist() == [True, True, False]
+
+
 def test_cb_without_features_says_nothing() -> None:
     cb = ContentModel.fit([[], [], []], popularity=np.ones(3))
     out = np.ones(3, np.float32)
@@ -326,3 +333,18 @@ def test_a_ten_item_catalog_trains() -> None:
     model, _ = train(generate(n_users=30, n_items=10, per_user=4, seed=2), tune=True)
     scored, blended = model.blended(np.array([0], np.int32), [], (0.4, 0.4, 0.2))
     assert 0 < len(scored) <= 9 and np.isfinite(blended.total).all()
+
+
+def test_graphs_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Co-occurrence is counted and pruned block by block: tiny blocks give the same graphs."""
+    from recoengine.models import item_graphs
+
+    data = generate(n_users=80, n_items=60, per_user=12, seed=4)
+    hist = _histories(data)
+    whole = fit_graphs(hist, data.n_items, GraphParams(neighbours=7))
+    monkeypatch.setattr(item_graphs, "_BLOCK_PAIRS", 50)
+    blocks = fit_graphs(hist, data.n_items, GraphParams(neighbours=7))
+    for name in ("cooccurrence", "transitions", "ease"):
+        a, b = getattr(whole, name), getattr(blocks, name)
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.allclose(a.data, b.data)

@@ -186,3 +186,16 @@ def test_similar_items_share_the_anchor_and_skip_seen_and_excluded(
     assert not ids & seen
     shared = [set(cat.features[cat.item_ids.index(i)]) & set(cat.features[10]) for i in ids]
     assert sum(bool(s) for s in shared) >= 3
+
+
+def test_weights_in_force_blend_weights_then_tuned_then_default(demo_model_dir) -> None:
+    import json
+
+    from recoengine.serving.state import weights_in_force
+
+    assert weights_in_force((0.2, 0.3, 0.5), (0.5, 0.4, 0.1)) == ((0.2, 0.3, 0.5), "BLEND_WEIGHTS")
+    assert weights_in_force(None, (0.5, 0.4, 0.1))[0] == (0.5, 0.4, 0.1)
+    assert weights_in_force(None, None) == ((0.4, 0.4, 0.2), "default")
+    # The demo model is trained without tuning: it records no tuned weights.
+    manifest = json.loads((demo_model_dir / "manifest.json").read_text())
+    assert manifest["weights"]["tuned"] is None

@@ -34,6 +34,10 @@ class CFParams:
     transition_window: int = 3  # the last items whose transition rows count
     transition_half_life: float = 1.5
 
+    def __post_init__(self) -> None:
+        if self.max_history < 1 or self.transition_window < 1:
+            raise ValueError("max_history and transition_window must be at least 1")
+
 
 class SequenceCF:
     def __init__(self, graphs: ItemGraphs, params: CFParams | None = None) -> None:

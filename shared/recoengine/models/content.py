@@ -43,14 +43,18 @@ class ContentModel:
     def fit(
         item_features: list[list[str]], popularity: np.ndarray, params: CBParams | None = None
     ) -> ContentModel:
-        vocab = sorted({t for feats in item_features for t in feats})
-        index = {t: j for j, t in enumerate(vocab)}
-        lengths = np.fromiter((len(set(f)) for f in item_features), np.int64, len(item_features))
-        columns = np.fromiter(
-            (index[t] for feats in item_features for t in sorted(set(feats))),
-            np.int32,
-            int(lengths.sum()),
-        )
+        # One column per case-folded token ("Comedy" and "comedy" are one feature), shown in
+        # the catalog's first spelling.
+        spelling: dict[str, str] = {}
+        for feats in item_features:
+            for t in feats:
+                spelling.setdefault(t.casefold(), t)
+        folded = sorted(spelling)
+        vocab = [spelling[f] for f in folded]
+        index = {f: j for j, f in enumerate(folded)}
+        per_item = [sorted({index[t.casefold()] for t in feats}) for feats in item_features]
+        lengths = np.fromiter((len(c) for c in per_item), np.int64, len(item_features))
+        columns = np.fromiter((c for cols in per_item for c in cols), np.int32, int(lengths.sum()))
         indptr = np.zeros(len(item_features) + 1, dtype=np.int64)
         np.cumsum(lengths, out=indptr[1:])
         df = np.bincount(columns, minlength=len(vocab))

@@ -249,6 +249,7 @@ def gather(list graphs, list rows, list weights, const int[::1] extra,
     cdef long long lo, hi
     if not (len(graphs) == len(rows) == len(weights)):
         raise ValueError("graphs, rows and weights differ in length")
+    cdef Py_ssize_t n_items = (<Csr>graphs[0]).n_columns if len(graphs) else -1
     for g in range(len(graphs)):
         m = graphs[g]
         rr = rows[g]
@@ -310,7 +311,7 @@ def gather(list graphs, list rows, list weights, const int[::1] extra,
                     cf[slots[h]] += w * data[j]
     for j in range(extra.shape[0]):
         key = extra[j]
-        if key < 0:
+        if key < 0 or (n_items >= 0 and key >= n_items):
             raise IndexError(f"extra item {key} out of range")
         h = (<unsigned int>key * 2654435761u) & mask
         while keys[h] != -1 and keys[h] != key:

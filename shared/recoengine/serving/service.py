@@ -202,9 +202,17 @@ class RecommenderService:
         cb, limit = self.model.cb, wanted + _FILTER_SLACK
         if not all_of:
             return np.concatenate([cb.carrying(t)[:limit] for t in tokens])
-        rarest = min(tokens, key=lambda t: len(cb.carrying(t)))
-        items = np.ascontiguousarray(cb.carrying(rarest))
-        return items[cb.match(items, tokens, True)][:limit]
+        # The rarest token's items, most popular first, scanned in chunks until enough carry
+        # every token: a common pair never costs a pass over the catalog.
+        rarest = cb.carrying(min(tokens, key=lambda t: len(cb.carrying(t))))
+        found: list[np.ndarray] = []
+        chunk = max(limit, 256)
+        for lo in range(0, len(rarest), chunk):
+            part = np.ascontiguousarray(rarest[lo : lo + chunk])
+            found.append(part[cb.match(part, tokens, True)])
+            if sum(len(f) for f in found) >= limit:
+                break
+        return np.concatenate(found)[:limit] if found else _NONE
 
     def _top(self, scored: Scored, blended: Blended, k: int) -> list[ScoredItem]:
         positions, scores = kernels.top_k(blended.total, k, _NONE)
@@ -242,6 +250,8 @@ class RecommenderService:
         sharing = [cb.carrying(t)[:limit] for t in tokens]
         extra = np.concatenate(sharing) if sharing else None
         scored, blended = self.model.blended(anchor, [], _SIMILARITY_WEIGHTS, banned, extra, k)
+        if not blended.scale[:2].any():
+            return []  # no neighbour and no shared feature: nothing is "like" this item
         return self._top(scored, blended, k)
 
     def feature_vocabulary(self) -> list[str]:
