@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +39,11 @@ from recoengine.models.item_graphs import ItemGraphs
 from recoengine.models.persona import PAParams, PersonaModel
 from recoengine.models.sparse import SparseRows
 
-FORMAT = 2
+FORMAT = 3
 _SPARSE = ("cf_ease", "cf_cooccurrence", "cf_transitions", "cb_items", "cb_token_items")
+# Per-user strings (a million users: a million ids and their persona values) load as numpy
+# unicode arrays, several times faster than the same strings parsed from JSON.
+_USERS = ("catalog_user_ids", "catalog_user_attrs")
 _DENSE = (
     "pa_lift",
     "pa_log_popularity",
@@ -140,8 +144,24 @@ def save(
         path = tmp / f"{name}.npy"
         np.save(path, np.ascontiguousarray(arr))
         files[path.name] = _sha256(path)
+    attr_names = sorted(catalog.user_attrs)
+    users = {
+        "catalog_user_ids": np.asarray(catalog.user_ids, dtype=str),
+        "catalog_user_attrs": (
+            np.asarray([catalog.user_attrs[a] for a in attr_names], dtype=str).T
+            if attr_names
+            else np.zeros((len(catalog.user_ids), 0), dtype="U1")
+        ),
+    }
+    for name, arr in users.items():
+        path = tmp / f"{name}.npy"
+        np.save(path, arr, allow_pickle=False)
+        files[path.name] = _sha256(path)
     catalog_doc = {
-        **asdict(catalog),
+        "item_ids": catalog.item_ids,
+        "titles": catalog.titles,
+        "features": catalog.features,
+        "user_attr_names": attr_names,
         "cb_vocabulary": model.cb.vocabulary,
         "pa_segments": model.pa.segments,
     }
@@ -228,12 +248,15 @@ def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, A
             "retrain with make train)"
         )
     files = manifest.get("files", {})
-    expected = {f"{n}.npy" for n in _ARRAYS} | {"catalog.json"}
+    expected = {f"{n}.npy" for n in (*_ARRAYS, *_USERS)} | {"catalog.json"}
     if set(files) != expected:
         raise ArtifactError(f"artifact at {uri} lists unexpected files")
+    # hashlib releases the GIL on large buffers: the files are checked two at a time.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = pool.map(lambda n: _sha256(root / n) if (root / n).exists() else "", files)
+        digests = dict(zip(files, found, strict=True))
     for name, digest in files.items():
-        path = root / name
-        if not path.exists() or _sha256(path) != digest:
+        if digests[name] != digest:
             raise ArtifactError(f"artifact file {name} at {uri} is missing or corrupt")
     return root, manifest
 
@@ -252,6 +275,10 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
         # per-index overhead costs more than the scoring itself).
         arrays = {n: np.load(root / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
         doc = json.loads((root / "catalog.json").read_text())
+        user_ids = np.load(root / "catalog_user_ids.npy", allow_pickle=False)
+        attrs = np.load(root / "catalog_user_attrs.npy", allow_pickle=False)
+        doc["user_ids"] = user_ids.tolist()
+        doc["user_attrs"] = {a: attrs[:, j].tolist() for j, a in enumerate(doc["user_attr_names"])}
         return _assemble(arrays, doc, manifest)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise ArtifactError(f"unreadable or inconsistent artifact at {uri}: {exc}") from None
@@ -297,8 +324,8 @@ def _assemble(
         item_ids=list(doc["item_ids"]),
         titles=list(doc["titles"]),
         features=[list(f) for f in doc["features"]],
-        user_ids=list(doc["user_ids"]),
-        user_attrs={k: list(v) for k, v in doc["user_attrs"].items()},
+        user_ids=doc["user_ids"],
+        user_attrs=doc["user_attrs"],
     )
     histories = Histories(arrays["hist_indptr"], arrays["hist_items"])
     shapes_ok = (
