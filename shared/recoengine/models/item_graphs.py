@@ -119,25 +119,24 @@ def cooccurrence_graph(
 
 
 def transition_counts(hist: Histories, n_items: int, window: int, half_life: float) -> Any:
-    """Items x items: decayed counts of ``j`` following ``i`` within ``window`` steps."""
+    """Items x items: decayed counts of ``j`` following ``i`` within ``window`` steps. Each step
+    is counted exactly (integers) and the steps are added in order, so equal transitions tie
+    exactly and pruning breaks the tie by column, as the Spark trainer does."""
     from scipy import sparse
 
     lengths = np.diff(hist.indptr)
     users = np.repeat(np.arange(len(lengths)), lengths)
-    rows, cols, vals = [], [], []
+    counts = sparse.csr_matrix((n_items, n_items), dtype=np.float64)
     for step in range(1, window + 1):
         same_user = users[step:] == users[:-step]
         src, dst = hist.items[:-step][same_user], hist.items[step:][same_user]
         differ = src != dst
-        rows.append(src[differ])
-        cols.append(dst[differ])
-        vals.append(np.full(int(differ.sum()), 0.5 ** ((step - 1) / half_life)))
-    counts = sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_items, n_items),
-        dtype=np.float64,
-    )
-    counts.sum_duplicates()
+        step_counts = sparse.csr_matrix(
+            (np.ones(int(differ.sum())), (src[differ], dst[differ])),
+            shape=(n_items, n_items),
+            dtype=np.float64,
+        )
+        counts = counts + step_counts * (0.5 ** ((step - 1) / half_life))
     return counts
 
 
