@@ -132,16 +132,19 @@ def test_any_request_answers_the_best_allowed_items_in_order(
     banned = np.asarray(history + [cat.item_ids.index(i) for i in ctx.exclude], np.int32)
     tokens = [t for t in svc.model.cb.tokens_for(ctx.features) if t is not None]
     extra = np.concatenate([svc.model.cb.carrying(t) for t in tokens]) if tokens else None
-    scored, blended = svc.model.blended(
-        np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2), banned, extra, k
-    )
-    total = blended.total
-    allowed = np.ones(len(scored), bool)
-    if tokens:
-        allowed &= svc.model.cb.match(scored.items, tokens, False)
-    assert not set(scored.items.tolist()) & set(banned.tolist())
-    positions = np.flatnonzero(allowed)
-    best = positions[np.lexsort((positions, -total[positions]))][:k]
+    for popular in (k, k + len(banned)):  # the service widens once when banned items crowd
+        scored, blended = svc.model.blended(
+            np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2), banned, extra, popular
+        )
+        total = blended.total
+        allowed = np.ones(len(scored), bool)
+        if tokens:
+            allowed &= svc.model.cb.match(scored.items, tokens, False)
+        assert not set(scored.items.tolist()) & set(banned.tolist())
+        positions = np.flatnonzero(allowed)
+        best = positions[np.lexsort((positions, -total[positions]))][:k]
+        if len(best) == k or not len(banned):
+            break
     assert [it.item_id for it in result.items] == [cat.item_ids[scored.items[i]] for i in best]
     assert [it.score for it in result.items] == pytest.approx(total[best].tolist(), rel=1e-6)
 

@@ -51,10 +51,11 @@ class HybridModel:
         k: int = 0,
     ) -> Scored:
         """Gather candidates and score the three components on them. ``forbidden`` items (by
-        default the history) are never candidates; ``extra`` items always are; there are at
-        least ``k`` candidates whenever the catalog has that many allowed items."""
+        default the history) are never candidates; ``extra`` items always are; the
+        ``max(candidates, k)`` most popular items are offered (the caller widens ``k`` when
+        too many of them were banned)."""
         banned = history if forbidden is None else forbidden
-        pool = self.pa.candidates(persona_rows, len(banned), k)
+        pool = self.pa.candidates(persona_rows, k)
         if extra is not None and len(extra):
             pool = np.concatenate([pool, np.asarray(extra, dtype=np.int32)])
         items, cf = self.cf.gather(

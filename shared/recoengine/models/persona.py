@@ -81,11 +81,10 @@ class PersonaModel:
             if a in self.segments and v in self.segments[a]
         ]
 
-    def candidates(self, rows: list[int], banned: int = 0, k: int = 0) -> np.ndarray:
-        """The most popular items (enough that ``max(candidates, k)`` of them survive ``banned``
-        exclusions, so a request can always be filled) and the best items of the segments
+    def candidates(self, rows: list[int], k: int = 0) -> np.ndarray:
+        """The ``max(candidates, k)`` most popular items and the best items of the segments
         ``rows``."""
-        popular = self.popular[: max(self.params.candidates, k) + banned]
+        popular = self.popular[: max(self.params.candidates, k)]
         if not rows:
             return popular
         return np.concatenate([popular, self.segment_top[rows].ravel()])

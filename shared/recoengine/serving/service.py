@@ -176,12 +176,33 @@ class RecommenderService:
         tokens = self._tokens(context.features, warnings)
         rows = self._persona_rows(user, context.persona)
         filter_items = self._filter_items(tokens, context.match_all_features, k + len(banned))
-        scored, blended = self.model.blended(history, rows, self._weights, banned, filter_items, k)
+        items = self._rank(history, rows, banned, filter_items, tokens, context, k, k)
+        if len(items) < k and len(banned):
+            # Banned items crowded the popular candidates out: widen them (rare, small k).
+            items = self._rank(
+                history, rows, banned, filter_items, tokens, context, k, k + len(banned)
+            )
+        return Recommendations(items, self.version, warnings)
+
+    def _rank(
+        self,
+        history: np.ndarray,
+        rows: list[int],
+        banned: np.ndarray,
+        filter_items: np.ndarray | None,
+        tokens: list[int],
+        context: RecommendContext,
+        k: int,
+        popular: int,
+    ) -> list[ScoredItem]:
+        scored, blended = self.model.blended(
+            history, rows, self._weights, banned, filter_items, popular
+        )
         if tokens:
             blended.total[
                 ~self.model.cb.match(scored.items, tokens, context.match_all_features)
             ] = -np.inf
-        return Recommendations(self._top(scored, blended, k), self.version, warnings)
+        return self._top(scored, blended, k)
 
     def _tokens(self, names: Sequence[str], warnings: list[str]) -> list[int]:
         """Feature columns of ``names`` (case-insensitive); unknown names become warnings.
