@@ -5,7 +5,8 @@ Layout (one directory per version)::
     manifest.json   format, version, created_at, engine (local or spark), data fingerprint,
                     weights, calibration, component parameters, metrics, and the sha256 of
                     every other file
-    catalog.json    item ids/titles/features, user ids, persona attributes and segments
+    catalog.json    item features, the feature vocabulary, persona attribute names, segments
+    catalog_*.npy   item ids and titles, user ids and persona values (numpy unicode arrays)
     *.npy           the sparse item graphs and item features (CSR triplets), the persona
                     arrays and the users' training histories (CSR)
 
@@ -41,9 +42,9 @@ from recoengine.models.sparse import SparseRows
 
 FORMAT = 3
 _SPARSE = ("cf_ease", "cf_cooccurrence", "cf_transitions", "cb_items", "cb_token_items")
-# Per-user strings (a million users: a million ids and their persona values) load as numpy
+# Per-user and per-item strings (ids, persona values, titles: millions of them) load as numpy
 # unicode arrays, several times faster than the same strings parsed from JSON.
-_USERS = ("catalog_user_ids", "catalog_user_attrs")
+_USERS = ("catalog_user_ids", "catalog_user_attrs", "catalog_item_ids", "catalog_titles")
 _DENSE = (
     "pa_lift",
     "pa_log_popularity",
@@ -147,6 +148,8 @@ def save(
     attr_names = sorted(catalog.user_attrs)
     users = {
         "catalog_user_ids": np.asarray(catalog.user_ids, dtype=str),
+        "catalog_item_ids": np.asarray(catalog.item_ids, dtype=str),
+        "catalog_titles": np.asarray(catalog.titles, dtype=str),
         "catalog_user_attrs": (
             np.asarray([catalog.user_attrs[a] for a in attr_names], dtype=str).T
             if attr_names
@@ -158,8 +161,6 @@ def save(
         np.save(path, arr, allow_pickle=False)
         files[path.name] = _sha256(path)
     catalog_doc = {
-        "item_ids": catalog.item_ids,
-        "titles": catalog.titles,
         "features": catalog.features,
         "user_attr_names": attr_names,
         "cb_vocabulary": model.cb.vocabulary,
@@ -275,6 +276,8 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
         # per-index overhead costs more than the scoring itself).
         arrays = {n: np.load(root / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
         doc = json.loads((root / "catalog.json").read_text())
+        doc["item_ids"] = np.load(root / "catalog_item_ids.npy", allow_pickle=False).tolist()
+        doc["titles"] = np.load(root / "catalog_titles.npy", allow_pickle=False).tolist()
         user_ids = np.load(root / "catalog_user_ids.npy", allow_pickle=False)
         attrs = np.load(root / "catalog_user_attrs.npy", allow_pickle=False)
         doc["user_ids"] = user_ids.tolist()
@@ -321,9 +324,9 @@ def _assemble(
         else (float(tuned[0]), float(tuned[1]), float(tuned[2])),
     )
     catalog = Catalog(
-        item_ids=list(doc["item_ids"]),
-        titles=list(doc["titles"]),
-        features=[list(f) for f in doc["features"]],
+        item_ids=doc["item_ids"],
+        titles=doc["titles"],
+        features=doc["features"],
         user_ids=doc["user_ids"],
         user_attrs=doc["user_attrs"],
     )
