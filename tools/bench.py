@@ -65,12 +65,17 @@ def free_port() -> int:
 
 
 # -- quality ------------------------------------------------------------------------------
-def bench_quality(data_dir: str) -> dict[str, Any]:
+def _quality(data_dir: str, fmt: str) -> dict[str, Any]:
     from recoengine.data.loaders import load_dataset
     from recoengine.evaluation.suite import format_table, run_suite
 
-    result = run_suite(load_dataset(data_dir, "movielens"))
+    result = run_suite(load_dataset(data_dir, fmt))
     print(format_table(result), file=sys.stderr)
+    return result
+
+
+def bench_quality(data_dir: str) -> dict[str, Any]:
+    result = _quality(data_dir, "movielens")
     m = result["models"]
     result["targets"] = {
         "default_blend_vs_als": m["blend_default"]["ndcg10_ratio_to_peer"],
@@ -83,11 +88,7 @@ def bench_quality(data_dir: str) -> dict[str, Any]:
 
 
 def bench_quality_toys(data_dir: str) -> dict[str, Any]:
-    from recoengine.data.loaders import load_dataset
-    from recoengine.evaluation.suite import format_table, run_suite
-
-    result = run_suite(load_dataset(data_dir, "sequences"))
-    print(format_table(result), file=sys.stderr)
+    result = _quality(data_dir, "sequences")
     m = result["models"]
     result["targets"] = {
         "tuned_blend_ndcg10": m["blend_tuned"]["ndcg10"],
@@ -117,12 +118,10 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def bench_engine(model_dir: Path, data_dir: str, n: int = 5000) -> dict[str, Any]:
-    from recoengine.artifact import load
-    from recoengine.serving import RecommendContext, RecommenderService
+def known_user_timings(svc: Any, rng: np.random.Generator, n: int) -> list[float]:
+    """Seconds per top-10 request of ``n`` random known users (cache off), after a warm-up."""
+    from recoengine.serving import RecommendContext
 
-    svc = RecommenderService(load(str(model_dir)), (0.4, 0.4, 0.2))  # no cache: cost of a miss
-    rng = np.random.default_rng(0)
     users = [svc.catalog.user_ids[i] for i in rng.integers(0, len(svc.catalog.user_ids), n)]
     ctx = RecommendContext()
     for u in users[:300]:
@@ -132,6 +131,16 @@ def bench_engine(model_dir: Path, data_dir: str, n: int = 5000) -> dict[str, Any
         t = time.perf_counter()
         svc.recommend(u, 10, ctx)
         timings.append(time.perf_counter() - t)
+    return timings
+
+
+def bench_engine(model_dir: Path, data_dir: str, n: int = 5000) -> dict[str, Any]:
+    from recoengine.artifact import load
+    from recoengine.serving import RecommendContext, RecommenderService
+
+    svc = RecommenderService(load(str(model_dir)), (0.4, 0.4, 0.2))  # no cache: cost of a miss
+    rng = np.random.default_rng(0)
+    timings = known_user_timings(svc, rng, n)
     cold = []
     for i in range(1000):
         t = time.perf_counter()

@@ -84,25 +84,11 @@ def cold_start(model: Path) -> float:
 
 def engine_latency(model: Path, n: int = 5000) -> dict[str, float]:
     from recoengine.artifact import load
-    from recoengine.serving import RecommendContext, RecommenderService
+    from recoengine.serving import RecommenderService
+    from tools.bench import _percentiles, known_user_timings
 
     svc = RecommenderService(load(str(model)), (0.4, 0.4, 0.2))
-    rng = np.random.default_rng(0)
-    users = [svc.catalog.user_ids[i] for i in rng.integers(0, len(svc.catalog.user_ids), n)]
-    ctx = RecommendContext()
-    for u in users[:500]:
-        svc.recommend(u, 10, ctx)
-    timings = []
-    for u in users:
-        t = time.perf_counter()
-        svc.recommend(u, 10, ctx)
-        timings.append(time.perf_counter() - t)
-    ms = np.asarray(timings) * 1000
-    return {
-        "median_ms": float(np.median(ms)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "n": n,
-    }
+    return _percentiles(known_user_timings(svc, np.random.default_rng(0), n))
 
 
 def bench_size(users: int, items: int, per_user: int, work: Path, tune: bool) -> dict[str, Any]:
