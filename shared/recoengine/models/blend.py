@@ -2,7 +2,7 @@
 
 Raw component scores live on unrelated scales (graph weights, cosines, log-lifts), so a naive
 min-max blend lets the noisiest component dominate. Each component is first standardised per
-request over the request's candidates (z-scores, independent of the request's filters), then
+request over the request's candidates (z-scores; a feature filter's items join them), then
 multiplied by
 a calibration scale fitted at training time: the slope of a one-feature logistic regression
 of "is the user's next item" on that z-score, on validation data. After calibration each
@@ -65,7 +65,7 @@ class Blended:
     (for the returned top-k), which keeps the hot path to a handful of vector operations."""
 
     total: np.ndarray
-    raw: np.ndarray  # 3 x n_items raw component scores
+    raw: np.ndarray  # 3 x n_candidates raw component scores
     mean: np.ndarray  # per component
     scale: np.ndarray  # per component: calibration / std (0 where the component is constant)
 

@@ -1,12 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The scoring hot path, compiled: small loops that numpy can only express with copies.
 
-- ``weighted_row_sum``: ``out (+)= sum_r w_r * M[rows_r]`` for a dense matrix (CF's EASE rows).
-  In numpy that is a fancy-index gather (a copy of every row) and then a product; here each row
-  is read once, in place, two rows per pass.
-- ``Csr``, ``csr_weighted_row_sum``: the same for a sparse matrix, checked once when built: CF's
-  transitions (an item is followed by a few percent of the catalog) and CB's item features (an
-  item carries a few tokens; the profile and then the item scores are both such sums).
+- ``weighted_row_sum``: ``out (+)= sum_r w_r * M[rows_r]`` for a dense matrix, two rows per
+  pass (no longer on the serving path since the graphs are sparse; kept with its tests until
+  the dead-code clean-up).
+- ``Csr``, ``csr_weighted_row_sum``: a read-only sparse matrix, checked once when built, and its
+  weighted row sum (CB's user profile from the items' few feature tokens).
 - ``blend``: each component's mean and standard deviation over the candidates and the
   calibrated, weighted sum of z-scores, in two passes over the (3, n) raw scores.
 - ``gather``: two-stage serving's first stage, the candidates (neighbours of the recent items
