@@ -321,8 +321,8 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
 
     from recoengine.canary import runtime
     from recoengine.canary.controller import CanaryController
-    from recoengine.canary.monitoring import SyntheticMetrics
     from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
+    from recoengine.canary.scenarios import SyntheticMetrics
     from recoengine.canary.store import SqliteCanaryStore
     from recoengine.canary.traffic import CloudRunTraffic
     from tests.canary.fakes import FakeRunAdmin, run_client

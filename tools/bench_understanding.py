@@ -185,14 +185,14 @@ def run_set(
 def _engine(
     workdir: Path, name: str, service: Any, interpreter: Any, observed: list[float] | None = None
 ) -> Any:
-    from recoengine.chat.engine import ChatEngine, ChatLimits
     from recoengine.chat.personalities import PersonalityRouter, load_personalities
     from recoengine.chat.recommender import ServingRecommender
+    from recoengine.chat.service import ChatLimits, ChatService
     from recoengine.llm.offline import OfflineResponder
     from recoengine.sessions.sqlite_store import SqliteSessionStore
 
     personalities, default = load_personalities()
-    return ChatEngine(
+    return ChatService(
         SqliteSessionStore(workdir / f"{name}.sqlite3"),
         OfflineResponder(),
         PersonalityRouter(personalities, default),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from recoengine.canary.policy import CanaryPolicy, RolloutPlan, Step
-from recoengine.canary.samples import RevisionWindow, Window, histogram_of
+from recoengine.canary.windows import RevisionWindow, Window, histogram_of
 
 
 def rev(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from recoengine.canary.controller import CanaryController
-from recoengine.canary.monitoring import SyntheticMetrics
 from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
+from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.traffic import CloudRunTraffic
 from recoengine.errors import Conflict, NotFound

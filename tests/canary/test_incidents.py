@@ -17,8 +17,8 @@ import pytest
 from recoengine.canary import runtime
 from recoengine.canary.controller import CanaryController
 from recoengine.canary.incidents import MalformedIncident, parse_incident, parse_pubsub
-from recoengine.canary.monitoring import SyntheticMetrics
 from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
+from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.traffic import CloudRunTraffic
 from tests.canary.fakes import run_client

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from recoengine.canary.stats import (
+from recoengine.canary.significance import (
     histogram_quantile,
     mann_whitney,
     mann_whitney_binned,

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
 import recoengine.chat as chat_pkg
-from recoengine.chat.engine import ChatEngine, ChatLimits
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.firestore_store import FirestoreSessionStore
 from recoengine.sessions.sqlite_store import SqliteSessionStore
@@ -27,7 +27,7 @@ MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py
 
 def engine_on(store, recommender=None):
     personalities, default = load_personalities()
-    return ChatEngine(
+    return ChatService(
         store,
         OfflineResponder(),
         PersonalityRouter(personalities, default),

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from recoengine.chat.engine import ChatEngine, ChatLimits
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.base import Completion, Prompt
 from recoengine.llm.gemini import GeminiModel
 from recoengine.llm.offline import OFFLINE_NOTE, OfflineResponder
@@ -25,7 +25,7 @@ def make_engine(tmp_path, model=None, recommender=None, **limits):
     store = SqliteSessionStore(tmp_path / "chat.sqlite3")
     personalities, default = load_personalities()
     observed: list[float] = []
-    engine = ChatEngine(
+    engine = ChatService(
         store,
         model or OfflineResponder(),
         PersonalityRouter(personalities, default),

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from recoengine.chat.engine import ChatEngine, ChatLimits
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.chat.turn_cache import TurnCache
 from recoengine.llm.base import Completion, Prompt
 from recoengine.llm.offline import OFFLINE_NOTE, OfflineResponder
@@ -20,7 +20,7 @@ PROMISE = "Here is what I would pick for you"
 
 def make(tmp_path, recommender=None, model=None, store=None, k=3, cache=None):
     personalities, default = load_personalities()
-    return ChatEngine(
+    return ChatService(
         store or SqliteSessionStore(tmp_path / "h.sqlite3"),
         model or OfflineResponder(),
         PersonalityRouter(personalities, default),

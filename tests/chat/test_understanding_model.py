@@ -9,10 +9,10 @@ import logging
 
 import pytest
 
-from recoengine.chat.engine import ChatEngine, ChatLimits
 from recoengine.chat.intents import Intent, understand
 from recoengine.chat.interpreter import Interpreter, InvalidSlots, validate_slots
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.gemini import GeminiModel
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
@@ -190,7 +190,7 @@ def test_a_conversation_understood_by_the_model(fake, tmp_path):
     fake.responder = sensible
     personalities, default = load_personalities()
     recommender = TinyRecommender(seen={"u": ["m6"]})
-    engine = ChatEngine(
+    engine = ChatService(
         SqliteSessionStore(tmp_path / "m.sqlite3"),
         gemini(fake),
         PersonalityRouter(personalities, default),

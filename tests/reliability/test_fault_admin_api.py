@@ -22,8 +22,8 @@ import pytest
 
 from recoengine.canary import runtime
 from recoengine.canary.controller import CanaryController
-from recoengine.canary.monitoring import SyntheticMetrics
 from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
+from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.store import SqliteCanaryStore
 from recoengine.canary.traffic import CloudRunTraffic

@@ -15,8 +15,8 @@ import pytest
 from functions_framework import create_app
 
 import recoengine.chat as chat_pkg
-from recoengine.chat.engine import ChatEngine, ChatLimits
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
+from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.gemini import GeminiModel
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
@@ -51,7 +51,7 @@ def client(fake, tmp_path):
         credentials=StaticCredentials(),
         backoff_seconds=BACKOFF,
     )
-    engine = ChatEngine(
+    engine = ChatService(
         store, model, PersonalityRouter(personalities, default), TinyRecommender(), ChatLimits()
     )
     chat_pkg.use_engine(engine)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from recoengine.canary import sequential
-from recoengine.canary.stats import norm_ppf, two_proportion_test
+from recoengine.canary.significance import norm_ppf, two_proportion_test
 
 
 @dataclass(frozen=True)

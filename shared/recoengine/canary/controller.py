@@ -18,15 +18,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from recoengine.canary import engine, state
-from recoengine.canary.engine import Action, Decision
+from recoengine.canary import state
+from recoengine.canary.decision import Action, Decision, decide, observe
 from recoengine.canary.incidents import Incident
-from recoengine.canary.monitoring import MetricsPort
 from recoengine.canary.notify import Notifier
 from recoengine.canary.policy import CanaryPolicy
 from recoengine.canary.state import AuditEntry, Phase, Rollout
 from recoengine.canary.store import CanaryStore
 from recoengine.canary.traffic import TrafficPort, check_service_name
+from recoengine.canary.windows import MetricsPort
 from recoengine.errors import Conflict, NotFound, ServiceError, ServiceUnavailable
 
 log = logging.getLogger("recoengine.canary")
@@ -119,7 +119,7 @@ class CanaryController:
             origin=rollout.started_at,
         )
         for window in windows:
-            engine.observe(rollout, window, self.policy)
+            observe(rollout, window, self.policy)
         return len(windows)
 
     # -- use cases ----------------------------------------------------------------------
@@ -164,9 +164,7 @@ class CanaryController:
         now = self.clock()
         if rollout.active:
             self._ingest(rollout, now)
-        decision = (
-            engine.decide(rollout, now, self.policy, explain=True) if rollout.active else None
-        )
+        decision = decide(rollout, now, self.policy, explain=True) if rollout.active else None
         rules = [
             {
                 "trigger": r.trigger,
@@ -205,7 +203,7 @@ class CanaryController:
         if rollout.phase not in (Phase.CANARY, Phase.AB_TEST):
             return {**self._view(rollout), "decision": {"action": Action.CONTINUE}}
         self._ingest(rollout, now)
-        decision = engine.decide(rollout, now, self.policy)
+        decision = decide(rollout, now, self.policy)
         seen = decision.to_dict()
         if decision.action == Action.ROLLBACK:
             result = self._rollback(rollout, decision.reason, actor, seen)
@@ -343,7 +341,7 @@ class CanaryController:
 
 
 def _empty() -> Any:
-    from recoengine.canary.samples import zero_total
+    from recoengine.canary.windows import zero_total
 
     return zero_total()
 

@@ -18,8 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from recoengine.canary.policy import CanaryPolicy
-from recoengine.canary.samples import RevisionWindow
-from recoengine.canary.stats import mann_whitney_binned, norm_ppf, two_proportion_test
+from recoengine.canary.significance import mann_whitney_binned, norm_ppf, two_proportion_test
+from recoengine.canary.windows import RevisionWindow
 
 
 class Verdict(StrEnum):

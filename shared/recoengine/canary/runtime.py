@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from recoengine.canary.abtest import AbDesign
+from recoengine.canary.cloud_monitoring import CloudMonitoringMetrics
 from recoengine.canary.controller import CanaryController
-from recoengine.canary.monitoring import CloudMonitoringMetrics, SyntheticMetrics
 from recoengine.canary.notify import Notifier
 from recoengine.canary.policy import CanaryPolicy, JudgeConfig, parse_plan
 from recoengine.canary.rules import load_rules
+from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.store import FirestoreCanaryStore, SqliteCanaryStore
 from recoengine.canary.traffic import CloudRunTraffic, LocalTraffic
 from recoengine.config import CanarySettings, settings

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recoengine.canary.samples import LATENCY_BOUNDS_MS, RevisionWindow, Window
 from recoengine.canary.sequential import _erfc
+from recoengine.canary.windows import LATENCY_BOUNDS_MS, RevisionWindow, Window
 
 SCENARIOS = (
     "healthy",
@@ -138,3 +138,22 @@ class Scenario:
             memory=float(min(1.0, max(0.0, memory))) if n else None,
             feedback={"impression": impressions, "click": clicks},
         )
+
+
+class SyntheticMetrics:
+    """Local backend: a scenario timeline (healthy by default), starting at the rollout."""
+
+    def __init__(self, scenario: str = "healthy", seed: int = 0, window_seconds: int = 60) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.window_seconds = window_seconds
+
+    def windows(
+        self, service: str, stable: str, candidate: str, start: float, end: float,
+        share: float = 0.0, origin: float = 0.0,
+    ) -> list[Window]:  # fmt: skip
+        w = self.window_seconds
+        sc = Scenario(self.scenario, seed=self.seed, window_seconds=w)
+        first = max(0, int((start - origin) // w))
+        last = int((end - origin) // w)
+        return [sc.window(i, share, origin) for i in range(first, last)]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from recoengine.canary.stats import norm_ppf
+from recoengine.canary.significance import norm_ppf
 
 _FloatArray = np.ndarray
 

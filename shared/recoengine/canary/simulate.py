@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from recoengine.canary import engine, state
-from recoengine.canary.engine import Action
+from recoengine.canary import state
+from recoengine.canary.decision import Action, decide, observe
 from recoengine.canary.policy import CanaryPolicy
 from recoengine.canary.scenarios import Scenario
 
@@ -47,11 +47,11 @@ def run(
     for i in range(max_windows):
         share = rollout.traffic_percent / 100.0
         window = scenario.window(i, share, START)
-        engine.observe(rollout, window, policy)
+        observe(rollout, window, policy)
         for trigger, count in rollout.breaches.items():
             if count == 1 and result.run_start.get(trigger) != i:
                 result.run_start[trigger] = i
-        decision = engine.decide(rollout, window.end, policy)
+        decision = decide(rollout, window.end, policy)
         result.windows = i + 1
         if keep:
             result.timeline.append(

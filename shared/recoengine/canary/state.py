@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from recoengine.canary.policy import RolloutPlan
-from recoengine.canary.samples import RevisionWindow, zero_total
+from recoengine.canary.windows import RevisionWindow, zero_total
 from recoengine.errors import Conflict
 
 

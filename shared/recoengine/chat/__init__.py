@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 
-from recoengine.chat.engine import ChatEngine, ChatLimits, TurnResult
 from recoengine.chat.interpreter import Interpreter
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.recommender import Recommender, ServingRecommender, Suggestion
+from recoengine.chat.service import ChatLimits, ChatService, TurnResult
 
 __all__ = [
-    "ChatEngine",
     "ChatLimits",
+    "ChatService",
     "Interpreter",
     "PersonalityRouter",
     "Recommender",
@@ -29,11 +29,11 @@ __all__ = [
     "use_engine",
 ]
 
-_engine: ChatEngine | None = None
+_engine: ChatService | None = None
 _lock = threading.Lock()
 
 
-def build_engine() -> ChatEngine:
+def build_engine() -> ChatService:
     from recoengine.config import settings
     from recoengine.llm import SlotExtractor, get_model
     from recoengine.sessions import get_store
@@ -63,7 +63,7 @@ def build_engine() -> ChatEngine:
         and isinstance(model, SlotExtractor)
         else None
     )  # fmt: skip
-    return ChatEngine(
+    return ChatService(
         get_store(),
         model,
         router,
@@ -74,7 +74,7 @@ def build_engine() -> ChatEngine:
     )
 
 
-def get_engine() -> ChatEngine:
+def get_engine() -> ChatService:
     global _engine
     if _engine is None:
         with _lock:
@@ -83,7 +83,7 @@ def get_engine() -> ChatEngine:
     return _engine
 
 
-def use_engine(engine: ChatEngine | None) -> None:
+def use_engine(engine: ChatService | None) -> None:
     """Install an engine built elsewhere (tests, benchmarks); ``None`` rebuilds on next use."""
     global _engine
     with _lock:

@@ -1,4 +1,4 @@
-"""Ranking metrics with known answers on hand-made cases (see tests/engine/test_metrics.py)."""
+"""Ranking metrics with known answers on hand-made cases (see tests/recommender/test_metrics.py)."""
 
 from __future__ import annotations
 

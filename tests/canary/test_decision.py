@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recoengine.canary import engine, state
-from recoengine.canary.engine import Action
+from recoengine.canary import state
+from recoengine.canary.decision import Action, decide, observe
 from recoengine.canary.policy import CanaryPolicy
 from recoengine.canary.state import Phase, Rollout
 from recoengine.errors import Conflict
@@ -30,8 +30,8 @@ def test_each_trigger_fires_exactly_at_its_window_count_never_earlier(trigger):
     needed = policy.rules.by_trigger(trigger).windows
     r = new_rollout(policy)
     for i in range(needed):
-        fired = engine.observe(r, window(i, rev(seed=i), rev(**BAD[trigger], seed=i)), policy)
-        decision = engine.decide(r, 60.0 * (i + 1), policy)
+        fired = observe(r, window(i, rev(seed=i), rev(**BAD[trigger], seed=i)), policy)
+        decision = decide(r, 60.0 * (i + 1), policy)
         if i < needed - 1:
             assert fired == [] and decision.action != Action.ROLLBACK, (trigger, i)
         else:
@@ -44,20 +44,20 @@ def test_a_good_window_resets_the_run_and_a_thin_window_neither_counts_nor_reset
     r = new_rollout(policy)
     seq = [rev(errors=50), rev(errors=50), rev(errors=0), rev(errors=50), rev(errors=50)]
     for i, cand in enumerate(seq):
-        assert engine.observe(r, window(i, rev(), cand), policy) == []
+        assert observe(r, window(i, rev(), cand), policy) == []
     assert r.breaches["error_rate"] == 2
     thin = rev(requests=20, errors=20)  # 100% errors but only 20 requests: no reliable value
-    assert engine.observe(r, window(5, rev(), thin), policy) == []
+    assert observe(r, window(5, rev(), thin), policy) == []
     assert r.breaches["error_rate"] == 2
-    assert engine.observe(r, window(6, rev(), rev(errors=50)), policy) == ["error_rate"]
+    assert observe(r, window(6, rev(), rev(errors=50)), policy) == ["error_rate"]
 
 
 def test_a_window_seen_twice_is_not_counted_twice():
     policy = fast_policy()
     r = new_rollout(policy)
     w = window(0, rev(), rev(errors=50))
-    engine.observe(r, w, policy)
-    engine.observe(r, w, policy)
+    observe(r, w, policy)
+    observe(r, w, policy)
     assert r.breaches["error_rate"] == 1
     assert r.totals["candidate"].requests == 1000
 
@@ -65,24 +65,24 @@ def test_a_window_seen_twice_is_not_counted_twice():
 def test_step_gates_hold_until_duration_and_traffic_then_advance_then_promote():
     policy = fast_policy()
     r = new_rollout(policy)
-    engine.observe(r, window(0, rev(20000, 20), rev(5000, 5, seed=1)), policy)
-    assert engine.decide(r, 60.0, policy).action == Action.HOLD  # 300 s minimum
-    d = engine.decide(r, 301.0, policy)
+    observe(r, window(0, rev(20000, 20), rev(5000, 5, seed=1)), policy)
+    assert decide(r, 60.0, policy).action == Action.HOLD  # 300 s minimum
+    d = decide(r, 301.0, policy)
     assert d.action == Action.ADVANCE and d.judgement is not None
     r, audit = state.advance(r, policy.plan, 301.0, "scheduler", d.reason, d.to_dict())
     assert (r.phase, r.traffic_percent, r.step_index) == (Phase.CANARY, 50, 1)
     assert audit.metrics["judgement"]["verdict"] == "pass"
     assert r.totals["candidate"].requests == 0  # the new step judges its own data
-    engine.observe(r, window(6, rev(20000, 20), rev(20000, 20, seed=2)), policy)
-    assert engine.decide(r, 700.0, policy).action == Action.PROMOTE
+    observe(r, window(6, rev(20000, 20), rev(20000, 20, seed=2)), policy)
+    assert decide(r, 700.0, policy).action == Action.PROMOTE
 
 
 def test_low_traffic_is_held_then_paused_never_promoted():
     policy = fast_policy()
     r = new_rollout(policy)
     for i in range(20):
-        engine.observe(r, window(i, rev(300, 0), rev(15, 0, seed=i)), policy)
-        d = engine.decide(r, 60.0 * (i + 1), policy)
+        observe(r, window(i, rev(300, 0), rev(15, 0, seed=i)), policy)
+        d = decide(r, 60.0 * (i + 1), policy)
         assert d.action in (Action.HOLD, Action.PAUSE)
         if d.action == Action.PAUSE:
             break
@@ -94,9 +94,9 @@ def test_judge_failure_at_the_gate_rolls_back():
     policy = fast_policy()
     r = new_rollout(policy)
     # 0.8% errors: under the 1% trigger, but significantly worse than stable's 0.1%.
-    engine.observe(r, window(0, rev(40000, 40), rev(10000, 80, seed=1)), policy)
-    assert engine.decide(r, 100.0, policy).action == Action.HOLD  # between gates: no action
-    d = engine.decide(r, 301.0, policy)
+    observe(r, window(0, rev(40000, 40), rev(10000, 80, seed=1)), policy)
+    assert decide(r, 100.0, policy).action == Action.HOLD  # between gates: no action
+    d = decide(r, 301.0, policy)
     assert d.action == Action.ROLLBACK and d.reason.startswith("judge:")
 
 
@@ -129,7 +129,7 @@ def test_state_machine_transitions_and_conflicts():
 def test_rollout_round_trips_through_its_document():
     policy = fast_policy()
     r = new_rollout(policy)
-    engine.observe(r, window(0, rev(), rev(errors=50)), policy)
+    observe(r, window(0, rev(), rev(errors=50)), policy)
     back = Rollout.from_dict(r.to_dict())
     assert back.to_dict() == r.to_dict()
     assert back.totals["candidate"].latency.sum() == 1000

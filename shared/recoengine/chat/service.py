@@ -87,7 +87,7 @@ class TurnResult:
         return body
 
 
-class ChatEngine:
+class ChatService:
     def __init__(
         self,
         store: SessionStore,

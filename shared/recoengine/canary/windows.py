@@ -8,11 +8,11 @@ these bounds so the judge can compare two revisions bin by bin (Mann-Whitney on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from recoengine.canary.stats import histogram_quantile
+from recoengine.canary.significance import histogram_quantile
 
 # 1 ms .. ~290 s, 15% apart: p95 is read within ~7% of its true value.
 LATENCY_BOUNDS_MS: np.ndarray = np.round(1.15 ** np.arange(90), 4)
@@ -158,3 +158,12 @@ class Window:
     end: float
     stable: RevisionWindow
     candidate: RevisionWindow
+
+
+class MetricsPort(Protocol):
+    def windows(
+        self, service: str, stable: str, candidate: str, start: float, end: float,
+        share: float, origin: float,
+    ) -> list[Window]:  # fmt: skip
+        """Complete windows in ``[start, end)``; ``share``/``origin`` matter to synthetic data."""
+        ...

@@ -20,8 +20,8 @@ from typing import Any
 from recoengine.canary import abtest
 from recoengine.canary.judge import Judgement, Verdict, judge
 from recoengine.canary.policy import CanaryPolicy
-from recoengine.canary.samples import RevisionWindow, Window, zero_total
 from recoengine.canary.state import Phase, Rollout
+from recoengine.canary.windows import RevisionWindow, Window, zero_total
 
 HISTORY = 180  # windows kept for the chart (3 h of 1-minute windows)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from google.cloud import monitoring_v3
 
-from recoengine.canary.monitoring import (
+from recoengine.canary.cloud_monitoring import (
     CPU,
     FEEDBACK,
     MEMORY,

@@ -1,4 +1,4 @@
-"""Metrics sources: Cloud Monitoring in the cloud, synthetic timelines locally.
+"""The Cloud Monitoring metrics source (the local one is ``scenarios.SyntheticMetrics``).
 
 ``CloudMonitoringMetrics`` reads Cloud Run's built-in per-revision metrics with
 ``MetricServiceClient.list_time_series`` (``google-cloud-monitoring``, imported lazily), aligned
@@ -12,12 +12,11 @@ Cloud Run's own numbers, so they also see failures the application never logs.
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from recoengine.canary.samples import RevisionWindow, Window, empty_histogram, rebin
-from recoengine.canary.scenarios import Scenario
+from recoengine.canary.windows import RevisionWindow, Window, empty_histogram, rebin
 from recoengine.errors import ServiceUnavailable
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
@@ -25,15 +24,6 @@ REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
 CPU = "run.googleapis.com/container/cpu/utilizations"
 MEMORY = "run.googleapis.com/container/memory/utilizations"
 FEEDBACK = "logging.googleapis.com/user/recommendation_feedback"
-
-
-class MetricsPort(Protocol):
-    def windows(
-        self, service: str, stable: str, candidate: str, start: float, end: float,
-        share: float, origin: float,
-    ) -> list[Window]:  # fmt: skip
-        """Complete windows in ``[start, end)``; ``share``/``origin`` matter to synthetic data."""
-        ...
 
 
 def _bounds(options: Any) -> np.ndarray:
@@ -177,22 +167,3 @@ class CloudMonitoringMetrics:
             c = data.get((float(t_end), candidate), RevisionWindow())
             out.append(Window(float(t_end - w), float(t_end), s, c))
         return out
-
-
-class SyntheticMetrics:
-    """Local backend: a scenario timeline (healthy by default), starting at the rollout."""
-
-    def __init__(self, scenario: str = "healthy", seed: int = 0, window_seconds: int = 60) -> None:
-        self.scenario = scenario
-        self.seed = seed
-        self.window_seconds = window_seconds
-
-    def windows(
-        self, service: str, stable: str, candidate: str, start: float, end: float,
-        share: float = 0.0, origin: float = 0.0,
-    ) -> list[Window]:  # fmt: skip
-        w = self.window_seconds
-        sc = Scenario(self.scenario, seed=self.seed, window_seconds=w)
-        first = max(0, int((start - origin) // w))
-        last = int((end - origin) // w)
-        return [sc.window(i, share, origin) for i in range(first, last)]
