@@ -24,7 +24,20 @@ COPY pyproject.toml ./
 COPY shared/ shared/
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
-# Stage 2: the function's image.
+# Stage 2: the demo model, trained once at build time from generated data (it needs the training
+# extras, which the serving image does not carry). Recommend and chat serve it until a real
+# model is released (MODEL_URI, set by Terraform from var.model_uri, overrides it).
+FROM python:3.11-slim AS demo-model
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+COPY requirements/constraints.txt /src/constraints.txt
+COPY --from=build /wheels /wheels
+RUN pip install -c /src/constraints.txt "$(ls /wheels/recoengine-*.whl)[ml]" \
+ && python -m recoengine.cli demo-model --out /demo-model
+
+# Stage 3: the function's image.
 FROM python:3.11-slim
 
 ARG FUNCTION=recommend
@@ -48,6 +61,7 @@ RUN case "$FUNCTION" in recommend|chat|canary) ;; \
  && python -m recoengine.capacity threads "$FUNCTION" > /app/server-threads
 
 COPY functions/${FUNCTION}/ functions/${FUNCTION}/
+COPY --from=demo-model /demo-model /app/demo-model
 
 # Never run as root. The writable scratch directory (VAR_DIR) lives in /tmp (in-memory on Cloud Run).
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin app \
@@ -59,6 +73,7 @@ ENV FUNCTION=${FUNCTION} \
     FUNCTION_SOURCE=/app/functions/${FUNCTION}/main.py \
     FUNCTION_SIGNATURE_TYPE=http \
     VAR_DIR=/tmp/recoengine \
+    MODEL_URI=/app/demo-model \
     PORT=8080
 
 EXPOSE 8080

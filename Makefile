@@ -42,18 +42,27 @@ system-deps: ## Install the Debian tools the tests and benchmarks use (promtool,
 
 .PHONY: run
 run: $(VENV)/.installed ## Start the local stack on http://127.0.0.1:$(PORT) (make run PORT=...)
-	$(PY) tools/localstack.py --port $(PORT)
+	$(PY) -m tools.localstack --port $(PORT)
 
 .PHONY: test
 test: $(VENV)/.installed ## Run the whole test suite (starts and stops the Firestore emulator itself)
 	$(PY) -m pytest -rs -q tests
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff (lint + format check), mypy, secret scan and dependency audit
+lint: $(VENV)/.installed ## ruff, mypy, import contracts, deptry, vulture, secret scan, dependency audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory security-lint
+
+# The architecture's rules (pyproject.toml): import contracts between the layers, every
+# imported package declared, no dead code (vulture at 80% confidence, reasons in the whitelist).
+.PHONY: layers
+layers: $(VENV)/.installed ## import-linter contracts, deptry (declared dependencies), vulture (dead code)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry .
+	$(VENV)/bin/vulture
 
 .PHONY: fmt
 fmt: $(VENV)/.installed ## Format the code with ruff

@@ -24,11 +24,13 @@ CHECKOV_VERSION := 3.3.30
 tools-venv: $(TOOLS_VENV)/.installed ## Install checkov (pinned) into its own venv .venv-tools
 
 $(TOOLS_VENV)/.installed: mk/infra.mk
+	@echo "installing the tools venv $(TOOLS_VENV) (checkov==$(CHECKOV_VERSION)), once, from the package index"
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
 	@touch $@
 
-# `make test` runs the checkov test too, so it bootstraps the tools venv like the main one.
+# `make test` runs the checkov test too, so it bootstraps the tools venv like the main one (and
+# says so: the README lists both venvs).
 test: tools-venv
 
 .PHONY: tf-check
@@ -41,7 +43,7 @@ tf-fmt: ## Format the Terraform files in place (terraform fmt)
 
 .PHONY: dashboards
 dashboards: $(VENV)/.installed ## Regenerate infra/dashboards/grafana.json from infra/dashboards/panels.yaml
-	$(PY) tools/gen_dashboards.py
+	$(PY) -m tools.gen_dashboards
 
 .PHONY: build
 build: ## Build one image per function (+ trainer): make build PROJECT=... [REGION=...] [TAG=...]

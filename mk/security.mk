@@ -7,25 +7,30 @@ LOAD_SECONDS ?= 15
 LOAD_CONNECTIONS ?= 16
 LOAD_STORES ?= sqlite,firestore
 LOAD_MIXES ?= recommend,chat
+# DEP_AUDIT=skip DEP_AUDIT_REASON="why" skips the dependency audit, saying so (tools/dep_audit.py);
+# then pip-audit is not installed either.
+DEP_AUDIT ?=
+PIP_AUDIT_STAMP := $(if $(filter skip,$(DEP_AUDIT)),,$(TOOLS_VENV)/.pip-audit-$(PIP_AUDIT_VERSION))
 
 # pip-audit pins packages of its own, so it lives in the tools venv next to checkov.
 $(TOOLS_VENV)/.pip-audit-$(PIP_AUDIT_VERSION):
+	@echo "installing pip-audit==$(PIP_AUDIT_VERSION) into the tools venv $(TOOLS_VENV), once, from the package index"
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "pip-audit==$(PIP_AUDIT_VERSION)"
 	@touch $@
 
 .PHONY: secret-scan
-secret-scan: $(VENV)/.installed ## Scan every tracked (and addable) file for keys, tokens and passwords
-	$(PY) tools/secret_scan.py
+secret-scan: $(VENV)/.installed ## detect-secrets over every tracked (and addable) file, against .secrets.baseline
+	$(PY) -m tools.secret_scan
 
 .PHONY: dep-audit
-dep-audit: $(VENV)/.installed $(TOOLS_VENV)/.pip-audit-$(PIP_AUDIT_VERSION) ## pip-audit of requirements/constraints.txt (warns, does not fail, when offline)
-	$(PY) tools/dep_audit.py --pip-audit $(TOOLS_VENV)/bin/pip-audit
+dep-audit: $(VENV)/.installed $(PIP_AUDIT_STAMP) ## pip-audit of requirements/constraints.txt (fails when it cannot run; DEP_AUDIT=skip DEP_AUDIT_REASON=...)
+	$(PY) -m tools.dep_audit --pip-audit $(TOOLS_VENV)/bin/pip-audit
 
 .PHONY: security-lint
 security-lint: secret-scan dep-audit ## Secret scan + dependency audit (part of make lint)
 
 .PHONY: load
 load: $(VENV)/.installed system-deps ## Load test with wrk: {recommend,chat} x {sqlite,firestore}, LOAD_SECONDS each -> var/load.json
-	$(PY) tools/load.py --seconds $(LOAD_SECONDS) --connections $(LOAD_CONNECTIONS) \
+	$(PY) -m tools.load --seconds $(LOAD_SECONDS) --connections $(LOAD_CONNECTIONS) \
 	  --stores $(LOAD_STORES) --mixes $(LOAD_MIXES) --out var/load.json

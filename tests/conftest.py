@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
+from collections.abc import Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import pytest
+
+from testkit.firestore_emulator import (
+    HOW_TO_GET,
+    PROJECT,
+    FirestoreEmulator,
+    emulator_if_available,
+)
 
 # Tests never touch a developer's var/ directory or a real Google project.
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "test-project")
 
-pytest_plugins = ["tests.support.firestore_emulator", "tests.support.engine"]
+pytest_plugins = ["tests.support.engine"]
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[FirestoreEmulator]:
+    """Google's Firestore emulator, once per session; tests skip (saying how to get it) where
+    the machine has none."""
+    with emulator_if_available() as emulator:
+        if emulator is None:
+            pytest.skip(HOW_TO_GET)
+        previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+        os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
+        try:
+            yield emulator
+        finally:
+            if previous is None:
+                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+            else:
+                os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture()
+def firestore_client(firestore_emulator: FirestoreEmulator) -> Iterator[object]:
+    """A real Firestore client on the emulator, with an empty database."""
+    from google.cloud import firestore
+
+    firestore_emulator.reset()
+    client = firestore.Client(project=PROJECT)
+    yield client
+    client.close()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +33,11 @@ from typing import Any
 
 import numpy as np
 import requests
+
+from recoengine.models.blend import DEFAULT_WEIGHTS
+from testkit.firestore_emulator import free_port
+from tools import wrk
+from tools.latency import summary_of_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "tools" / "bench_assets"
@@ -54,14 +58,6 @@ TARGETS = {
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- quality ------------------------------------------------------------------------------
@@ -108,16 +104,6 @@ def train_model(data_dir: str, out: Path) -> Path:
     return out
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000
-    return {
-        "median_ms": float(np.median(ms)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "n": len(ms),
-    }
-
-
 def known_user_timings(svc: Any, rng: np.random.Generator, n: int) -> list[float]:
     """Seconds per top-10 request of ``n`` random known users (cache off), after a warm-up."""
     from recoengine.serving import RecommendContext
@@ -138,7 +124,7 @@ def bench_engine(model_dir: Path, data_dir: str, n: int = 5000) -> dict[str, Any
     from recoengine.artifact import load
     from recoengine.serving import RecommendContext, RecommenderService
 
-    svc = RecommenderService(load(str(model_dir)), (0.4, 0.4, 0.2))  # no cache: cost of a miss
+    svc = RecommenderService(load(str(model_dir)), DEFAULT_WEIGHTS)  # no cache: cost of a miss
     rng = np.random.default_rng(0)
     timings = known_user_timings(svc, rng, n)
     cold = []
@@ -147,8 +133,8 @@ def bench_engine(model_dir: Path, data_dir: str, n: int = 5000) -> dict[str, Any
         svc.recommend(f"new-user-{i}", 10, RecommendContext(persona={"age": "25-34"}))
         cold.append(time.perf_counter() - t)
     result: dict[str, Any] = {
-        "ours": _percentiles(timings),
-        "ours_cold_start_user": _percentiles(cold),
+        "ours": summary_of_seconds(timings),
+        "ours_cold_start_user": summary_of_seconds(cold),
     }
     result["implicit_als_recommend"] = _bench_implicit(data_dir, rng, n)
     return result
@@ -176,7 +162,7 @@ def _bench_implicit(data_dir: str, rng: np.random.Generator, n: int) -> dict[str
         t = time.perf_counter()
         model.recommend(int(u), row, N=10)
         timings.append(time.perf_counter() - t)
-    return _percentiles(timings)
+    return summary_of_seconds(timings)
 
 
 # -- HTTP ---------------------------------------------------------------------------------
@@ -231,40 +217,11 @@ class Server:
             self.proc.kill()
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk(url: str, seconds: int, connections: int, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(ASSETS / "post.lua"),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    lat = {
-        f"p{q}_ms": float(v) * _UNITS[u]
-        for q, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    }
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rps": rps,
-        **lat,
-        "non_2xx": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "none",
-    }
+def wrk_recommend(
+    url: str, seconds: int, connections: int, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One wrk run of ``post.lua`` (top-10 requests for random ML-100K users) against ``url``."""
+    return wrk.run(url, ASSETS / "post.lua", seconds=seconds, connections=connections, env=env)
 
 
 def bench_http(model_dir: Path, seconds: int = 10) -> dict[str, Any]:
@@ -277,11 +234,11 @@ def bench_http(model_dir: Path, seconds: int = 10) -> dict[str, Any]:
         bare.wait("/", None)
         reco.wait("/api/v2/recommendations", {"user_id": "1"})
         conns = 16
-        bare_max = _wrk(bare.url + "/", seconds, conns, {})
-        reco_max = _wrk(reco.url + "/api/v2/recommendations", seconds, conns, {})
+        bare_max = wrk_recommend(bare.url + "/", seconds, conns, {})
+        reco_max = wrk_recommend(reco.url + "/api/v2/recommendations", seconds, conns, {})
         half = reco_max["rps"] / 2
         delay_ms = max(1, round(conns / half * 1000))
-        reco_half = _wrk(
+        reco_half = wrk_recommend(
             reco.url + "/api/v2/recommendations", seconds, conns, {"BENCH_DELAY_MS": str(delay_ms)}
         )
     finally:
@@ -319,13 +276,13 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
 
     import functions_framework
 
-    from recoengine.canary import runtime
     from recoengine.canary.controller import CanaryController
     from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
     from recoengine.canary.scenarios import SyntheticMetrics
     from recoengine.canary.store import SqliteCanaryStore
     from recoengine.canary.traffic import CloudRunTraffic
-    from tests.canary.fakes import FakeRunAdmin, run_client
+    from recoengine.wiring import canary as wiring
+    from testkit.fake_cloud_run import FakeRunAdmin, run_client
 
     project, region, service = "bench-project", "europe-west1", "recommend"
     old, new = f"{service}-00001-old", f"{service}-00002-new"
@@ -355,7 +312,6 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
                     CanaryPolicy(plan=SHORT_PLAN), store, traffic, SyntheticMetrics("healthy")
                 )
                 ctrl.enable(service, 5, None, "bench")
-                runtime.use(ctrl)
                 incident = {
                     "version": "1.2",
                     "incident": {
@@ -375,32 +331,22 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
                 }
                 data = base64.b64encode(json.dumps(incident).encode()).decode()
                 event = {"message": {"data": data, "messageId": f"m{trial}"}}
-                started = time.perf_counter()
-                status = client.post("/", data=json.dumps(event), headers=headers).status_code
+                with wiring.controller.override(ctrl):
+                    started = time.perf_counter()
+                    status = client.post("/", data=json.dumps(event), headers=headers).status_code
                 if status != 200 or admin.split(full)[new] != 0:
                     raise RuntimeError(f"rollback did not happen (status {status})")
                 seconds.append(admin.update_times[-1] - started)
             finally:
-                runtime.use(None)
                 store.close()
                 admin.stop()
-    ms = sorted(s * 1000 for s in seconds)
-    return {
-        "incident_to_traffic_change_ms": {
-            "median": ms[len(ms) // 2],
-            "max": ms[-1],
-            "n": len(ms),
-        }
-    }
+    return {"incident_to_traffic_change_ms": summary_of_seconds(seconds)}
 
 
 def bench_chat(out_dir: Path) -> dict[str, Any]:
-    script = ROOT / "tools" / "bench_chat.py"
-    if not script.exists():
-        return {"skipped": "tools/bench_chat.py not present"}
     out = out_dir / "bench-chat.json"
     subprocess.run(
-        [sys.executable, str(script), "--out", str(out)],
+        [sys.executable, "-m", "tools.bench_chat", "--out", str(out)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=True,
@@ -427,32 +373,74 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     q = results.get("quality", {}).get("targets", {})
     tuned = results.get("quality", {}).get("models", {}).get("blend_tuned", {})
-    add("ML-100K NDCG@10 tuned blend", tuned.get("ndcg10"), 0.115, True, ".4f")
-    add("NDCG@10 default blend / ALS", q.get("default_blend_vs_als"), 1.10, True, ".2f")
-    add("NDCG@10 tuned blend / ALS", q.get("tuned_blend_vs_als"), 1.50, True, ".2f")
-    add("sampled HR@2 (Top-2 accuracy)", q.get("sampled_hr2"), 0.45, True, ".3f")
-    add("  the same, expected over draws", q.get("expected_sampled_hr2"), 0.45, True, ".3f")
+    add(
+        "ML-100K NDCG@10 tuned blend",
+        tuned.get("ndcg10"),
+        TARGETS["ml100k_tuned_blend_ndcg10"],
+        True,
+        ".4f",
+    )
+    add(
+        "NDCG@10 default blend / ALS",
+        q.get("default_blend_vs_als"),
+        TARGETS["default_blend_vs_als"],
+        True,
+        ".2f",
+    )
+    add(
+        "NDCG@10 tuned blend / ALS",
+        q.get("tuned_blend_vs_als"),
+        TARGETS["tuned_blend_vs_als"],
+        True,
+        ".2f",
+    )
+    add("sampled HR@2 (Top-2 accuracy)", q.get("sampled_hr2"), TARGETS["sampled_hr2"], True, ".3f")
+    add(
+        "  the same, expected over draws",
+        q.get("expected_sampled_hr2"),
+        TARGETS["sampled_hr2"],
+        True,
+        ".3f",
+    )
     e = results.get("engine", {}).get("ours", {})
-    add("engine median ms", e.get("median_ms"), 0.1, False, ".3f")
-    add("engine p99 ms", e.get("p99_ms"), 0.5, False, ".3f")
+    add("engine median ms", e.get("p50_ms"), TARGETS["engine_median_ms"], False, ".3f")
+    add("engine p99 ms", e.get("p99_ms"), TARGETS["engine_p99_ms"], False, ".3f")
     h = results.get("http", {})
-    add("HTTP throughput vs bare", h.get("throughput_ratio"), 0.70, True, ".2f")
+    add(
+        "HTTP throughput vs bare",
+        h.get("throughput_ratio"),
+        TARGETS["http_throughput_ratio"],
+        True,
+        ".2f",
+    )
     add(
         "HTTP p99 ms at half load",
         h.get("recommend_half_load", {}).get("p99_ms"),
-        25.0,
+        TARGETS["http_p99_ms_at_half_load"],
         False,
         ".1f",
     )
     c = results.get("cold_start", {})
-    add("cold start s", c.get("median_s"), 2.0, False, ".2f")
+    add("cold start s", c.get("median_s"), TARGETS["cold_start_s"], False, ".2f")
     rb = results.get("canary", {}).get("incident_to_traffic_change_ms", {})
-    add("canary incident -> rollback ms (max)", rb.get("max"), 1000.0, False, ".1f")
+    add("canary incident -> rollback ms (max)", rb.get("max_ms"), 1000.0, False, ".1f")
     for check, passed in results.get("chat", {}).get("pass", {}).items():
         rows.append((f"chat {check}", "-", "(bench_chat)", "PASS" if passed else "MISS"))
     t = results.get("quality_toys", {}).get("targets", {})
-    add("Toys NDCG@10 tuned blend", t.get("tuned_blend_ndcg10"), 0.072, True, ".4f")
-    add("Toys NDCG@10 tuned blend / ALS", t.get("tuned_blend_vs_als"), 1.50, True, ".2f")
+    add(
+        "Toys NDCG@10 tuned blend",
+        t.get("tuned_blend_ndcg10"),
+        TARGETS["toys_tuned_blend_ndcg10"],
+        True,
+        ".4f",
+    )
+    add(
+        "Toys NDCG@10 tuned blend / ALS",
+        t.get("tuned_blend_vs_als"),
+        TARGETS["toys_tuned_blend_vs_als"],
+        True,
+        ".2f",
+    )
     for size in results.get("scale", {}).get("sizes", []):
         label = f"scale {size['items'] // 1000}k items"
         big = size["items"] >= 1_000_000
@@ -460,7 +448,7 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         add(f"{label}: train peak GB", size["train_peak_gb"], 8.0, False, ".2f")
         add(f"{label}: artifact GB", size["artifact_gb"], 1.0, False, ".3f")
         add(f"{label}: cold start s", size["cold_start_s"], 5.0, False, ".2f")
-        add(f"{label}: median ms", size["engine"]["median_ms"], 0.5 if big else 0.3, False, ".3f")
+        add(f"{label}: median ms", size["engine"]["p50_ms"], 0.5 if big else 0.3, False, ".3f")
         if not big:
             add(f"{label}: p99 ms", size["engine"]["p99_ms"], 1.0, False, ".3f")
     for name, section in results.get("spark", {}).get("datasets", {}).items():

@@ -14,30 +14,24 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sqlite3
-import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from recoengine.sessions.model import SessionState, encode_seq, new_session_id  # noqa: E402
-from recoengine.sessions.sizing import document_size  # noqa: E402
-from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS  # noqa: E402
-from tests.support.firestore_emulator import (  # noqa: E402
-    PROJECT,
-    FirestoreEmulator,
-    find_jar,
-)
-from tools.localstack import running as local_stack  # noqa: E402
+from recoengine.sessions.model import SessionState, encode_seq, new_session_id
+from recoengine.sessions.sizing import document_size
+from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS
+from testkit.firestore_emulator import PROJECT, emulator_if_available
+from tools.latency import summary_ms
+from tools.localstack import running as local_stack
 
 TARGETS: dict[str, Any] = {
     "turn_overhead_p95_ms": {"sqlite": 20.0, "firestore": 50.0},
@@ -51,17 +45,6 @@ CHAT_LINES = [
     "tell me something nice",
     "thanks, that sounds good",
 ]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    return {"n": len(ms), "p50_ms": round(pct(ms, 0.5), 3), "p95_ms": round(pct(ms, 0.95), 3)}
 
 
 class Client:
@@ -133,11 +116,8 @@ def populate_firestore(client: Any, start: int, count: int, turns: int) -> list[
     batch, pending = client.batch(), 0
     for user, sid in made:
         ref = client.collection(SESSIONS).document(sid)
-        batch.set(
-            ref,
-            {"user_id": user, "created_at": now, "updated_at": now, EXPIRY_FIELD: expires,
-             "turns": turns, "state": state},
-        )  # fmt: skip
+        session = {"user_id": user, "created_at": now, "updated_at": now, "turns": turns}
+        batch.set(ref, {**session, EXPIRY_FIELD: expires, "state": state})
         pending += 1
         for seq in range(turns):
             u, a = _texts(seq)
@@ -181,7 +161,7 @@ def measure_overhead(c: Client, sessions: int, turns: int) -> dict[str, Any]:
                 ms, body = c.turn(user, CHAT_LINES[t % len(CHAT_LINES)], sid)
                 plain.append(ms)
             sid = body["session_id"]
-    return {"chat_turn": summary(plain), "recommendation_turn": summary(reco)}
+    return {"chat_turn": summary_ms(plain, 3), "recommendation_turn": summary_ms(reco, 3)}
 
 
 def measure_scale(c: Client, made: list[tuple[str, str]], n: int) -> dict[str, Any]:
@@ -189,7 +169,7 @@ def measure_scale(c: Client, made: list[tuple[str, str]], n: int) -> dict[str, A
     picks = [made[rng.randrange(len(made))] for _ in range(n)]
     lookups = [c.lookup(user, sid) for user, sid in picks]
     turns = [c.turn(user, "tell me something nice", sid)[0] for user, sid in picks]
-    return {"turn": summary(turns), "lookup": summary(lookups)}
+    return {"turn": summary_ms(turns, 3), "lookup": summary_ms(lookups, 3)}
 
 
 def sqlite_bytes(path: Path) -> dict[str, Any]:
@@ -230,65 +210,90 @@ def firestore_bytes(client: Any, made: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
-def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    env = {"SESSION_BACKEND": backend, "LLM_BACKEND": "offline", "GOOGLE_CLOUD_PROJECT": PROJECT}
-    emulator: FirestoreEmulator | None = None
-    fs_client: Any = None
-    db = tmp / f"{backend}.sqlite3"
-    if backend == "sqlite":
-        env["SQLITE_PATH"] = str(db)
-    else:
-        jar = find_jar()
-        if jar is None or shutil.which("java") is None:
-            return {"skipped": "no Firestore emulator on this machine"}
-        emulator = FirestoreEmulator(jar)
-        emulator.start()
-        env["FIRESTORE_EMULATOR_HOST"] = emulator.host
+@dataclass(frozen=True)
+class Store:
+    """How the benchmark writes sessions in bulk into one backend and weighs what it stored."""
+
+    populate: Callable[[int, int], list[tuple[str, str]]]  # (first, count) -> (user, sid)s
+    stored_bytes: Callable[[list[tuple[str, str]]], dict[str, Any]]
+
+
+@contextmanager
+def firestore_client() -> Iterator[Any]:
+    """A Firestore client on a fresh emulator (``FIRESTORE_EMULATOR_HOST`` set meanwhile);
+    None on a machine without the emulator."""
+    with emulator_if_available() as emulator:
+        if emulator is None:
+            yield None
+            return
         os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
         from google.cloud import firestore
 
-        fs_client = firestore.Client(project=PROJECT)
-    result: dict[str, Any] = {}
-    try:
-        with local_stack({**env, "LOG_LEVEL": "WARNING"}) as base:
-            c = Client(base)
-            warm_up(c, args.warmup)
-            result["overhead"] = measure_overhead(c, args.overhead_sessions, args.overhead_turns)
-            populate: Callable[[int, int], list[tuple[str, str]]]
-            if backend == "sqlite":
-                populate = lambda s, n: populate_sqlite(db, s, n, args.turns)  # noqa: E731
-            else:
-                populate = lambda s, n: populate_firestore(fs_client, s, n, args.turns)  # noqa: E731
-            made = populate(0, 100)
-            result["bytes"] = sqlite_bytes(db) if backend == "sqlite" else firestore_bytes(
-                fs_client, made[:50]
-            )  # fmt: skip
-            scale: dict[str, Any] = {"100": measure_scale(c, made, args.requests)}
-            started = time.perf_counter()
-            done = 100
-            while done < args.sessions:
-                step = min(1000, args.sessions - done)
-                made += populate(done, step)
-                done += step
-            result["populate_seconds"] = round(time.perf_counter() - started, 1)
-            scale[str(args.sessions)] = measure_scale(c, made, args.requests)
-            result["scale"] = scale
-            count = c.http.get(f"{base}/metrics", timeout=30).text
-            result["session_count_metric"] = next(
-                (float(line.split()[1]) for line in count.splitlines()
-                 if line.startswith("session_count ")), None,
-            )  # fmt: skip
-    finally:
-        if fs_client is not None:
-            fs_client.close()
-        if emulator is not None:
-            emulator.stop()
+        client = firestore.Client(project=PROJECT)
+        try:
+            yield client
+        finally:
+            client.close()
             os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+
+
+def bench_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    env = {"SESSION_BACKEND": backend, "LLM_BACKEND": "offline", "GOOGLE_CLOUD_PROJECT": PROJECT}
+    if backend == "sqlite":
+        db = tmp / f"{backend}.sqlite3"
+        env["SQLITE_PATH"] = str(db)
+        return measure_stack(
+            env,
+            args,
+            Store(
+                populate=lambda s, n: populate_sqlite(db, s, n, args.turns),
+                stored_bytes=lambda made: sqlite_bytes(db),
+            ),
+        )
+    with firestore_client() as client:
+        if client is None:
+            return {"skipped": "no Firestore emulator on this machine"}
+        env["FIRESTORE_EMULATOR_HOST"] = os.environ["FIRESTORE_EMULATOR_HOST"]
+        return measure_stack(
+            env,
+            args,
+            Store(
+                populate=lambda s, n: populate_firestore(client, s, n, args.turns),
+                stored_bytes=lambda made: firestore_bytes(client, made[:50]),
+            ),
+        )
+
+
+def measure_stack(env: dict[str, str], args: argparse.Namespace, store: Store) -> dict[str, Any]:
+    """The local stack on ``env``: turn overhead, bytes per message, 100 vs ``args.sessions``."""
+    result: dict[str, Any] = {}
+    with local_stack({**env, "LOG_LEVEL": "WARNING"}) as base:
+        c = Client(base)
+        warm_up(c, args.warmup)
+        result["overhead"] = measure_overhead(c, args.overhead_sessions, args.overhead_turns)
+        made = store.populate(0, 100)
+        result["bytes"] = store.stored_bytes(made)
+        scale: dict[str, Any] = {"100": measure_scale(c, made, args.requests)}
+        started = time.perf_counter()
+        while len(made) < args.sessions:
+            made += store.populate(len(made), min(1000, args.sessions - len(made)))
+        result["populate_seconds"] = round(time.perf_counter() - started, 1)
+        scale[str(args.sessions)] = measure_scale(c, made, args.requests)
+        result["scale"] = scale
+        result["session_count_metric"] = session_count(c.http.get(f"{base}/metrics", timeout=30))
     small, big = result["scale"]["100"], result["scale"][str(args.sessions)]
     result["flat_ratio_p95"] = {
         k: round(big[k]["p95_ms"] / small[k]["p95_ms"], 2) for k in ("turn", "lookup")
     }
     return result
+
+
+def session_count(metrics: requests.Response) -> float | None:
+    """The ``session_count`` gauge in a Prometheus text exposition, None when absent."""
+    for line in metrics.text.splitlines():
+        if line.startswith("session_count "):
+            return float(line.split()[1])
+    return None
 
 
 def verdicts(results: dict[str, Any]) -> dict[str, bool]:

@@ -62,8 +62,9 @@ _COLD = """
 import sys, time
 t0 = time.perf_counter()
 from recoengine.artifact import load
+from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.serving import RecommenderService
-svc = RecommenderService(load(sys.argv[1]), (0.4, 0.4, 0.2))
+svc = RecommenderService(load(sys.argv[1]), DEFAULT_WEIGHTS)
 svc.recommend(svc.catalog.user_ids[0], 10)
 print(time.perf_counter() - t0)
 """
@@ -84,11 +85,13 @@ def cold_start(model: Path) -> float:
 
 def engine_latency(model: Path, n: int = 5000) -> dict[str, float]:
     from recoengine.artifact import load
+    from recoengine.models.blend import DEFAULT_WEIGHTS
     from recoengine.serving import RecommenderService
-    from tools.bench import _percentiles, known_user_timings
+    from tools.bench import known_user_timings
+    from tools.latency import summary_of_seconds
 
-    svc = RecommenderService(load(str(model)), (0.4, 0.4, 0.2))
-    return _percentiles(known_user_timings(svc, np.random.default_rng(0), n))
+    svc = RecommenderService(load(str(model)), DEFAULT_WEIGHTS)
+    return summary_of_seconds(known_user_timings(svc, np.random.default_rng(0), n))
 
 
 def bench_size(users: int, items: int, per_user: int, work: Path, tune: bool) -> dict[str, Any]:
@@ -96,10 +99,8 @@ def bench_size(users: int, items: int, per_user: int, work: Path, tune: bool) ->
     data, model = work / f"data-{name}", work / f"model-{name}"
     if not (data / "interactions.parquet").exists():
         log(f"generating {name}")
-        _run(
-            ["-m", "recoengine.cli", "demo-data", "--out", str(data), "--users", str(users),
-             "--items", str(items), "--per-user", str(per_user), "--parquet"]
-        )  # fmt: skip
+        sizes = ["--users", str(users), "--items", str(items), "--per-user", str(per_user)]
+        _run(["-m", "recoengine.cli", "demo-data", "--out", str(data), *sizes, "--parquet"])
     log(f"training {name} (tune={tune})")
     train_args = ["-m", "recoengine.cli", "train", "--data", str(data), "--out", str(model)]
     wall, peak_gb = _run([*train_args, *([] if tune else ["--no-tune"])])

@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tools.latency import summary_ms, summary_of_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ml-100k"
@@ -93,7 +94,7 @@ def gold_slots(turn: dict[str, Any]) -> dict[str, Any]:
 
 def sensible_model(dialogs: list[dict[str, Any]]) -> Callable[[dict[str, Any]], Any]:
     """A fake Vertex AI responder: structured-output requests get the gold slots."""
-    from tests.chat.fake_vertex import Scripted
+    from testkit.fake_vertex import Scripted
 
     gold = {t["say"]: gold_slots(t) for d in dialogs for t in d["turns"]}
 
@@ -125,8 +126,8 @@ def _judge(
         like = genres.get(anchor, set()) - {"unknown"}
         sharing = sum(1 for i in items if genres.get(i, set()) & like)
         passed = sharing >= 3 and not repeats and anchor not in items
-        return {**verdict, "kind": "more_like", "passed": passed, "sharing": sharing,
-                "repeats": repeats, "anchor": anchor}  # fmt: skip
+        found = {"sharing": sharing, "repeats": repeats, "anchor": anchor}
+        return {**verdict, "kind": "more_like", "passed": passed, **found}
     wanted = set(turn.get("genres", []))
     unwanted = set(turn.get("not_genres", []))
     any_of = turn.get("match") == "any"
@@ -160,8 +161,8 @@ def run_set(
             session_id = result.session_id
             items = [s.item_id for s in (result.recommendations or ())]
             verdict = _judge(turn, items, previous, shown, ratings.get(user, set()), genres)
-            verdict.update(intent=result.intent, notes=list(result.notes),
-                           language=result.language)  # fmt: skip
+            verdict.update(intent=result.intent, language=result.language)
+            verdict["notes"] = list(result.notes)
             verdicts.append(verdict)
             previous = items or previous
             shown |= set(items)
@@ -203,16 +204,6 @@ def _engine(
     )
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = sorted(x * 1000 for x in seconds)
-    if not ms:
-        return {}
-    return {
-        "p50_ms": round(statistics.median(ms), 3),
-        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 3),
-    }
-
-
 def parser_latency(dialogs: list[dict[str, Any]], vocabulary: list[str]) -> dict[str, float]:
     """The offline parser's time per message over the set (after one warm-up pass)."""
     from recoengine.chat.intents import understand
@@ -229,14 +220,10 @@ def parser_latency(dialogs: list[dict[str, Any]], vocabulary: list[str]) -> dict
             understand(m, vocabulary, titles)
             cpu.append((time.thread_time() - started_cpu) * 1000)
             wall.append((time.perf_counter() - started) * 1000)
-    wall.sort()
-    cpu.sort()
     return {
-        "p50_ms": round(statistics.median(wall), 4),
-        "p95_ms": round(wall[int(0.95 * (len(wall) - 1))], 4),
-        "max_ms": round(wall[-1], 4),
+        **summary_ms(wall),
         # the thread's CPU time: what the parser costs, without a busy machine's waits
-        "cpu_p95_ms": round(cpu[int(0.95 * (len(cpu) - 1))], 4),
+        "cpu_p95_ms": summary_ms(cpu)["p95_ms"],
         "messages": len(messages),
     }
 
@@ -254,6 +241,7 @@ def run(
     from recoengine import artifact
     from recoengine.chat.interpreter import Interpreter
     from recoengine.data.loaders import load_movielens
+    from recoengine.models.blend import DEFAULT_WEIGHTS
     from recoengine.pipeline import train_and_save
     from recoengine.serving.service import RecommenderService
 
@@ -266,7 +254,7 @@ def run(
         started = time.perf_counter()
         if not (path / "manifest.json").exists():
             path, _ = train_and_save(load_movielens(data), path, tune=False)
-        service = RecommenderService(artifact.load(str(path)), (0.4, 0.4, 0.2))
+        service = RecommenderService(artifact.load(str(path)), DEFAULT_WEIGHTS)
         out["model_seconds"] = round(time.perf_counter() - started, 2)
         vocabulary = list(service.feature_vocabulary())
         out["parser_latency"] = parser_latency(dialogs, vocabulary)
@@ -274,7 +262,7 @@ def run(
         engine = _engine(workdir, "offline", service, Interpreter(), observed)
         out["offline"] = run_set(engine, dialogs, genres, ratings)
         # multiturn_engine_latency: the whole turn but the model calls (SQLite, in process)
-        out["offline"]["turn_latency"] = _percentiles(observed)
+        out["offline"]["turn_latency"] = summary_of_seconds(observed, 3)
         if gemini:
             out["gemini_fake"] = _gemini_run(workdir, service, dialogs, genres, ratings)
     return out
@@ -289,7 +277,7 @@ def _gemini_run(
 ) -> dict[str, Any]:
     from recoengine.chat.interpreter import Interpreter
     from recoengine.llm.gemini import GeminiModel
-    from tests.chat.fake_vertex import FakeVertex, StaticCredentials
+    from testkit.fake_vertex import FakeVertex, StaticCredentials
 
     with FakeVertex() as fake:
         fake.responder = sensible_model(dialogs)
@@ -304,7 +292,7 @@ def _gemini_run(
         observed: list[float] = []
         engine = _engine(workdir, "gemini", service, interpreter, observed)
         result = run_set(engine, dialogs, genres, ratings)
-        result["turn_latency"] = _percentiles(observed)
+        result["turn_latency"] = summary_of_seconds(observed, 3)
         structured = [r for r in fake.requests if "responseSchema" in r["body"]["generationConfig"]]
         result["structured_requests"] = len(structured)
         result["understanding_fallbacks"] = interpreter.failures
@@ -326,7 +314,7 @@ def _table(result: dict[str, Any]) -> str:
         f" (CPU p95 {lat['cpu_p95_ms']} ms)"
     )
     turn = result["offline"].get("turn_latency", {})
-    if turn:
+    if turn.get("n"):
         lines.append(
             f"  chat turn without model calls (SQLite, in process): p50 {turn['p50_ms']} ms,"
             f" p95 {turn['p95_ms']} ms"

@@ -16,24 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from testkit.firestore_emulator import emulator_if_available
+from tools import wrk
+from tools.localstack import running as local_stack
+from tools.localstack import server_env
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.support.firestore_emulator import FirestoreEmulator, find_jar  # noqa: E402
-from tools.localstack import running as local_stack  # noqa: E402
-from tools.localstack import server_env  # noqa: E402
-
 ASSETS = ROOT / "tools" / "load_assets"
 MIXES = ("recommend", "chat")
 STORES = ("sqlite", "firestore")
@@ -68,48 +66,7 @@ def warm_up(base: str, seconds: float = 2.0) -> None:
         n += 1
 
 
-def run_wrk(
-    url: str, mix: str, seconds: int, connections: int, threads: int, env: dict[str, str]
-) -> dict[str, Any]:
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(ASSETS / f"{mix}.lua"),
-        url,
-    ]
-    out = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    found = re.search(r"^LOAD_RESULT (\{.*\})$", out, re.M)
-    if found is None:
-        raise RuntimeError(f"wrk printed no result:\n{out}")
-    raw = json.loads(found.group(1))
-    socket_errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
-    return {
-        "requests": raw["requests"],
-        "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
-        "p50_ms": raw["p50_ms"],
-        "p95_ms": raw["p95_ms"],
-        "p99_ms": raw["p99_ms"],
-        "max_ms": raw["max_ms"],
-        "errors": raw["non_2xx"] + socket_errors,
-        "non_2xx": raw["non_2xx"],
-        "socket_errors": socket_errors,
-    }
-
-
 def run_store(store: str, args: argparse.Namespace, model_dir: Path) -> dict[str, Any]:
-    emulator: FirestoreEmulator | None = None
     var = Path(tempfile.mkdtemp(prefix=f"load-{store}-"))
     env = {
         "MODEL_URI": str(model_dir),
@@ -118,37 +75,43 @@ def run_store(store: str, args: argparse.Namespace, model_dir: Path) -> dict[str
         "SESSION_BACKEND": store,
         "GOOGLE_CLOUD_PROJECT": "load-project",
     }
+    firestore = emulator_if_available() if store == "firestore" else nullcontext()
     try:
-        if store == "firestore":
-            jar = find_jar()
-            if jar is None or shutil.which("java") is None:
-                return {
-                    "skipped": "no Firestore emulator (install google-cloud-cli-firestore-emulator)"
-                }
-            emulator = FirestoreEmulator(jar)
-            emulator.start()
-            env["FIRESTORE_EMULATOR_HOST"] = emulator.host
-        results: dict[str, Any] = {}
-        with local_stack(env, timeout=180) as base:
-            log(f"{store}: stack at {base}, warming up")
-            warm_up(base)
-            sessions = var / "sessions.txt"
-            prepare_sessions(base, sessions, args.sessions)
-            for mix in args.mixes:
-                log(f"{store}: {mix} mix for {args.seconds}s at {args.connections} connections")
-                results[mix] = run_wrk(
-                    base,
-                    mix,
-                    args.seconds,
-                    args.connections,
-                    args.threads,
-                    {"LOAD_SESSIONS": str(sessions), "LOAD_USERS": "150", "LOAD_ITEMS": "160"},
-                )
-        return results
+        with firestore as emulator:
+            if store == "firestore":
+                if emulator is None:
+                    return {
+                        "skipped": "no Firestore emulator "
+                        "(install google-cloud-cli-firestore-emulator)"
+                    }
+                env["FIRESTORE_EMULATOR_HOST"] = emulator.host
+            return drive_stack(store, env, args, var)
     finally:
-        if emulator is not None:
-            emulator.stop()
         shutil.rmtree(var, ignore_errors=True)
+
+
+def drive_stack(
+    store: str, env: dict[str, str], args: argparse.Namespace, var: Path
+) -> dict[str, Any]:
+    """The local stack on ``env``: warmed up, then each mix for ``args.seconds`` under wrk."""
+    results: dict[str, Any] = {}
+    with local_stack(env, timeout=180) as base:
+        log(f"{store}: stack at {base}, warming up")
+        warm_up(base)
+        sessions = var / "sessions.txt"
+        prepare_sessions(base, sessions, args.sessions)
+        for mix in args.mixes:
+            log(f"{store}: {mix} mix for {args.seconds}s at {args.connections} connections")
+            results[mix] = wrk.run(
+                base,
+                ASSETS / f"{mix}.lua",
+                seconds=args.seconds,
+                connections=args.connections,
+                threads=args.threads,
+                timeout_s=10,
+                env={"LOAD_SESSIONS": str(sessions), "LOAD_USERS": "150", "LOAD_ITEMS": "160"},
+            )
+    return results
 
 
 def ensure_model(path: Path) -> Path:

@@ -49,16 +49,31 @@ def build_app(functions: Iterable[str] = FUNCTIONS) -> flask.Flask:
     return front
 
 
+def prepare_model() -> None:
+    """One command on a fresh machine: with ``MODEL_URI`` left at its default
+    (``$VAR_DIR/model``) and no model there yet, train the demo model before serving (the
+    CLI prints its progress). A configured model that is missing is never replaced by a demo:
+    the recommend function answers 503 until it appears."""
+    from recoengine import cli
+    from recoengine.config import settings
+
+    cfg = settings()
+    default = cfg.service.var_dir / "model"
+    if cfg.recommend.model_uri == str(default) and not (default / "manifest.json").exists():
+        cli.main(["demo-model", "--out", str(default)])
+
+
 def warm_up() -> None:
-    """Load (on a fresh machine: train) the model before the first request, as Cloud Run's
-    startup probe makes an instance do before it takes traffic."""
+    """Load the model before the first request, as Cloud Run's startup probe makes an
+    instance do before it takes traffic. The functions share this process, and so this
+    model (``recoengine.wiring.common``)."""
     from recoengine.errors import ServiceUnavailable
-    from recoengine.serving import get_service
+    from recoengine.wiring.common import recommender
 
     try:
-        print(f"model {get_service().version} ready", flush=True)
+        print(f"model {recommender().version} ready", flush=True)
     except ServiceUnavailable as exc:
-        print(f"warning: {exc.message}; /health reports the engine unhealthy", flush=True)
+        print(f"warning: {exc.message}; /health reports the recommender unhealthy", flush=True)
 
 
 def _free_port() -> int:
@@ -89,7 +104,7 @@ def running(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
                 with urllib.request.urlopen(f"{base}/health", timeout=5):
                     break
             except urllib.error.HTTPError:
-                break  # it answers (an unhealthy engine is a 503): the server is up
+                break  # it answers (an unhealthy recommender is a 503): the server is up
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError("local stack did not start in time") from None
@@ -116,6 +131,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = parser.parse_args()
     os.environ.update(server_env())  # read by functions-framework when the server starts
+    prepare_model()
     app = build_app()
     warm_up()
     print(

@@ -1,126 +1,79 @@
-"""Secret scan of the repository (``make security-lint``): every file git tracks or would add.
+"""Secret scan (``make secret-scan``, part of ``make lint``): detect-secrets over every file git
+tracks or would add, against the committed baseline ``.secrets.baseline``.
 
-Looks for what must never be committed: private keys (PEM/OpenSSH/PGP), service-account key
-files, Google API keys and OAuth client secrets, cloud and SaaS tokens (AWS, GitHub, GitLab,
-Slack, Stripe, npm, PyPI), JWTs, credentials in URLs, and ``secret = "..."`` style assignments
-whose value looks random (high entropy). A line can be exempted with ``secret-scan: allow``
-and a reason (for documented fake values); tests generate their keys at run time instead.
+detect-secrets (Yelp's maintained scanner: private keys, cloud and SaaS tokens, JWTs,
+credentials in URLs, high-entropy strings, ``password = "..."`` keywords, plus our Google
+detector in ``tools/secret_patterns.py``) finds; the baseline names its plugins and filters and
+the reviewed false positives. This wrapper only picks the files (untracked ones too, so a secret
+is caught before it is committed) and compares with the baseline by secret, not by line: unlike
+``detect-secrets-hook`` it never rewrites the baseline when lines move. It prints
+``path:line: type``, never the value; exit status 1 on anything the baseline does not hold as a
+false positive (a baseline entry audited as a real secret still fails).
 
-Exit status 1 when anything is found, printing ``path:line: kind`` (never the value itself).
+A finding that is not a secret: end its line with ``# pragma: allowlist secret``, or run
+``detect-secrets scan --baseline .secrets.baseline``, then ``detect-secrets audit
+.secrets.baseline`` (answer that it is not a secret), and commit the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import re
+import os
 import subprocess
 import sys
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from detect_secrets.core import baseline
+from detect_secrets.core.secrets_collection import SecretsCollection
+
 ROOT = Path(__file__).resolve().parent.parent
-ALLOW = "secret-scan: allow"
-MAX_BYTES = 2_000_000
-SKIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".ico", ".npy", ".npz", ".pdf", ".whl", ".gz")
-
-PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")),
-    ("service account key", re.compile(r'"private_key_id"\s*:\s*"[0-9a-f]{40}"')),
-    ("google api key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
-    ("google oauth client secret", re.compile(r"\bGOCSPX-[0-9A-Za-z_\-]{28}\b")),
-    ("google oauth refresh token", re.compile(r"\b1//0[0-9A-Za-z_\-]{40,}")),
-    ("google oauth access token", re.compile(r"\bya29\.[0-9A-Za-z_\-]{30,}")),
-    ("aws access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github token", re.compile(r"\b(?:gh[pousr]_[0-9A-Za-z]{36}|github_pat_[0-9A-Za-z_]{60,})\b")),
-    ("gitlab token", re.compile(r"\bglpat-[0-9A-Za-z_\-]{20}\b")),
-    ("slack token", re.compile(r"\bxox[abposr]-[0-9A-Za-z\-]{10,}")),
-    ("stripe key", re.compile(r"\b[sr]k_live_[0-9A-Za-z]{20,}\b")),
-    ("npm token", re.compile(r"\bnpm_[0-9A-Za-z]{36}\b")),
-    ("pypi token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[0-9A-Za-z_\-]{50,}")),
-    ("jwt", re.compile(r"\beyJ[0-9A-Za-z_\-]{10,}\.eyJ[0-9A-Za-z_\-]{10,}\.[0-9A-Za-z_\-]{20,}")),
-    ("credentials in url", re.compile(r"\b[a-z][a-z0-9+.\-]*://[^/\s:@'\"]+:[^/\s@'\"$<{]{6,}@")),
-)
-ASSIGNMENT = re.compile(
-    r"(?i)\b[a-z0-9_.\-]*(?:secret|passw(?:or)?d|api[_\-]?key|access[_\-]?key|auth[_\-]?token|"
-    r"private[_\-]?key|client[_\-]?secret)[a-z0-9_\-]*\b\s*[:=]\s*['\"]([^'\"\s]{16,})['\"]"
-)
-
-
-@dataclass(frozen=True)
-class Finding:
-    path: str
-    line: int
-    kind: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.kind}"
-
-
-def entropy(value: str) -> float:
-    """Shannon entropy in bits per character (random base64 ~6, English words ~3.5-4)."""
-    counts = Counter(value)
-    n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in counts.values())
-
-
-def looks_random(value: str) -> bool:
-    if re.fullmatch(r"[a-z_]+|[A-Z_]+|\$\{?[A-Za-z_]+\}?|<[^>]+>|x+|\*+", value):
-        return False  # identifiers, placeholders, env references
-    return entropy(value) >= 3.5 and any(c.isdigit() for c in value)
-
-
-def scan_text(path: str, text: str) -> Iterator[Finding]:
-    for number, line in enumerate(text.splitlines(), 1):
-        if ALLOW in line:
-            continue
-        for kind, pattern in PATTERNS:
-            if pattern.search(line):
-                yield Finding(path, number, kind)
-        for match in ASSIGNMENT.finditer(line):
-            if looks_random(match.group(1)):
-                yield Finding(path, number, "hard-coded secret")
+BASELINE = ".secrets.baseline"
 
 
 def tracked_files(root: Path) -> list[str]:
-    """Files git tracks plus untracked files it would add (so a secret is caught pre-commit)."""
+    """Files git tracks plus untracked files it would add, that exist (deletions are not)."""
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=root,
         capture_output=True,
         check=True,
     ).stdout
-    return sorted({p for p in out.decode().split("\0") if p})
+    names = {p for p in out.decode().split("\0") if p and p != BASELINE}
+    return sorted(p for p in names if (root / p).is_file())
 
 
-def scan(root: Path, files: Iterable[str]) -> list[Finding]:
-    findings: list[Finding] = []
-    for rel in files:
-        path = root / rel
-        if rel.endswith(SKIP_SUFFIXES) or not path.is_file():
-            continue
-        data = path.read_bytes()[:MAX_BYTES]
-        if b"\0" in data[:8192]:
-            continue  # binary
-        findings.extend(scan_text(rel, data.decode("utf-8", errors="replace")))
-    return findings
+def new_secrets(root: Path, files: list[str]) -> list[str]:
+    """``path:line: type`` of each secret in ``files`` that ``root``'s baseline does not hold."""
+    cwd = Path.cwd()
+    os.chdir(root)  # the baseline names the custom plugin by a path relative to the root
+    try:
+        known = baseline.load(baseline.load_from_file(BASELINE), BASELINE)
+        for secrets in known.data.values():  # reviewed as real: still a finding
+            secrets.difference_update({s for s in secrets if s.is_secret})
+        found = SecretsCollection()
+        found.scan_files(*files)
+        fresh = found - known
+    finally:
+        os.chdir(cwd)
+    return sorted(f"{name}:{secret.line_number}: {secret.type}" for name, secret in fresh)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(ROOT))
     args = parser.parse_args(argv)
     root = Path(args.root)
-    files = tracked_files(root)
-    findings = scan(root, files)
-    for f in findings:
-        print(f, file=sys.stderr)
-    if findings:
-        print(f"secret scan: {len(findings)} finding(s) in {len(files)} files", file=sys.stderr)
+    if not (root / BASELINE).is_file():
+        print(f"secret scan: {root / BASELINE} missing (detect-secrets scan > {BASELINE})")
         return 1
-    print(f"secret scan: {len(files)} files, nothing found")
+    files = tracked_files(root)
+    findings = new_secrets(root, files)
+    for line in findings:
+        print(line, file=sys.stderr)
+    if findings:
+        print(f"secret scan: {len(findings)} new finding(s) in {len(files)} files", file=sys.stderr)
+        return 1
+    print(f"secret scan (detect-secrets): {len(files)} files, nothing new against {BASELINE}")
     return 0
 
 

@@ -9,7 +9,6 @@ The logic lives in ``recoengine.canary``; this file parses, authenticates and sh
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from typing import Any
 
 import flask
@@ -17,14 +16,13 @@ import functions_framework
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 
-from recoengine.canary import runtime
 from recoengine.canary.incidents import MalformedIncident, parse_pubsub
 from recoengine.web import ApiRequest, HttpApp
+from recoengine.wiring.canary import authenticator, controller, prepare_auth
 
 app = HttpApp("canary")
 log = logging.getLogger("recoengine.canary.function")
-_actor: ContextVar[str] = ContextVar("canary_actor", default="unknown")
-runtime.prepare_auth()  # token mode: the local token exists (and its path is logged) at start-up
+prepare_auth()  # token mode: the local token exists (and its path is logged) at start-up
 
 NAME = r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -48,7 +46,12 @@ class RollbackBody(ServiceBody):
 
 
 def authenticated(req: ApiRequest) -> None:
-    _actor.set(runtime.authenticate(req.headers))
+    """The guard: the caller's actor name for the audit trail goes into ``req.identity``."""
+    req.identity = authenticator()(req.headers)
+
+
+def actor(req: ApiRequest) -> str:
+    return req.identity or "unknown"
 
 
 def _route(action: str) -> Any:
@@ -58,48 +61,48 @@ def _route(action: str) -> Any:
 @_route("enable")
 def enable(req: ApiRequest) -> dict[str, Any]:
     body = req.body(EnableBody)
-    return runtime.controller().enable(
-        body.service, body.traffic_percentage, body.candidate_revision, _actor.get()
+    return controller().enable(
+        body.service, body.traffic_percentage, body.candidate_revision, actor(req)
     )
 
 
 @_route("metrics")
 def metrics(req: ApiRequest) -> dict[str, Any]:
-    return runtime.controller().analysis(req.body(ServiceBody).service)
+    return controller().analysis(req.body(ServiceBody).service)
 
 
 @_route("rollback")
 def rollback(req: ApiRequest) -> dict[str, Any]:
     body = req.body(RollbackBody)
-    return runtime.controller().rollback(body.service, body.reason, _actor.get())
+    return controller().rollback(body.service, body.reason, actor(req))
 
 
 @_route("promote")
 def promote(req: ApiRequest) -> dict[str, Any]:
     body = req.body(ReasonBody)
-    return runtime.controller().promote(body.service, body.reason, _actor.get())
+    return controller().promote(body.service, body.reason, actor(req))
 
 
 @_route("advance")
 def advance(req: ApiRequest) -> dict[str, Any]:
-    return runtime.controller().advance(req.body(ServiceBody).service, _actor.get())
+    return controller().advance(req.body(ServiceBody).service, actor(req))
 
 
 @_route("pause")
 def pause(req: ApiRequest) -> dict[str, Any]:
     body = req.body(ReasonBody)
-    return runtime.controller().pause(body.service, body.reason, _actor.get())
+    return controller().pause(body.service, body.reason, actor(req))
 
 
 @_route("resume")
 def resume(req: ApiRequest) -> dict[str, Any]:
     body = req.body(ReasonBody)
-    return runtime.controller().resume(body.service, body.reason, _actor.get())
+    return controller().resume(body.service, body.reason, actor(req))
 
 
 @_route("status")
 def status(req: ApiRequest) -> dict[str, Any]:
-    return runtime.controller().status(req.body(ServiceBody).service)
+    return controller().status(req.body(ServiceBody).service)
 
 
 @functions_framework.http
@@ -120,7 +123,7 @@ def canary_incident(event: CloudEvent) -> None:
             extra={"json_fields": {"canary_event": "malformed_incident", "id": event["id"]}},
         )
         return
-    result = runtime.controller().handle_incident(incident)
+    result = controller().handle_incident(incident)
     log.info(
         "incident %s: %s",
         incident.incident_id,

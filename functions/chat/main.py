@@ -1,6 +1,7 @@
 """The chat function: ``POST /api/v2/chat`` and ``GET``/``DELETE /api/v2/session/{id}``.
 
-Thin by design: validate, call the multi-turn engine (``recoengine.chat``), shape the answer.
+Thin by design: validate, call the chat service, shape the answer. Its dependencies come
+from one place, ``recoengine.wiring.chat``.
 Unknown, expired and other users' sessions all answer the same 404, so ids cannot be probed.
 """
 
@@ -14,11 +15,11 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from recoengine.chat import get_engine
 from recoengine.config import settings
 from recoengine.errors import InvalidArgument, PayloadTooLarge
-from recoengine.web import ApiRequest, HttpApp, Reply, identity
+from recoengine.web import ApiRequest, HttpApp, Reply
 from recoengine.web.metrics import SESSION_COUNT
+from recoengine.wiring import chat as wiring
 
 log = logging.getLogger("recoengine.chat")
 app = HttpApp("chat")
@@ -41,10 +42,10 @@ class SessionQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-@app.route("POST", "/api/v2/chat", guard=identity.authenticate)
+@app.route("POST", "/api/v2/chat", guard=wiring.authenticate)
 def chat_turn(req: ApiRequest) -> dict[str, Any]:
     body = req.body(ChatRequest)
-    identity.check_user(req, body.user_id)
+    wiring.check_user(req, body.user_id)
     limit = settings().chat.max_message_chars
     if len(body.message) > limit:
         raise PayloadTooLarge(f"message exceeds {limit} characters")
@@ -52,44 +53,44 @@ def chat_turn(req: ApiRequest) -> dict[str, Any]:
         raise InvalidArgument(
             "message is blank", details=[{"field": "message", "problem": "blank"}]
         )
-    return get_engine().turn(body.user_id, body.message, body.session_id).to_dict()
+    return wiring.service().turn(body.user_id, body.message, body.session_id).to_dict()
 
 
-@app.route("GET", "/api/v2/session/{session_id}", guard=identity.authenticate)
+@app.route("GET", "/api/v2/session/{session_id}", guard=wiring.authenticate)
 def session_history(req: ApiRequest) -> dict[str, Any]:
     query = req.query_as(SessionQuery)
-    identity.check_user(req, query.user_id)
-    return get_engine().history(req.params["session_id"], query.user_id, query.limit)
+    wiring.check_user(req, query.user_id)
+    return wiring.service().history(req.params["session_id"], query.user_id, query.limit)
 
 
-@app.route("DELETE", "/api/v2/session/{session_id}", guard=identity.authenticate)
+@app.route("DELETE", "/api/v2/session/{session_id}", guard=wiring.authenticate)
 def session_delete(req: ApiRequest) -> Reply:
     query = req.query_as(SessionQuery)
-    identity.check_user(req, query.user_id)
-    get_engine().delete(req.params["session_id"], query.user_id)
+    wiring.check_user(req, query.user_id)
+    wiring.service().delete(req.params["session_id"], query.user_id)
     return Reply(b"", 204)
 
 
 @app.health.component("store")
 def store_health() -> dict[str, Any]:
-    store = get_engine().store
+    store = wiring.service().store
     store.ping()
     return {"backend": store.backend}
 
 
 @app.health.component("llm")
 def llm_health() -> dict[str, Any]:
-    engine = get_engine()
-    described = dict(engine.model.describe())
+    service = wiring.service()
+    described = dict(service.model.describe())
     # Who understands messages: the offline parser, or the model with the parser as fallback.
-    described["understanding"] = engine.interpreter.name
-    described["understanding_fallbacks"] = engine.interpreter.failures
+    described["understanding"] = service.interpreter.name
+    described["understanding_fallbacks"] = service.interpreter.failures
     return described
 
 
-@app.health.component("engine")
-def engine_health() -> dict[str, Any]:
-    recommender = get_engine().recommender
+@app.health.component("recommender")
+def recommender_health() -> dict[str, Any]:
+    recommender = wiring.service().recommender
     return {"status": "unhealthy"} if recommender is None else recommender.describe()
 
 
@@ -98,7 +99,7 @@ _active: dict[str, float] = {"sessions": 0.0, "at": -1e9}
 
 def _refresh_session_count() -> None:
     if time.monotonic() - _active["at"] >= 1.0:  # one aggregation query per scrape
-        _active["sessions"] = float(get_engine().store.count_active())
+        _active["sessions"] = float(wiring.service().store.count_active())
         _active["at"] = time.monotonic()
 
 

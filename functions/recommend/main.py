@@ -1,6 +1,7 @@
 """The recommend function: ``POST /api/v2/recommendations`` and its feedback endpoint.
 
-Thin by design: validate, call the engine (``recoengine.serving``), shape the answer.
+Thin by design: validate, call the recommender, shape the answer. Its dependencies come from
+one place, ``recoengine.wiring.recommend``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recoengine.config import settings
-from recoengine.serving import RecommendContext, get_service, service_status, user_events
-from recoengine.web import ApiRequest, HttpApp, Reply, identity
+from recoengine.serving import RecommendContext
+from recoengine.web import ApiRequest, HttpApp, Reply
 from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
+from recoengine.wiring import recommend as wiring
 
 log = logging.getLogger("recoengine.recommend")
 app = HttpApp("recommend")
@@ -67,11 +69,11 @@ class FeedbackRequest(BaseModel):
     event: Literal["impression", "click", "accept"]
 
 
-@app.route("POST", "/api/v2/recommendations", guard=identity.authenticate)
+@app.route("POST", "/api/v2/recommendations", guard=wiring.authenticate)
 def recommend_items(req: ApiRequest) -> dict[str, Any]:
     body = req.body(RecommendRequest)
-    identity.check_user(req, body.user_id)
-    service = get_service()
+    wiring.check_user(req, body.user_id)
+    service = wiring.recommender()
     result = service.recommend(
         body.user_id,
         body.k,
@@ -81,9 +83,7 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
             exclude=body.context.exclude,
             recent_items=body.context.recent_items,
         ),
-        recent_events=(
-            user_events.recent_item_ids(body.user_id) if settings().recommend.user_events else ()
-        ),
+        recent_events=wiring.recent_events(body.user_id),
     )
     req.log_fields["cache"] = "hit" if result.cached else "miss"
     if result.engine_seconds is not None:
@@ -98,13 +98,13 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
     return answer
 
 
-@app.route("POST", "/api/v2/recommendations/feedback", guard=identity.authenticate)
+@app.route("POST", "/api/v2/recommendations/feedback", guard=wiring.authenticate)
 def feedback(req: ApiRequest) -> Reply:
     body = req.body(FeedbackRequest)
-    identity.check_user(req, body.user_id)
+    wiring.check_user(req, body.user_id)
     revision = settings().service.revision
     RECOMMENDATION_FEEDBACK.labels(body.event, revision).inc()
-    stored = user_events.record_item_event(body.user_id, body.item_id, body.event)
+    stored = wiring.user_events().record(body.user_id, body.item_id, body.event)
     log.info(
         "recommendation feedback",
         extra={
@@ -121,7 +121,7 @@ def feedback(req: ApiRequest) -> Reply:
     return Reply({"status": "recorded", "stored": stored, "request_id": req.request_id}, 202)
 
 
-app.health.component("engine", critical=True)(service_status)
+app.health.component("recommender", critical=True)(wiring.recommender_status)
 
 
 @functions_framework.http

@@ -102,7 +102,21 @@ resource "google_cloud_run_v2_service" "function" {
         }
       }
 
-      # The model loads (or the demo model trains) before the first request: allow ~60 s.
+      # The feedback-token signing key, from Secret Manager (feedback_key.tf), never a plain value.
+      dynamic "env" {
+        for_each = each.key == "recommend" ? [google_secret_manager_secret.feedback_key.secret_id] : []
+        content {
+          name = "FEEDBACK_SIGNING_KEY"
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      # The model loads before the first request (the image's demo model, or MODEL_URI): allow ~60 s.
       startup_probe {
         initial_delay_seconds = 0
         period_seconds        = 3
@@ -149,7 +163,12 @@ resource "google_cloud_run_v2_service" "function" {
     ]
   }
 
-  depends_on = [google_project_service.api, google_project_iam_member.function]
+  depends_on = [
+    google_project_service.api,
+    google_project_iam_member.function,
+    google_secret_manager_secret_version.feedback_key,
+    google_secret_manager_secret_iam_member.recommend_reads_feedback_key,
+  ]
 }
 
 # The canary's CloudEvent entry point (functions-framework --target=canary_incident

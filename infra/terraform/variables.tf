@@ -151,7 +151,7 @@ variable "end_user_auth" {
 
 variable "model_uri" {
   type        = string
-  description = "gs:// URI of the model artifact recommend serves; empty serves the demo model trained at start-up until the training job has run."
+  description = "gs:// URI of the model artifact recommend serves; empty serves the demo model baked into the image (trained from generated data at build time) until a trained model is released."
   default     = ""
   validation {
     condition     = var.model_uri == "" || can(regex("^gs://[a-z0-9._-]+/.+", var.model_uri))
@@ -284,5 +284,15 @@ variable "spark_training_max_hours" {
   validation {
     condition     = var.spark_training_max_hours >= 1 && var.spark_training_max_hours <= 336 && floor(var.spark_training_max_hours) == var.spark_training_max_hours
     error_message = "spark_training_max_hours must be a whole number from 1 to 336 (Dataproc's 14-day maximum)."
+  }
+}
+
+variable "feedback_key_version" {
+  type        = number
+  description = "Generation of the feedback-token signing key in Secret Manager (feedback_key.tf). Raise it to rotate the key: a new random key is written, and tokens signed with the old one stop verifying."
+  default     = 1
+  validation {
+    condition     = var.feedback_key_version >= 1 && floor(var.feedback_key_version) == var.feedback_key_version
+    error_message = "feedback_key_version must be a positive integer."
   }
 }

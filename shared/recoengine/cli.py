@@ -1,4 +1,5 @@
-"""Command line: ``python -m recoengine.cli train|eval|demo-data`` (behind make train/eval).
+"""Command line: ``python -m recoengine.cli train|eval|demo-data|demo-model`` (behind make
+train/eval/demo-data and ``make run``'s first start).
 
 A ``DataError`` (a bad file, a path that holds the wrong thing, data too thin to train on) ends
 with one ``error: ...`` line on stderr and exit code 2, never a traceback.
@@ -90,7 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.engine == "spark":
         _spark("evaluate", args)
         return
-    from recoengine.evaluation.suite import format_table, plot, run_suite
+    from recoengine.comparison import format_table, plot, run_suite
 
     data = _load(args)
     result = run_suite(data, seed=args.seed, progress=_progress)
@@ -113,6 +114,30 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
     print(
         f"demo data (generic format) written to {path}: {data.n_users:,} users, "
         f"{data.n_items:,} items, {data.n_interactions:,} interactions"
+    )
+
+
+def cmd_demo_model(args: argparse.Namespace) -> None:
+    from recoengine.config import settings
+    from recoengine.pipeline import train_demo_model
+
+    cfg = settings()
+    out = Path(args.out) if args.out else cfg.service.var_dir / "model"
+    seed = cfg.recommend.demo_seed if args.seed is None else args.seed
+    if (out / "manifest.json").exists() and not args.force:
+        print(f"a model is already at {out} (--force trains it again)", file=sys.stderr)
+        return
+    print(
+        f"training the demo model from generated data into {out} (a few seconds, once) ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    start = time.perf_counter()
+    path = train_demo_model(out, seed=seed)
+    print(
+        f"demo model written to {path} in {time.perf_counter() - start:.1f} s",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -153,12 +178,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--items", type=_positive, default=None, help="number of items (400)")
     p.add_argument("--per-user", type=_positive, default=None, help="interactions per user (40)")
     p.add_argument("--parquet", action="store_true", help="interactions as Parquet, not CSV")
+    p = sub.add_parser("demo-model", help="train the demo model (make run does on first start)")
+    p.add_argument("--out", default=None, help="where to write it ($VAR_DIR/model)")
+    p.add_argument("--seed", type=int, default=None, help="generator seed ($DEMO_SEED, 7)")
+    p.add_argument("--force", action="store_true", help="train even if a model is there")
     args = parser.parse_args(argv)
     try:
         if args.command in ("train", "eval"):
             # Spark gets a concrete format too: auto is resolved (and a wrong path reported) here.
             args.format = resolve_format(args.data, args.format)
-        {"train": cmd_train, "eval": cmd_eval, "demo-data": cmd_demo_data}[args.command](args)
+        commands = {
+            "train": cmd_train,
+            "eval": cmd_eval,
+            "demo-data": cmd_demo_data,
+            "demo-model": cmd_demo_model,
+        }
+        commands[args.command](args)
     except DataError as exc:
         _fail(str(exc))
 

@@ -89,11 +89,6 @@ class InvalidArgument(ServiceError):
     code = "invalid_argument"
 
 
-class NotImplementedYet(ServiceError):
-    status = 501
-    code = "not_implemented"
-
-
 class ServiceUnavailable(ServiceError):
     """A dependency (model, store, upstream API) is down; the client may retry later."""
 

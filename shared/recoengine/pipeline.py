@@ -52,3 +52,12 @@ def train_and_save(
         graph_params=asdict(gp),
     )
     return path, report
+
+
+def train_demo_model(out: str | Path, *, seed: int = 7) -> Path:
+    """The model ``make run`` serves on a fresh machine: trained on generated data (the demo
+    catalogue), without tuning, so the first start takes seconds."""
+    from recoengine.data.demo import generate
+
+    path, _ = train_and_save(generate(seed=seed), out, tune=False)
+    return path

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -36,12 +35,17 @@ from recoengine.models.collaborative import CFParams, SequenceCF
 from recoengine.models.content import ContentModel
 from recoengine.models.history import Histories, histories
 from recoengine.models.hybrid import HybridModel
-from recoengine.models.item_graphs import GraphParams, ItemGraphs, fit_graphs
+from recoengine.models.item_graphs import (
+    GraphParams,
+    ItemGraphs,
+    Progress,
+    fit_graphs,
+    no_progress,
+)
 from recoengine.models.persona import PersonaModel
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 GraphFitter = Callable[[Histories, int, GraphParams, Progress], ItemGraphs]
 
 # CF's serving parameters, searched on a grid: the graphs stay fitted, so each point costs one
@@ -60,10 +64,6 @@ VALIDATION_CASES_PER_USER = 5
 # On large data sets the validation cases of a seeded sample of this many users are enough.
 MAX_VALIDATION_USERS = 3_000
 WEIGHT_GRID_STEP = 0.1
-
-
-def no_progress(it: Iterable[Any], desc: str) -> Iterable[Any]:
-    return it
 
 
 @dataclass
@@ -131,7 +131,7 @@ def _cf_scorer(cf: SequenceCF, popular: np.ndarray) -> ScoreFn:
     return score
 
 
-def _tune_weights(
+def tune_weights(
     model: HybridModel,
     data: Dataset,
     ev: Evaluator,
@@ -156,10 +156,11 @@ def _tune_weights(
         rank = (totals > target).sum(axis=1) + 0.5 * ((totals == target).sum(axis=1) - 1)
         ndcg[:, n] = metrics.ndcg_at(rank, 10)
     per_case = list(ndcg)
-    return grid[one_se_choice(per_case, [_distance(g, default) for g in grid])]
+    return grid[one_se_choice(per_case, [weight_distance(g, default) for g in grid])]
 
 
-def _distance(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def weight_distance(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """L1 distance of two weight vectors: the one-SE rule keeps the one closest to the default."""
     return float(sum(abs(x - y) for x, y in zip(a, b, strict=True)))
 
 
@@ -254,7 +255,7 @@ def train(
         scorer = blend_scorer(val_model, split.train, default_weights)
         validation["blend_default"] = ev.run(scorer).summary()
         if tune:
-            tuned = _tune_weights(val_model, split.train, ev, weight_grid(), default_weights)
+            tuned = tune_weights(val_model, split.train, ev, weight_grid(), default_weights)
             scorer = blend_scorer(val_model, split.train, tuned)
             validation["blend_tuned"] = ev.run(scorer).summary()
     else:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from recoengine.canary.store import FirestoreCanaryStore, SqliteCanaryStore
-from tests.canary.fakes import FakeMonitoring, FakeRunAdmin
+from testkit.fake_cloud_monitoring import FakeMonitoring
+from testkit.fake_cloud_run import FakeRunAdmin
 
 
 @pytest.fixture()

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from recoengine.canary.policy import CanaryPolicy, RolloutPlan, Step
-from recoengine.canary.windows import RevisionWindow, Window, histogram_of
+from recoengine.canary.windows import LATENCY_BOUNDS_MS, N_BUCKETS, RevisionWindow, Window
+
+
+def histogram_of(latencies_ms: np.ndarray) -> np.ndarray:
+    """Bucket raw latencies (ms) into the canonical layout."""
+    idx = np.searchsorted(LATENCY_BOUNDS_MS, np.asarray(latencies_ms, dtype=float), side="right")
+    return np.bincount(idx, minlength=N_BUCKETS).astype(np.int64)
 
 
 def rev(

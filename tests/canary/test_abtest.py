@@ -6,26 +6,38 @@ import numpy as np
 import pytest
 
 from recoengine.canary import abtest, sequential
-from recoengine.canary.abtest import AbDesign, AbLook
+from recoengine.canary.abtest import AbDecision, AbDesign, AbLook, Arm
+
+
+def symmetric(fractions: list[float], alpha: float = 0.05, final: bool = False) -> list[float]:
+    """Two-sided boundaries spending ``alpha / 2`` on each side."""
+    ups, los = sequential.group_boundaries(fractions, alpha / 2, alpha / 2, final)
+    assert ups == pytest.approx(los)
+    return ups
+
+
+def either_side(fractions: list[float], bounds: list[float], drift: float) -> float:
+    """P(crossing either symmetric boundary at some look) under ``drift``."""
+    return sum(sequential.crossing(fractions, bounds, None, drift))
 
 
 def test_boundaries_match_published_obrien_fleming_lan_demets_values():
     # gsDesign sfLDOF, 5 equally spaced looks, two-sided alpha 0.05.
-    got = sequential.boundaries([0.2, 0.4, 0.6, 0.8, 1.0], 0.05)
+    got = symmetric([0.2, 0.4, 0.6, 0.8, 1.0])
     assert got == pytest.approx([4.877, 3.357, 2.680, 2.290, 2.031], abs=2e-3)
 
 
 def test_total_alpha_is_spent_exactly_and_one_look_is_the_fixed_test():
     fractions = [k / 14 for k in range(1, 15)]
-    b = sequential.boundaries(fractions, 0.05, final=True)
-    assert sequential.power(fractions, b, 0.0) == pytest.approx(0.05, abs=1e-4)
-    assert sequential.boundaries([1.0], 0.05) == pytest.approx([1.95996], abs=1e-4)
-    assert sequential.power([1.0], [1.959964], 1.959964 + 0.841621) == pytest.approx(0.8, abs=1e-3)
+    b = symmetric(fractions, final=True)
+    assert either_side(fractions, b, 0.0) == pytest.approx(0.05, abs=1e-4)
+    assert symmetric([1.0]) == pytest.approx([1.95996], abs=1e-4)
+    assert either_side([1.0], [1.959964], 1.959964 + 0.841621) == pytest.approx(0.8, abs=1e-3)
 
 
 def test_fractions_must_increase():
     with pytest.raises(ValueError):
-        sequential.boundaries([0.5, 0.4])
+        symmetric([0.5, 0.4])
 
 
 def test_the_product_design_is_powered_and_reports_what_it_needs():
@@ -84,23 +96,50 @@ def test_daily_checks_keep_false_positives_at_alpha_and_detect_a_10pct_lift():
 
 def test_analyse_decides_and_reports_effects_with_intervals():
     design = AbDesign()
-    r = abtest.analyse(1750, 35000, 2100, 35000, [], design, "2026-01-07", final=False)
-    assert r.decision == "candidate_better"
+    day = "2026-01-07"
+    r = abtest.analyse(Arm(1750, 35000), Arm(2100, 35000), design, day=day)
+    assert r.decision == AbDecision.CANDIDATE_BETTER
     assert r.look is not None and r.look.info_fraction == pytest.approx(0.5)
-    assert r.diff_ci[0] > 0 and r.relative_lift == pytest.approx(0.2)
-    assert r.relative_lift_ci[0] > 0 < r.relative_lift_ci[1]
-    worse = abtest.analyse(2100, 35000, 1750, 35000, [], design, "2026-01-07", final=False)
-    assert worse.decision == "candidate_worse"
-    same = abtest.analyse(1750, 35000, 1760, 35000, [], design, "2026-01-07", final=False)
-    assert same.decision == "continue"
-    final = abtest.analyse(3500, 70000, 3510, 70000, [], design, "2026-01-14", final=True)
-    assert final.decision == "no_difference"
-    assert final.diff_ci[0] < 0 < final.diff_ci[1]
+    assert r.diff_ci is not None and r.diff_ci[0] > 0
+    assert r.relative_lift == pytest.approx(0.2)
+    assert r.relative_lift_ci is not None and r.relative_lift_ci[0] > 0 < r.relative_lift_ci[1]
+    worse = abtest.analyse(Arm(2100, 35000), Arm(1750, 35000), design, day=day)
+    assert worse.decision == AbDecision.CANDIDATE_WORSE
+    same = abtest.analyse(Arm(1750, 35000), Arm(1760, 35000), design, day=day)
+    assert same.decision == AbDecision.CONTINUE
+    final = abtest.analyse(Arm(3500, 70000), Arm(3510, 70000), design, day="2026-01-14", final=True)
+    assert final.decision == AbDecision.NO_DIFFERENCE
+    assert final.diff_ci is not None and final.diff_ci[0] < 0 < final.diff_ci[1]
 
 
 def test_too_little_feedback_is_no_data_and_a_concluded_test_is_not_retested():
     design = AbDesign()
-    assert abtest.analyse(1, 50, 2, 60, [], design, "d", final=True).decision == "no_data"
-    earlier = [AbLook("2026-01-05", 1.0, 0.3, 1.97, "no_difference")]
-    again = abtest.analyse(3000, 80000, 3600, 80000, earlier, design, "2026-01-06", final=True)
-    assert again.decision == "no_difference"  # alpha was spent at the final look
+    no_data = abtest.analyse(Arm(1, 50), Arm(2, 60), design, day="d", final=True)
+    assert no_data.decision == AbDecision.NO_DATA
+    assert no_data.to_dict()["exposures"] == (50, 60) and no_data.to_dict()["look"] is None
+    earlier = [AbLook("2026-01-05", 1.0, 0.3, 1.97, AbDecision.NO_DIFFERENCE)]
+    again = abtest.analyse(
+        Arm(3000, 80000), Arm(3600, 80000), design, day="2026-01-06", previous=earlier, final=True
+    )
+    assert again.decision == AbDecision.NO_DIFFERENCE  # alpha was spent at the final look
+
+
+def test_the_result_serialises_as_plain_json_values():
+    r = abtest.analyse(Arm(1750, 35000), Arm(2100, 35000), AbDesign(), day="2026-01-07")
+    out = r.to_dict()
+    assert list(out) == [
+        "decision",
+        "look",
+        "rate_stable",
+        "rate_candidate",
+        "diff",
+        "diff_ci",
+        "relative_lift",
+        "relative_lift_ci",
+        "exposures",
+        "conversions",
+    ]
+    assert type(out["decision"]) is str and type(out["look"]["decision"]) is str
+    assert AbLook.from_dict(out["look"]) == r.look
+    repeated = abtest.AbResult.repeated(r.look).to_dict()
+    assert repeated == {"decision": "continue", "look": out["look"], "note": "already looked today"}

@@ -15,9 +15,16 @@ from recoengine.canary.cloud_monitoring import (
     REQUEST_LATENCIES,
     CloudMonitoringMetrics,
 )
+from recoengine.canary.windows import MetricsQuery
 from recoengine.errors import ServiceUnavailable
 
 T0 = 1_767_225_600
+
+
+def query(
+    start: int, end: int, stable: str = "stable-1", candidate: str = "cand-2"
+) -> MetricsQuery:
+    return MetricsQuery("recommend", stable, candidate, start, end)
 
 
 def point(end: int, **value) -> monitoring_v3.Point:
@@ -55,16 +62,21 @@ def loaded(monitoring):
     end1, end2 = T0 + 60, T0 + 120
     fast = [0] * 27 + [100]  # all in [1.2^26, 1.2^27) = [114, 137) ms
     slow = [0] * 35 + [100]  # [590, 708) ms
+    counts = (
+        ("stable-1", "2xx", {end1: 1900, end2: 2000}),
+        ("stable-1", "5xx", {end1: 2}),
+        ("cand-2", "2xx", {end1: 97, end2: 90}),
+        ("cand-2", "5xx", {end1: 3, end2: 10}),
+        ("cand-2", "4xx", {end1: 4}),
+    )
     monitoring.series[REQUEST_COUNT] = [
-        series("stable-1", [point(end1, int64_value=1900), point(end2, int64_value=2000)],
-               {"response_code_class": "2xx"}),
-        series("stable-1", [point(end1, int64_value=2)], {"response_code_class": "5xx"}),
-        series("cand-2", [point(end1, int64_value=97), point(end2, int64_value=90)],
-               {"response_code_class": "2xx"}),
-        series("cand-2", [point(end1, int64_value=3), point(end2, int64_value=10)],
-               {"response_code_class": "5xx"}),
-        series("cand-2", [point(end1, int64_value=4)], {"response_code_class": "4xx"}),
-    ]  # fmt: skip
+        series(
+            rev,
+            [point(end, int64_value=n) for end, n in by_end.items()],
+            {"response_code_class": cls},
+        )
+        for rev, cls, by_end in counts
+    ]
     monitoring.series[REQUEST_LATENCIES] = [
         series("stable-1", [point(end1, distribution_value=latency(fast))]),
         series("cand-2", [point(end1, distribution_value=latency(slow))]),
@@ -77,15 +89,18 @@ def loaded(monitoring):
             resource={"type": "cloud_run_revision", "labels": {"revision_name": rev}},
             points=[point(end1, int64_value=n)],
         )
-        for rev, ev, n in (("cand-2", "impression", 80), ("cand-2", "click", 5),
-                           ("stable-1", "impression", 1500))
-    ]  # fmt: skip
+        for rev, ev, n in (
+            ("cand-2", "impression", 80),
+            ("cand-2", "click", 5),
+            ("stable-1", "impression", 1500),
+        )
+    ]
     return monitoring
 
 
 def test_windows_per_revision_from_cloud_runs_built_in_metrics(loaded):
     metrics = CloudMonitoringMetrics("test-project", 60, client=loaded.client(), timeout_s=5)
-    windows = metrics.windows("recommend", "stable-1", "cand-2", T0, T0 + 120)
+    windows = metrics.windows(query(T0, T0 + 120))
     assert [(w.start, w.end) for w in windows] == [(T0, T0 + 60), (T0 + 60, T0 + 120)]
     w1, w2 = windows
     assert (w1.stable.requests, w1.stable.errors) == (1902, 2)
@@ -100,7 +115,7 @@ def test_windows_per_revision_from_cloud_runs_built_in_metrics(loaded):
 
 def test_queries_ask_for_aligned_per_revision_series(loaded):
     metrics = CloudMonitoringMetrics("test-project", 60, client=loaded.client(), timeout_s=5)
-    metrics.windows("recommend", "stable-1", "cand-2", T0 + 7, T0 + 125)  # unaligned bounds
+    metrics.windows(query(T0 + 7, T0 + 125))  # unaligned bounds
     by_type = {r.filter.split('"')[1]: r for r in loaded.requests}
     assert set(by_type) == {REQUEST_COUNT, REQUEST_LATENCIES, CPU, MEMORY, FEEDBACK}
     req = by_type[REQUEST_COUNT]
@@ -120,16 +135,16 @@ def test_queries_ask_for_aligned_per_revision_series(loaded):
 
 def test_no_complete_window_means_no_query(monitoring):
     metrics = CloudMonitoringMetrics("test-project", 60, client=monitoring.client(), timeout_s=5)
-    assert metrics.windows("recommend", "a", "b", T0 + 10, T0 + 50) == []
+    assert metrics.windows(query(T0 + 10, T0 + 50, "a", "b")) == []
     assert monitoring.requests == []
 
 
 def test_an_unreachable_monitoring_api_fails_fast_as_503():
-    from tests.canary.fakes import FakeMonitoring
+    from testkit.fake_cloud_monitoring import FakeMonitoring
 
     fake = FakeMonitoring()  # never started: nothing listens on its port
     metrics = CloudMonitoringMetrics("test-project", 60, client=fake.client(), timeout_s=1)
     started = time.perf_counter()
     with pytest.raises(ServiceUnavailable):
-        metrics.windows("recommend", "a", "b", T0, T0 + 60)
+        metrics.windows(query(T0, T0 + 60, "a", "b"))
     assert time.perf_counter() - started < 5

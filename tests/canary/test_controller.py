@@ -1,4 +1,4 @@
-"""The scheduler's path end to end: synthetic metrics -> engine -> fake Admin API traffic."""
+"""The scheduler's path end to end: synthetic metrics -> decisions -> fake Admin API traffic."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.traffic import CloudRunTraffic
 from recoengine.errors import Conflict, NotFound
-from tests.canary.fakes import run_client
+from testkit.fake_cloud_run import run_client
 
 P, R = "test-project", "europe-west1"
 T0 = 1_767_225_600.0
@@ -28,10 +28,9 @@ def make(run_admin, store, scenario: str):
     full = run_admin.add_service(P, R, "recommend", "recommend-00001-old", "recommend-00002-new")
     traffic = CloudRunTraffic(P, R, client=run_client(run_admin.endpoint), timeout_s=5)
     clock = Clock()
-    ctrl = CanaryController(
-        CanaryPolicy(plan=SHORT_PLAN), store, traffic, SyntheticMetrics(scenario, seed=3),
-        clock=clock, metrics_lag_s=120.0,
-    )  # fmt: skip
+    metrics = SyntheticMetrics(scenario, seed=3)
+    policy = CanaryPolicy(plan=SHORT_PLAN)
+    ctrl = CanaryController(policy, store, traffic, metrics, clock=clock, metrics_lag_s=120.0)
     return ctrl, clock, full
 
 
@@ -76,9 +75,8 @@ def test_metrics_endpoint_data_shows_the_analysis_without_acting(run_admin, sqli
     cand = a["revisions"]["candidate"]
     assert cand["revision"] == "recommend-00002-new" and cand["requests"] > 0
     assert set(cand["latency_ms"]) == {"p50", "p95", "p99"}
-    assert {r["trigger"] for r in a["rules"]} == {
-        "error_rate", "latency_p95_ms", "memory_utilization", "cpu_utilization"
-    }  # fmt: skip
+    triggers = {"error_rate", "latency_p95_ms", "memory_utilization", "cpu_utilization"}
+    assert {r["trigger"] for r in a["rules"]} == triggers
     assert a["decision"]["action"] == "hold" and a["decision"]["judgement"] is not None
     assert len(a["chart"]["windows"]) == 13  # 15 minutes minus 2 minutes of ingestion lag
     assert ctrl.store.get("recommend").last_window_end is None  # nothing was persisted
@@ -110,7 +108,7 @@ def test_a_lost_race_reconciles_traffic_to_the_winner(run_admin, sqlite_store):
     ctrl.enable("recommend", 5, None, "a")
     stale = ctrl.store.get("recommend")  # the scheduler read this...
     ctrl.rollback("recommend", "incident", "incident:x")  # ...then an incident won
-    late, audit = state.set_traffic(stale, 50, clock(), "scheduler", "late decision")
+    late, audit = state.set_traffic(stale, 50, state.Cause(clock(), "scheduler", "late decision"))
     with pytest.raises(Conflict):
         ctrl._commit(late, audit)
     assert run_admin.split(full)["recommend-00002-new"] == 0  # traffic follows the winner

@@ -7,10 +7,11 @@ import pytest
 from recoengine.canary import state
 from recoengine.canary.decision import Action, decide, observe
 from recoengine.canary.policy import CanaryPolicy
-from recoengine.canary.state import Phase, Rollout
+from recoengine.canary.state import Cause, Phase, Rollout
 from recoengine.errors import Conflict
 from tests.canary.helpers import fast_policy, rev, window
 
+SVC = {"service": "svc", "stable": "svc-1", "candidate": "svc-2"}
 BAD = {
     "error_rate": dict(errors=50),
     "latency_p95_ms": dict(latency_ms=400.0),
@@ -20,7 +21,7 @@ BAD = {
 
 
 def new_rollout(policy: CanaryPolicy) -> Rollout:
-    r, _ = state.start(None, "svc", "svc-1", "svc-2", policy.plan, 0.0, "test")
+    r, _ = state.start(None, policy.plan, Cause(0.0, "test", "start"), **SVC)
     return r
 
 
@@ -69,7 +70,7 @@ def test_step_gates_hold_until_duration_and_traffic_then_advance_then_promote():
     assert decide(r, 60.0, policy).action == Action.HOLD  # 300 s minimum
     d = decide(r, 301.0, policy)
     assert d.action == Action.ADVANCE and d.judgement is not None
-    r, audit = state.advance(r, policy.plan, 301.0, "scheduler", d.reason, d.to_dict())
+    r, audit = state.advance(r, policy.plan, Cause(301.0, "scheduler", d.reason, d.to_dict()))
     assert (r.phase, r.traffic_percent, r.step_index) == (Phase.CANARY, 50, 1)
     assert audit.metrics["judgement"]["verdict"] == "pass"
     assert r.totals["candidate"].requests == 0  # the new step judges its own data
@@ -105,25 +106,27 @@ def test_state_machine_transitions_and_conflicts():
     r = new_rollout(policy)
     assert r.phase == Phase.CANARY and r.traffic_percent == 5
     with pytest.raises(Conflict):
-        state.start(r, "svc", "svc-1", "svc-3", policy.plan, 1.0, "x")
+        state.start(r, policy.plan, Cause(1.0, "x", "x"), **{**SVC, "candidate": "svc-3"})
     with pytest.raises(Conflict):
-        state.start(None, "svc", "svc-1", "svc-1", policy.plan, 1.0, "x")
-    paused, audit = state.pause(r, 2.0, "alice", "looking into it")
+        state.start(None, policy.plan, Cause(1.0, "x", "x"), **{**SVC, "candidate": "svc-1"})
+    paused, audit = state.pause(r, Cause(2.0, "alice", "looking into it"))
     assert paused.phase == Phase.PAUSED and audit.actor == "alice"
     with pytest.raises(Conflict):
-        state.advance(paused, policy.plan, 3.0, "scheduler", "x")
-    resumed, _ = state.resume(paused, 4.0, "alice", "fine")
+        state.advance(paused, policy.plan, Cause(3.0, "scheduler", "x"))
+    resumed, _ = state.resume(paused, Cause(4.0, "alice", "fine"))
     assert resumed.phase == Phase.CANARY and resumed.step_started_at == 4.0
-    rolled, audit = state.rollback(resumed, 5.0, "incident:p", "errors")
+    rolled, audit = state.rollback(resumed, Cause(5.0, "incident:p", "errors"))
     assert (rolled.phase, rolled.traffic_percent) == (Phase.ROLLED_BACK, 0)
     assert (audit.from_phase, audit.to_phase, audit.reason) == ("canary", "rolled_back", "errors")
     with pytest.raises(Conflict):
-        state.promote(rolled, 6.0, "bob", "ship it")  # promote during/after rollback: 409
-    again, _ = state.start(rolled, "svc", "svc-1", "svc-3", policy.plan, 7.0, "x")
+        state.promote(rolled, Cause(6.0, "bob", "ship it"))  # promote during/after rollback: 409
+    again, _ = state.start(
+        rolled, policy.plan, Cause(7.0, "x", "x"), **{**SVC, "candidate": "svc-3"}
+    )
     assert again.rollout_id != r.rollout_id
-    promoted, _ = state.promote(again, 8.0, "bob", "ship it")
+    promoted, _ = state.promote(again, Cause(8.0, "bob", "ship it"))
     with pytest.raises(Conflict):
-        state.rollback(promoted, 9.0, "bob", "too late")
+        state.rollback(promoted, Cause(9.0, "bob", "too late"))
 
 
 def test_rollout_round_trips_through_its_document():

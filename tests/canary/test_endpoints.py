@@ -23,9 +23,8 @@ from hypothesis import settings as settings_h
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-from recoengine.canary import runtime
-from recoengine.config import settings
-from tests.support.firestore_emulator import free_port
+from recoengine import wiring
+from testkit.firestore_emulator import free_port
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "canary" / "main.py")
 
@@ -56,8 +55,7 @@ def _serve(monkeypatch, tmp_path, env: dict[str, str]) -> Iterator[str]:
     monkeypatch.setenv("CANARY_PLAN", "short")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    settings.cache_clear()
-    runtime.use(None)
+    wiring.reset_all()  # the settings and the canary's dependencies come from the new environment
     app = functions_framework.create_app(target="canary", source=MAIN)
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
@@ -68,9 +66,8 @@ def _serve(monkeypatch, tmp_path, env: dict[str, str]) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join()
-        runtime.use(None)
         monkeypatch.undo()
-        settings.cache_clear()
+        wiring.reset_all()
 
 
 @pytest.fixture()
@@ -93,9 +90,11 @@ def test_without_a_configured_token_a_random_one_is_generated_with_mode_0600(api
     "token", [None, "", "wrong", "Basic abc"], ids=["missing", "empty", "wrong", "basic"]
 )
 def test_unauthenticated_requests_get_401(api, token):
-    headers = {"Authorization": token} if token == "Basic abc" else {}
-    r = api.post("status", {"service": "recommend"}, token=None if token == "Basic abc" else token,
-                 headers=headers)  # fmt: skip
+    basic = token == "Basic abc"
+    headers = {"Authorization": token} if basic else {}
+    r = api.post(
+        "status", {"service": "recommend"}, token=None if basic else token, headers=headers
+    )
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthenticated"
     assert r.headers["WWW-Authenticate"] == "Bearer"
@@ -127,8 +126,8 @@ def test_bad_input_and_unknown_services(api, action, body, status):
 def test_a_release_walk_through_and_a_manual_rollback(api):
     r = api.post("status", {"service": "recommend"})
     assert r.status_code == 200 and r.json()["phase"] == "idle"
-    r = api.post("enable", {"service": "recommend", "traffic_percentage": 5},
-                 headers={"X-Canary-Actor": "alice"})  # fmt: skip
+    enable = {"service": "recommend", "traffic_percentage": 5}
+    r = api.post("enable", enable, headers={"X-Canary-Actor": "alice"})
     assert r.status_code == 200, r.text
     rollout = r.json()["rollout"]
     assert (rollout["phase"], rollout["traffic_percent"]) == ("canary", 5)

@@ -14,14 +14,14 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from recoengine.canary import runtime
 from recoengine.canary.controller import CanaryController
 from recoengine.canary.incidents import MalformedIncident, parse_incident, parse_pubsub
 from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
 from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.traffic import CloudRunTraffic
-from tests.canary.fakes import run_client
+from recoengine.wiring import canary as canary_wiring
+from testkit.fake_cloud_run import run_client
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "canary" / "main.py")
 P, R = "test-project", "europe-west1"
@@ -61,18 +61,22 @@ def pubsub_event(payload, raw: str | None = None) -> dict:
 @pytest.fixture()
 def setup(run_admin, sqlite_store):
     full = run_admin.add_service(P, R, "recommend", "recommend-00001-old", "recommend-00002-new")
-    traffic = CloudRunTraffic(P, R, client=run_client(run_admin.endpoint), backoff_s=0.01,
-                              attempts=2, timeout_s=5)  # fmt: skip
-    ctrl = CanaryController(
-        CanaryPolicy(plan=SHORT_PLAN), sqlite_store, traffic, SyntheticMetrics("healthy"),
-        metrics_lag_s=0.0,
-    )  # fmt: skip
+    client = run_client(run_admin.endpoint)
+    traffic = CloudRunTraffic(P, R, client=client, backoff_s=0.01, attempts=2, timeout_s=5)
+    metrics = SyntheticMetrics("healthy")
+    policy = CanaryPolicy(plan=SHORT_PLAN)
+    ctrl = CanaryController(policy, sqlite_store, traffic, metrics, metrics_lag_s=0.0)
     ctrl.enable("recommend", 5, None, "token:test")
     assert run_admin.split(full) == {"recommend-00001-old": 95, "recommend-00002-new": 5}
-    runtime.use(ctrl)
-    app = functions_framework.create_app(target="canary_incident", source=MAIN,
-                                         signature_type="cloudevent")  # fmt: skip
-    client = app.test_client()
+    with canary_wiring.controller.override(ctrl):
+        app = functions_framework.create_app(
+            target="canary_incident", source=MAIN, signature_type="cloudevent"
+        )
+        yield ctrl, run_admin, full, deliver_to(app.test_client())
+
+
+def deliver_to(client):
+    """Deliver a Pub/Sub CloudEvent carrying ``data`` to the incident entry point."""
 
     def deliver(data) -> int:
         headers = {
@@ -84,8 +88,7 @@ def setup(run_admin, sqlite_store):
         }
         return client.post("/", data=json.dumps(data), headers=headers).status_code
 
-    yield ctrl, run_admin, full, deliver
-    runtime.use(None)
+    return deliver
 
 
 def test_open_incident_on_the_candidate_rolls_back(setup):
@@ -212,7 +215,7 @@ def test_rollback_is_notified_by_error_log_and_webhook(setup, caplog):
 
 
 def test_an_unreachable_webhook_does_not_undo_or_fail_the_rollback(setup):
-    from tests.support.firestore_emulator import free_port
+    from testkit.firestore_emulator import free_port
 
     ctrl, fake, full, deliver = setup
     ctrl.notifier = type(ctrl.notifier)(f"http://127.0.0.1:{free_port()}/hook", timeout_s=1)

@@ -1,4 +1,4 @@
-"""The simulator replays timelines through the real engine: the issue's targets, measured."""
+"""The simulator replays timelines through the real decision logic: the targets, measured."""
 
 from __future__ import annotations
 

@@ -6,14 +6,15 @@ import pytest
 
 from recoengine.canary import state
 from recoengine.canary.policy import SHORT_PLAN
-from recoengine.canary.state import AuditEntry, Phase
+from recoengine.canary.state import Cause, Phase
 from recoengine.errors import Conflict
 from recoengine.storage_schema import CANARY_INCIDENTS, EXPIRY_FIELD
 from tests.canary.helpers import rev
 
 
 def started(service: str = "recommend"):
-    return state.start(None, service, f"{service}-1", f"{service}-2", SHORT_PLAN, 100.0, "t")
+    revisions = {"service": service, "stable": f"{service}-1", "candidate": f"{service}-2"}
+    return state.start(None, SHORT_PLAN, Cause(100.0, "t", "rollout started"), **revisions)
 
 
 def test_save_and_get_round_trip_with_versions(any_store):
@@ -32,9 +33,9 @@ def test_save_and_get_round_trip_with_versions(any_store):
 def test_a_stale_write_loses_with_conflict(any_store):
     rollout, audit = started()
     v1 = any_store.save(rollout, audit)
-    paused, a2 = state.pause(v1, 200.0, "alice", "look")
+    paused, a2 = state.pause(v1, Cause(200.0, "alice", "look"))
     any_store.save(paused, a2)
-    rolled, a3 = state.rollback(v1, 201.0, "incident", "errors")  # based on version 1
+    rolled, a3 = state.rollback(v1, Cause(201.0, "incident", "errors"))  # based on version 1
     with pytest.raises(Conflict):
         any_store.save(rolled, a3)
     assert any_store.get("recommend").phase == Phase.PAUSED
@@ -43,14 +44,12 @@ def test_a_stale_write_loses_with_conflict(any_store):
 def test_audit_trail_is_per_service_newest_first(any_store):
     rollout, audit = started()
     saved = any_store.save(rollout, audit)
-    paused, a2 = state.pause(saved, 150.0, "alice", "why not")
-    any_store.save(paused, a2)
+    paused, a2 = state.pause(saved, Cause(150.0, "alice", "why not"))
+    paused = any_store.save(paused, a2)
     other, a3 = started("chat")
     any_store.save(other, a3)
-    any_store.record(
-        AuditEntry("recommend", saved.rollout_id, 160.0, "scheduler", "rollback_failed",
-                   "paused", "paused", 5, "traffic change failed", {"x": 1})
-    )  # fmt: skip
+    failed = Cause(160.0, "scheduler", "traffic change failed", {"x": 1})
+    any_store.save(paused, state.audit_entry(paused, "rollback_failed", failed))
     trail = any_store.audit("recommend")
     assert [e["action"] for e in trail] == ["rollback_failed", "pause", "start"]
     assert trail[1]["actor"] == "alice" and trail[1]["reason"] == "why not"

@@ -6,14 +6,14 @@ import pytest
 
 from recoengine.canary.traffic import CloudRunTraffic, desired_targets
 from recoengine.errors import InvalidArgument, NotFound, ServiceUnavailable
-from tests.canary.fakes import run_client
+from testkit.fake_cloud_run import run_client
 
 P, R = "test-project", "europe-west1"
 
 
 def traffic(fake, attempts: int = 4) -> CloudRunTraffic:
-    return CloudRunTraffic(P, R, client=run_client(fake.endpoint), attempts=attempts,
-                           backoff_s=0.01, timeout_s=5)  # fmt: skip
+    client = run_client(fake.endpoint)
+    return CloudRunTraffic(P, R, client=client, attempts=attempts, backoff_s=0.01, timeout_s=5)
 
 
 def test_finds_stable_and_candidate_from_tags(run_admin):
@@ -81,9 +81,9 @@ def test_unknown_service_is_404_and_bad_names_are_422(run_admin):
 
 
 def test_an_unreachable_api_is_503_not_a_crash():
-    from tests.support.firestore_emulator import free_port
+    from testkit.firestore_emulator import free_port
 
-    dead = CloudRunTraffic(P, R, client=run_client(f"http://127.0.0.1:{free_port()}"),
-                           timeout_s=2)  # fmt: skip
+    client = run_client(f"http://127.0.0.1:{free_port()}")
+    dead = CloudRunTraffic(P, R, client=client, timeout_s=2)
     with pytest.raises(ServiceUnavailable):
         dead.describe("recommend")

@@ -47,10 +47,13 @@ class TinyRecommender:
         recent_items: Sequence[str] = (),
     ) -> list[Suggestion]:
         self._check()
-        self.calls.append(
-            ("recommend", {"features": list(features), "match_all": match_all,
-                           "exclude": list(exclude), "recent_items": list(recent_items)})
-        )  # fmt: skip
+        asked = {
+            "features": list(features),
+            "match_all": match_all,
+            "exclude": list(exclude),
+            "recent_items": list(recent_items),
+        }
+        self.calls.append(("recommend", asked))
         skip = set(exclude) | set(recent_items) | set(self.seen.get(user_id, ()))
         wanted = {f.lower() for f in features}
 

@@ -1,5 +1,6 @@
 """The chat function over HTTP: a real server thread for the conversation, the Flask test
-client for input validation. The engine is the real one on SQLite (and once on Firestore)."""
+client for input validation. The chat service is the real one on SQLite (and once on
+Firestore), installed with ``wiring.chat.service.override``."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.serving import make_server
 
-import recoengine.chat as chat_pkg
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.firestore_store import FirestoreSessionStore
 from recoengine.sessions.sqlite_store import SqliteSessionStore
+from recoengine.wiring import chat as chat_wiring
 from tests.chat.support import TinyRecommender
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
@@ -38,9 +39,8 @@ def engine_on(store, recommender=None):
 
 @pytest.fixture()
 def app(tmp_path):
-    chat_pkg.use_engine(engine_on(SqliteSessionStore(tmp_path / "f.sqlite3")))
-    yield create_app(target="chat", source=MAIN)
-    chat_pkg.use_engine(None)
+    with chat_wiring.service.override(engine_on(SqliteSessionStore(tmp_path / "f.sqlite3"))):
+        yield create_app(target="chat", source=MAIN)
 
 
 @pytest.fixture()
@@ -115,16 +115,15 @@ def test_conversation_over_real_http(server):
 
 @pytest.mark.firestore
 def test_conversation_over_real_http_on_firestore(firestore_client):
-    chat_pkg.use_engine(engine_on(FirestoreSessionStore(firestore_client)))
-    app = create_app(target="chat", source=MAIN)
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        converse(f"http://127.0.0.1:{srv.server_port}")
-    finally:
-        srv.shutdown()
-        chat_pkg.use_engine(None)
+    with chat_wiring.service.override(engine_on(FirestoreSessionStore(firestore_client))):
+        app = create_app(target="chat", source=MAIN)
+        srv = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=srv.serve_forever, daemon=True)
+        thread.start()
+        try:
+            converse(f"http://127.0.0.1:{srv.server_port}")
+        finally:
+            srv.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -170,24 +169,20 @@ def test_health_and_session_count_metric(client, tmp_path):
     health = client.get("/health/detailed").get_json()
     assert health["components"]["store"]["backend"] == "sqlite"
     assert health["components"]["llm"]["backend"] == "offline"
-    assert health["components"]["engine"]["status"] == "ok"
+    assert health["components"]["recommender"]["status"] == "ok"
     metrics = client.get("/metrics").get_data(as_text=True)
     assert "\nsession_count 2.0\n" in metrics
     assert "multiturn_engine_latency_count" in metrics
 
 
-def test_engine_down_is_a_degraded_component_not_a_crash(tmp_path):
-    chat_pkg.use_engine(
-        engine_on(SqliteSessionStore(tmp_path / "d.sqlite3"), TinyRecommender(down=True))
-    )
-    try:
+def test_recommender_down_is_a_degraded_component_not_a_crash(tmp_path):
+    down = engine_on(SqliteSessionStore(tmp_path / "d.sqlite3"), TinyRecommender(down=True))
+    with chat_wiring.service.override(down):
         c = create_app(target="chat", source=MAIN).test_client()
         r = c.get("/health")
-        assert r.status_code == 200 and r.get_json()["components"]["engine"] == "degraded"
+        assert r.status_code == 200 and r.get_json()["components"]["recommender"] == "degraded"
         r = c.post("/api/v2/chat", json={"user_id": "a", "message": "recommend me a drama"})
         assert r.status_code == 200 and r.get_json()["recommendations"] == []
-    finally:
-        chat_pkg.use_engine(None)
 
 
 json_values = st.recursive(
@@ -218,33 +213,16 @@ def test_arbitrary_json_never_gives_a_server_error(client, body):
         assert {"session_id", "reply", "turn"} <= set(r.get_json())
 
 
-def test_access_log_carries_the_chat_latencies(tmp_path, monkeypatch, capfd) -> None:
-    """Terraform's log-based metrics read these fields from the chat's access-log entries."""
-    import json
-    from pathlib import Path
-
-    import functions_framework
-
-    import recoengine.chat as chat_pkg
-    import recoengine.sessions as sessions
-    from recoengine.config import settings
-
-    monkeypatch.setenv("VAR_DIR", str(tmp_path))
-    settings.cache_clear()
-    monkeypatch.setattr(chat_pkg, "_engine", None)
-    monkeypatch.setattr(sessions, "_store", None)
-    root = Path(__file__).resolve().parents[2]
-    app = functions_framework.create_app(target="chat", source=str(root / "functions/chat/main.py"))
+def test_access_log_carries_the_chat_latencies(engine_env, capfd) -> None:
+    """Terraform's log-based metrics read these fields from the chat's access-log entries.
+    The service is the one the wiring builds (SQLite, offline responder, the demo model)."""
+    app = create_app(target="chat", source=MAIN)
     r = app.test_client().post("/api/v2/chat", json={"user_id": "u1", "message": "hello there"})
     assert r.status_code == 200
     entries = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
     access = [e for e in entries if e.get("route") == "/api/v2/chat"][-1]
-    # seconds, not ms; the first turn may train the demo model on a busy machine
-    assert 0 < access["multiturn_engine_latency"] < 60
+    assert 0 < access["multiturn_engine_latency"] < 60  # seconds, not ms
     assert 0 <= access["personality_router_latency_seconds"] < 1
-    monkeypatch.setattr(chat_pkg, "_engine", None)
-    monkeypatch.setattr(sessions, "_store", None)
-    settings.cache_clear()
 
 
 def test_korean_and_honest_notes_over_http(server):
@@ -253,16 +231,17 @@ def test_korean_and_honest_notes_over_http(server):
     r = s.post(f"{server}/api/v2/chat", json=first, timeout=10)
     body = r.json()
     assert r.status_code == 200 and body["language"] == "ko" and body["intent"] == "recommend"
-    assert body["understood"] == {"features": ["comedy"], "match": "all", "source": "offline",
-                                  "unknown": ["좀비"]}  # fmt: skip
+    understood = {"features": ["comedy"], "match": "all", "source": "offline", "unknown": ["좀비"]}
+    assert body["understood"] == understood
     assert body["notes"] and body["notes"][0] in body["reply"]
-    r = s.post(f"{server}/api/v2/chat", timeout=10,
-               json={"user_id": "mina", "message": "아홉 번째랑 비슷한 거",
-                     "session_id": body["session_id"]})  # fmt: skip
+    follow_up = {"user_id": "mina", "message": "아홉 번째랑 비슷한 거"}
+    r = s.post(
+        f"{server}/api/v2/chat", json={**follow_up, "session_id": body["session_id"]}, timeout=10
+    )
     ninth = r.json()
     assert ninth["recommendations"] == [] and "아홉 번째 작품은 없어요" in ninth["reply"]
-    view = s.get(f"{server}/api/v2/session/{body['session_id']}", params={"user_id": "mina"},
-                 timeout=10).json()  # fmt: skip
+    history = f"{server}/api/v2/session/{body['session_id']}"
+    view = s.get(history, params={"user_id": "mina"}, timeout=10).json()
     assistant = [m for m in view["messages"] if m["role"] == "assistant"]
     assert [m["intent"] for m in assistant] == ["recommend", "more_like"]
     assert assistant[0]["item_ids"] == [x["item_id"] for x in body["recommendations"]]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import pytest
 
 from recoengine.llm.base import Prompt, PromptItem
 from recoengine.llm.gemini import GeminiModel
-from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
+from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
 
 PROMPT = Prompt(
     message="recommend me a movie",
@@ -119,8 +120,7 @@ def test_the_instruction_carries_the_notes_the_language_and_no_empty_promise():
 
 def test_the_fallback_is_in_the_users_language(fake):
     fake.script = [Scripted(status=400)]
-    prompt = Prompt(message="코미디 추천해줘", personality="curator", intent="recommend",
-                    recommendations=PROMPT.recommendations, language="ko")  # fmt: skip
+    prompt = replace(PROMPT, message="코미디 추천해줘", language="ko")
     done = model(fake).generate(prompt)
     assert done.fallback is True
     assert done.text.startswith("(지금은 언어 모델을 사용할 수 없어서")

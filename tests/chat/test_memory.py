@@ -37,6 +37,12 @@ def folded(ts: list[T]) -> tuple[str, int]:
     return summary, (ts[-1].seq if ts else -1)
 
 
+def context(ts: list[T], summary: str, through: int, budget: int, max_turns=50, summary_max=500):
+    """``build_context`` with the limits by position (most tests vary the budget only)."""
+    limits = {"budget_chars": budget, "max_turns": max_turns, "summary_max_chars": summary_max}
+    return build_context(ts, summary, through, **limits)
+
+
 def test_window_keeps_newest_turns_and_the_prompt_summary_the_older_ones():
     summary, through = folded(turns(10))
     ctx = build_context(
@@ -62,10 +68,7 @@ def test_turns_not_folded_when_written_are_folded_once_on_the_next_turn():
     """Sessions written before turns folded themselves catch up, each turn once."""
     first = build_context(turns(6), "", -1, budget_chars=45, max_turns=50, summary_max_chars=500)
     assert first.summarized_through == 5 and first.stored_summary.count("u3") == 1
-    again = build_context(
-        turns(7), first.stored_summary, first.summarized_through,
-        budget_chars=45, max_turns=50, summary_max_chars=500,
-    )  # fmt: skip
+    again = context(turns(7), first.stored_summary, first.summarized_through, budget=45)
     assert again.stored_summary.count("u3") == 1 and again.stored_summary.count("u6") == 1
     assert again.summarized_through == 6
 
@@ -75,8 +78,7 @@ def test_an_expired_turn_survives_in_the_summary():
     it was folded when written, so the prompt and the history still carry it."""
     summary, through = folded([T(0, "my favourite colour is teal", "noted"), *turns(3)[1:]])
     alive = turns(3)[1:]  # only turns 1 and 2 are still stored
-    ctx = build_context(alive, summary, through, budget_chars=1000, max_turns=12,
-                        summary_max_chars=500)  # fmt: skip
+    ctx = context(alive, summary, through, budget=1000, max_turns=12)
     assert len(ctx.history) == 2
     assert "teal" in ctx.summary and "u1" not in ctx.summary
 
@@ -119,10 +121,7 @@ def test_memory_invariants_over_a_conversation(sizes, budget, max_turns, summary
     summary, through = "", -1
     store_max = stored_summary_chars(summary_max, max_turns)
     for seq, size in enumerate(sizes):
-        ctx = build_context(
-            stored[-(max_turns + 8) :], summary, through,
-            budget_chars=budget, max_turns=max_turns, summary_max_chars=summary_max,
-        )  # fmt: skip
+        ctx = context(stored[-(max_turns + 8) :], summary, through, budget, max_turns, summary_max)
         assert len(ctx.history) <= max_turns
         assert ctx.window_chars <= budget
         assert len(ctx.summary) <= summary_max

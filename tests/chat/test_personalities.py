@@ -9,6 +9,7 @@ import pytest
 from recoengine.chat.intents import understand
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.errors import ConfigError
+from recoengine.llm.offline import replies
 from recoengine.web.metrics import PERSONALITY_ROUTER_LATENCY, REGISTRY
 
 
@@ -27,6 +28,16 @@ def test_default_set_ships_with_the_package():
     assert default == "companion"
     assert {"curator", "guide", "companion"} <= set(personalities)
     assert all(p.system_instruction and p.style for p in personalities.values())
+
+
+def test_the_offline_voices_are_those_of_the_shipped_personalities():
+    """personalities.json names the personalities; the offline responder's phrases per
+    personality (llm/replies.json) are keyed by those names and no others."""
+    personalities, _ = load_personalities()
+    for language, table in replies().items():
+        for phrases in ("openers", "greetings"):
+            named = set(table[phrases]) - {""}
+            assert named == set(personalities), (language, phrases)
 
 
 def test_routes_by_intent(router):
@@ -57,16 +68,14 @@ def test_router_latency_is_observed():
 
 def test_custom_file_and_bad_files(tmp_path):
     good = tmp_path / "p.json"
-    good.write_text(json.dumps({"personalities": [
-        {"name": "pirate", "style": "arr", "system_instruction": "Talk like a pirate.",
-         "topics": ["recommendations"]},
-    ]}))  # fmt: skip
+    pirate = {"name": "pirate", "style": "arr", "system_instruction": "Talk like a pirate."}
+    good.write_text(json.dumps({"personalities": [pirate | {"topics": ["recommendations"]}]}))
     personalities, default = load_personalities(good)
     assert default == "pirate" and personalities["pirate"].topics == ("recommendations",)
     bad = tmp_path / "bad.json"
-    for content in ("{nope", json.dumps({"personalities": [{"name": "x"}]}),
-                    json.dumps({"default": "y", "personalities": [
-                        {"name": "x", "style": "s", "system_instruction": "i"}]})):  # fmt: skip
+    incomplete = {"personalities": [{"name": "x"}]}
+    unknown_default = {"default": "y", "personalities": [pirate]}
+    for content in ("{nope", json.dumps(incomplete), json.dumps(unknown_default)):
         bad.write_text(content)
         with pytest.raises(ConfigError):
             load_personalities(bad)

@@ -11,24 +11,36 @@ from recoengine.errors import ServiceUnavailable
 @pytest.fixture()
 def recommender(engine_env):
     """The adapter over the real service, loaded from the session's small demo model."""
-    adapter = ServingRecommender()
+    from recoengine.wiring.common import recommender as service
+
+    adapter = ServingRecommender(service)
     assert adapter.describe()["status"] == "ok"
     return adapter
 
 
 def test_a_missing_model_is_service_unavailable(monkeypatch, tmp_path):
-    from recoengine.config import settings
-    from recoengine.serving import reset_service
+    from recoengine import wiring
+    from recoengine.wiring.common import recommender as service
 
     monkeypatch.setenv("MODEL_URI", str(tmp_path / "nothing-here"))
-    settings.cache_clear()
-    reset_service()
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    wiring.reset_all()
     try:
         with pytest.raises(ServiceUnavailable):
-            ServingRecommender().recommend("u", 3)
+            ServingRecommender(service).recommend("u", 3)
+        with pytest.raises(ServiceUnavailable):  # remembered: not reloaded on every turn
+            ServingRecommender(service).describe()
+        assert not (tmp_path / "nothing-here").exists()  # never a demo model in its place
     finally:
-        settings.cache_clear()
-        reset_service()
+        monkeypatch.undo()
+        wiring.reset_all()
+
+
+def test_describe_reports_the_weights_in_force(recommender):
+    described = recommender.describe()
+    assert described["model_version"] and described["items"] > 0
+    assert described["weights_source"] in ("default", "artifact (tuned on validation)")
+    assert set(described["cache"]) >= {"hits", "misses", "size"}
 
 
 def test_recommend_filters_by_feature_and_follows_recent_items(recommender):

@@ -17,11 +17,13 @@ from recoengine.sessions.sqlite_store import SqliteSessionStore
 def check(store) -> None:
     sid = store.create("u").session_id
     store.append_turn(sid, "hi", "hello", "companion", intent="greeting")
+
+    def remember(state: SessionState) -> SessionState:
+        return replace(state, last_features=("comedy", "romance"), last_match="any")
+
     store.append_turn(
-        sid, "a comedy", "picks", "curator",
-        lambda s: replace(s, last_features=("comedy", "romance"), last_match="any"),
-        intent="recommend", items=["m1", "m12"],
-    )  # fmt: skip
+        sid, "a comedy", "picks", "curator", remember, intent="recommend", items=["m1", "m12"]
+    )
     store.append_turn(sid, "old client", "reply", "guide")  # nothing given: nothing stored
     turns = store.recent_turns(sid, 10)
     assert [(t.intent, t.items) for t in turns] == [

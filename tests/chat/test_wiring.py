@@ -32,55 +32,113 @@ def test_bad_values_name_the_variable(name, value):
         load_settings({name: value})
 
 
-def test_factories_follow_the_configuration(monkeypatch, tmp_path):
-    from recoengine.config import settings
-    from recoengine.llm import build_model
+def test_factories_follow_the_configuration(tmp_path):
     from recoengine.llm.gemini import GeminiModel
-    from recoengine.sessions import build_store
     from recoengine.sessions.sqlite_store import SqliteSessionStore
+    from recoengine.wiring.chat import build_language_model
+    from recoengine.wiring.common import build_session_store
 
-    monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "w.sqlite3"))
-    monkeypatch.setenv("SESSION_TTL_HOURS", "2")
-    monkeypatch.setenv("LLM_BACKEND", "gemini")
-    monkeypatch.setenv("GEMINI_MODEL", "gemini-test")
-    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9")
-    settings.cache_clear()
-    try:
-        store = build_store()
-        assert isinstance(store, SqliteSessionStore) and store.ttl.total_seconds() == 7200
-        assert (tmp_path / "w.sqlite3").exists()
-        store.close()
-        model = build_model()
-        assert isinstance(model, GeminiModel)
-        assert (model.model, model.base_url) == ("gemini-test", "http://127.0.0.1:9")
-    finally:
-        settings.cache_clear()
+    cfg = load_settings(
+        {
+            "SQLITE_PATH": str(tmp_path / "w.sqlite3"),
+            "SESSION_TTL_HOURS": "2",
+            "LLM_BACKEND": "gemini",
+            "GEMINI_MODEL": "gemini-test",
+            "LLM_BASE_URL": "http://127.0.0.1:9",
+        }
+    )
+    store = build_session_store(cfg.chat, cfg.service.project)
+    assert isinstance(store, SqliteSessionStore) and store.ttl.total_seconds() == 7200
+    assert (tmp_path / "w.sqlite3").exists()
+    store.close()
+    model = build_language_model(cfg.chat, cfg.service.project)
+    assert isinstance(model, GeminiModel)
+    assert (model.model, model.base_url) == ("gemini-test", "http://127.0.0.1:9")
 
 
-def test_understanding_follows_the_configuration(monkeypatch, tmp_path):
-    import recoengine.llm as llm_pkg
-    import recoengine.sessions as sessions
-    from recoengine.chat import build_engine
-    from recoengine.config import settings
+@pytest.fixture()
+def rewired(monkeypatch):
+    """Providers rebuilt from this test's environment, and from the restored one after it."""
+    from recoengine import wiring
+
+    wiring.reset_all()
+    yield monkeypatch
+    monkeypatch.undo()
+    wiring.reset_all()
+
+
+def test_the_providers_build_the_configured_service(rewired, tmp_path):
+    from recoengine import wiring
+    from recoengine.chat import ServingRecommender
     from recoengine.llm.gemini import GeminiModel
+    from recoengine.wiring import chat, common
 
-    monkeypatch.setenv("VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("LLM_BACKEND", "gemini")
-    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("LLM_UNDERSTAND_TIMEOUT_SECONDS", "0.5")
+    rewired.setenv("VAR_DIR", str(tmp_path))
+    rewired.setenv("LLM_BACKEND", "gemini")
+    rewired.setenv("LLM_BASE_URL", "http://127.0.0.1:9")
+    wiring.reset_all()
+    service = chat.service()
+    assert service is chat.service()  # once per instance
+    assert service.store is common.session_store() and service.model is chat.language_model()
+    assert service.events is common.user_events()  # the reader the recommend function uses
+    assert isinstance(service.model, GeminiModel)
+    assert isinstance(service.recommender, ServingRecommender)
+    service.store.close()
+
+
+def test_understanding_follows_the_configuration(rewired, tmp_path):
+    from recoengine import wiring
+    from recoengine.llm.gemini import GeminiModel
+    from recoengine.wiring import chat
+
+    rewired.setenv("VAR_DIR", str(tmp_path))
+    rewired.setenv("LLM_BACKEND", "gemini")
+    rewired.setenv("LLM_BASE_URL", "http://127.0.0.1:9")
+    rewired.setenv("LLM_UNDERSTAND_TIMEOUT_SECONDS", "0.5")
     for understanding, model_understands in (("auto", True), ("offline", False)):
-        monkeypatch.setenv("CHAT_UNDERSTANDING", understanding)
-        settings.cache_clear()
-        monkeypatch.setattr(llm_pkg, "_model", None)  # restored after the test
-        monkeypatch.setattr(sessions, "_store", None)
-        try:
-            engine = build_engine()
-            assert isinstance(engine.model, GeminiModel)
-            assert engine.model.understand_timeout_seconds == 0.5
-            assert (engine.interpreter.extractor is engine.model) is model_understands
-            assert engine.interpreter.name == ("model:gemini" if model_understands else "offline")
-            engine.store.close()
-        finally:
-            settings.cache_clear()
+        rewired.setenv("CHAT_UNDERSTANDING", understanding)
+        wiring.reset_all()
+        service = chat.service()
+        assert isinstance(service.model, GeminiModel)
+        assert service.model.understand_timeout_seconds == 0.5
+        assert (service.interpreter.extractor is service.model) is model_understands
+        assert service.interpreter.name == ("model:gemini" if model_understands else "offline")
+        service.store.close()
     with pytest.raises(ConfigError, match="CHAT_UNDERSTANDING"):
         load_settings({"CHAT_UNDERSTANDING": "psychic"})
+
+
+def test_an_overridden_language_model_reaches_the_service(rewired, tmp_path):
+    from recoengine import wiring
+    from recoengine.llm.offline import OfflineResponder
+    from recoengine.wiring import chat
+
+    rewired.setenv("VAR_DIR", str(tmp_path))
+    wiring.reset_all()
+    model = OfflineResponder()
+    with chat.language_model.override(model):
+        service = chat.service()
+        assert service.model is model
+    chat.service.reset()
+    assert chat.service().model is not model  # built from the configuration again
+    service.store.close()
+
+
+def test_chat_and_recommend_share_the_model_store_and_events(engine_env):
+    """In the local stack both functions run in one process: one model, one store, one
+    breaker, as each Cloud Run instance holds one of its own."""
+    from recoengine.wiring import chat, common, recommend
+
+    service = chat.service()
+    assert service.store is common.session_store()
+    assert service.events is recommend.user_events()
+    model_version = recommend.recommender().version
+    assert service.recommender.describe()["model_version"] == model_version
+
+    class Stub:
+        def status(self):
+            return {"status": "ok", "model_version": "stub"}
+
+    with recommend.recommender.override(Stub()):  # the chat's recommender follows it
+        assert service.recommender.describe()["model_version"] == "stub"
+    assert service.recommender.describe()["model_version"] == model_version

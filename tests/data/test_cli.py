@@ -81,9 +81,8 @@ def test_spark_engine_gets_the_namespace(
     )
     assert code == 0 and len(calls) == 1
     _, args = calls[0]
-    assert (args.data, args.format, args.out, args.seed, args.plot, args.engine) == (
-        str(data), "sequences", "m", 3, None, "spark",
-    )  # fmt: skip
+    given = (args.data, args.format, args.out, args.seed, args.plot, args.engine)
+    assert given == (str(data), "sequences", "m", 3, None, "spark")
     code, _, err = run(["eval", "--data", str(data), "--engine", "spark", "--out", "e"], capsys)
     assert code == 2 and err.strip() == f"error: {data}: too few users for Spark"
 
@@ -105,3 +104,49 @@ def test_make_help_documents_formats_and_engines() -> None:
     train = next(line for line in text.splitlines() if " train " in line)
     assert "FORMAT=auto|generic|movielens|sequences" in train and "ENGINE=local|spark" in train
     assert any(" demo-data " in line for line in text.splitlines())
+
+
+def test_demo_model_keeps_a_model_that_is_there(
+    tmp_path: Path, demo_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["demo-model", "--out", str(demo_model_dir)], capsys)
+    assert code == 0 and "already" in err and "--force" in err
+
+
+@pytest.fixture()
+def var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from recoengine import wiring
+
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    wiring.reset_all()
+    yield tmp_path
+    monkeypatch.undo()
+    wiring.reset_all()
+
+
+def test_make_run_never_trains_over_a_configured_model(
+    var_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only MODEL_URI's default gets the demo model; a configured one that is missing stays
+    missing (the recommend function answers 503), as does one that is there."""
+    from recoengine import wiring
+    from tools.localstack import prepare_model
+
+    monkeypatch.setenv("MODEL_URI", str(var_dir / "configured"))
+    wiring.reset_all()
+    prepare_model()
+    assert not (var_dir / "configured").exists() and not (var_dir / "model").exists()
+    assert capsys.readouterr().err == ""
+
+
+def test_make_run_keeps_the_model_at_the_default_path(
+    var_dir: Path, demo_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tools.localstack import prepare_model
+
+    shutil.copytree(demo_model_dir, var_dir / "model")
+    prepare_model()
+    assert "training" not in capsys.readouterr().err

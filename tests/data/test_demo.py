@@ -21,7 +21,7 @@ def test_the_default_demo_is_unchanged() -> None:
     d = generate()
     assert d.fingerprint() == SMALL_DEMO
     assert (d.n_users, d.n_items, d.n_interactions) == (300, 400, 12148)
-    assert d.user_index("user-0001") == 1 and d.item_index("item-0148") == 148
+    assert d.user_ids.index("user-0001") == 1 and d.item_ids.index("item-0148") == 148
 
 
 @pytest.fixture(scope="module")

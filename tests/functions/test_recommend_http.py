@@ -117,11 +117,11 @@ def test_feedback_is_recorded_and_counted(stack: str) -> None:
     assert "recommendation_cache_requests_total" in metrics
 
 
-def test_health_reports_the_engine(stack: str) -> None:
+def test_health_reports_the_recommender(stack: str) -> None:
     body = requests.get(stack + "/health", timeout=5).json()
-    assert body["status"] == "ok" and body["components"]["engine"] == "ok"
+    assert body["status"] == "ok" and body["components"]["recommender"] == "ok"
     detailed = requests.get(stack + "/health/detailed", timeout=5).json()
-    assert detailed["components"]["engine"]["model_version"]
+    assert detailed["components"]["recommender"]["model_version"]
     assert detailed["recent_requests"]["count"] > 0
 
 
@@ -131,7 +131,7 @@ def test_missing_model_is_503_and_unhealthy_never_500(broken_stack: str) -> None
     assert r.json()["error"]["code"] == "unavailable"
     health = requests.get(broken_stack + "/health", timeout=5)
     assert health.status_code == 503
-    assert health.json()["components"]["engine"] == "unhealthy"
+    assert health.json()["components"]["recommender"] == "unhealthy"
 
 
 def test_feedback_moves_the_next_recommendations(stack: str) -> None:

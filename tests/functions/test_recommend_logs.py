@@ -40,16 +40,11 @@ def test_access_log_has_engine_latency_and_cache_result(
 def test_store_outage_degrades_to_model_history(
     engine_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import recoengine.sessions as sessions
-    from recoengine.config import settings
-    from recoengine.serving import user_events
-
-    monkeypatch.setattr(user_events, "_breaker", user_events.Breaker(30.0))  # this test's own
+    from recoengine import wiring
 
     (tmp_path / "not-a-db").mkdir()
     monkeypatch.setenv("SQLITE_PATH", str(tmp_path / "not-a-db"))  # a directory: cannot open
-    settings.cache_clear()
-    monkeypatch.setattr(sessions, "_store", None)
+    wiring.reset_all()  # a store and a breaker of this test's own
     client = recommend_client()
     r = client.post("/api/v2/recommendations", json={"user_id": "user-0002", "k": 3})
     assert r.status_code == 200 and len(r.get_json()["items"]) == 3
@@ -63,7 +58,6 @@ def test_store_outage_degrades_to_model_history(
         },
     )
     assert fb.status_code == 202 and fb.get_json()["stored"] is False
-    monkeypatch.setattr(sessions, "_store", None)
 
 
 def test_access_log_entry_and_headers_in_full(
@@ -173,7 +167,7 @@ def test_generated_request_ids_are_fresh_and_not_shared_with_a_forked_child() ->
 
 def test_user_events_can_be_switched_off(engine_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """RECO_USER_EVENTS=false: a stored accept no longer reaches the next recommendation."""
-    from recoengine.config import settings
+    from recoengine import wiring
 
     def top_after_accept(client: Any, user: str) -> tuple[str, list[str]]:
         first = client.post("/api/v2/recommendations", json={"user_id": user, "k": 5}).get_json()
@@ -185,11 +179,11 @@ def test_user_events_can_be_switched_off(engine_env: None, monkeypatch: pytest.M
         return accepted, [i["item_id"] for i in again["items"]]
 
     monkeypatch.setenv("RECO_CACHE_SIZE", "0")
-    settings.cache_clear()
+    wiring.reset_all()
     accepted, after = top_after_accept(recommend_client(), "events-on")
     assert accepted not in after  # read back: now part of the user's history
 
     monkeypatch.setenv("RECO_USER_EVENTS", "false")
-    settings.cache_clear()
+    wiring.reset_all()
     accepted, after = top_after_accept(recommend_client(), "events-off")
     assert accepted in after  # stored, but not read

@@ -75,10 +75,14 @@ def test_every_reference_is_declared() -> None:
 
 def test_terraform_and_provider_are_pinned() -> None:
     """One major version of both google providers, with a floor that has every argument used:
-    7.4.0 added ``mount_options`` to Cloud Run v2 GCS volumes (the trainer job needs it)."""
+    7.4.0 added ``mount_options`` to Cloud Run v2 GCS volumes (the trainer job needs it).
+    Terraform 1.11 and random 3.7 bring the ephemeral value and the write-only argument that
+    keep the feedback signing key out of the plan and the state (feedback_key.tf)."""
     block = tf.parse()["terraform"][0]
-    assert block["required_version"] == ">= 1.5.0"
+    assert block["required_version"] == ">= 1.11.0"
     providers = block["required_providers"][0]
+    assert providers["random"]["source"] == "hashicorp/random"
+    assert re.search(r">=\s*3\.([7-9]|\d\d)\.", providers["random"]["version"])
     for name in ("google", "google-beta"):
         assert providers[name]["source"] == f"hashicorp/{name}"
         version = providers[name]["version"]

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 from recoengine.artifact import ArtifactError, LoadedModel, load
+from recoengine.models.blend import DEFAULT_WEIGHTS
 
 
 def test_round_trip_gives_identical_scores(loaded: LoadedModel, demo_model_dir: Path) -> None:
     again = load(str(demo_model_dir))
     hist = loaded.history(3)
     assert len(hist) > 0
-    items_a, a = loaded.model.blended(hist, [0], (0.4, 0.4, 0.2))
-    items_b, b = again.model.blended(hist, [0], (0.4, 0.4, 0.2))
+    items_a, a = loaded.model.blended(hist, [0], DEFAULT_WEIGHTS)
+    items_b, b = again.model.blended(hist, [0], DEFAULT_WEIGHTS)
     assert np.array_equal(items_a.items, items_b.items)
     assert np.array_equal(a.total, b.total)
 
@@ -25,7 +26,7 @@ def test_round_trip_gives_identical_scores(loaded: LoadedModel, demo_model_dir: 
 def test_manifest_records_version_fingerprint_weights_metrics(demo_model_dir: Path) -> None:
     manifest = json.loads((demo_model_dir / "manifest.json").read_text())
     assert manifest["version"].endswith(manifest["data_fingerprint"][:8])
-    assert manifest["weights"]["default"] == [0.4, 0.4, 0.2]
+    assert manifest["weights"]["default"] == list(DEFAULT_WEIGHTS)
     assert "blend_default" in manifest["metrics"]["validation"]
     assert set(manifest["calibration"]) == {"cf", "cb", "pa"}
     assert manifest["engine"] == "local"

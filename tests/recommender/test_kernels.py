@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from recoengine.models import kernels
+from recoengine.models.sparse import SparseRows
 
 floats = st.floats(-1e3, 1e3, width=32, allow_nan=False)
 
@@ -19,51 +20,6 @@ def draw_rows(data: st.DataObject, n_matrix_rows: int) -> tuple[np.ndarray, np.n
     rows = data.draw(st.lists(st.integers(0, n_matrix_rows - 1), min_size=n, max_size=n))
     weights = data.draw(hnp.arrays(np.float32, n, elements=st.floats(0, 2, width=32)))
     return np.array(rows, dtype=np.int32), weights
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    data=st.data(),
-    shape=st.tuples(st.integers(1, 12), st.integers(0, 40)),
-    accumulate=st.booleans(),
-)
-def test_weighted_row_sum_is_the_weighted_sum_of_the_rows(
-    data: st.DataObject, shape: tuple[int, int], accumulate: bool
-) -> None:
-    matrix = data.draw(hnp.arrays(np.float32, shape, elements=floats))
-    rows, weights = draw_rows(data, shape[0])
-    start = data.draw(hnp.arrays(np.float32, shape[1], elements=floats))
-    out = start.copy()
-    kernels.weighted_row_sum(matrix, rows, weights, out, accumulate)
-    expected = weights.astype(np.float64) @ matrix[rows].astype(np.float64)
-    if accumulate:
-        expected += start
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-2)
-
-
-def test_weighted_row_sum_reads_memory_maps_and_checks_its_arguments(tmp_path) -> None:
-    path = tmp_path / "m.npy"
-    np.save(path, np.arange(12, dtype=np.float32).reshape(3, 4))
-    matrix = np.load(path, mmap_mode="r").view(np.ndarray)  # read-only, as served
-    out = np.empty(4, dtype=np.float32)
-    kernels.weighted_row_sum(
-        matrix, np.array([2, 0], np.int32), np.array([1, 2], np.float32), out, False
-    )
-    assert out.tolist() == [8.0, 11.0, 14.0, 17.0]
-    with pytest.raises(IndexError):
-        kernels.weighted_row_sum(
-            matrix, np.array([3], np.int32), np.ones(1, np.float32), out, False
-        )
-    with pytest.raises(ValueError):  # rows of another dtype are refused, never misread
-        kernels.weighted_row_sum(matrix, np.array([0]), np.ones(1, np.float32), out, False)
-    with pytest.raises(ValueError):
-        kernels.weighted_row_sum(
-            matrix, np.array([0], np.int32), np.ones(2, np.float32), out, False
-        )
-    with pytest.raises(ValueError):
-        kernels.weighted_row_sum(
-            matrix, np.array([0], np.int32), np.ones(1, np.float32), np.empty(3, np.float32), False
-        )
 
 
 @settings(max_examples=200, deadline=None)
@@ -112,45 +68,53 @@ def test_blend_refuses_mismatched_shapes() -> None:
         ),
     ),
     k=st.integers(0, 70),
-    data=st.data(),
 )
-def test_top_k_is_the_stable_best_first_order_of_finite_unmasked_scores(
-    scores: np.ndarray, k: int, data: st.DataObject
-) -> None:
-    n = len(scores)
-    masked = np.array(
-        data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=5)) if n else [], np.int32
-    )
-    work = scores.copy()
-    top, values = kernels.top_k(work, k, masked)
-    keep = np.isfinite(scores)
-    keep[masked] = False
-    candidates = np.flatnonzero(keep)
+def test_top_k_is_the_stable_best_first_order_of_finite_scores(scores: np.ndarray, k: int) -> None:
+    top, values = kernels.top_k(scores, k)
+    candidates = np.flatnonzero(np.isfinite(scores))
     order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
     assert top == order.tolist()
     assert values == scores[order].tolist()
-    assert np.isneginf(work[masked]).all()  # masked items stay masked in the caller's scores
-
-
-def test_top_k_checks_masked_indices() -> None:
-    with pytest.raises(IndexError):
-        kernels.top_k(np.zeros(3, np.float32), 2, np.array([3], np.int32))
 
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), shape=st.tuples(st.integers(1, 12), st.integers(1, 30)))
-def test_sparse_row_sum_equals_the_dense_one(data: st.DataObject, shape: tuple[int, int]) -> None:
+def test_sparse_row_sum_is_the_weighted_sum_of_the_rows(
+    data: st.DataObject, shape: tuple[int, int]
+) -> None:
     sparse_values = st.one_of(st.just(0.0), st.floats(-10, 10, width=32))
     matrix = data.draw(hnp.arrays(np.float32, shape, elements=sparse_values))
     rows, weights = draw_rows(data, shape[0])
-    csr = kernels.Csr.from_dense(matrix)
+    csr = SparseRows.from_dense(matrix).kernel
     assert (csr.n_rows, csr.n_columns) == shape
     for accumulate in (False, True):
-        dense_out = np.full(shape[1], 7.0, np.float32)
-        sparse_out = np.full(shape[1], 7.0, np.float32)
-        kernels.weighted_row_sum(matrix, rows, weights, dense_out, accumulate)
-        kernels.csr_weighted_row_sum(csr, rows, weights, sparse_out, accumulate)
-        np.testing.assert_allclose(sparse_out, dense_out, rtol=1e-5, atol=1e-4)
+        out = np.full(shape[1], 7.0, np.float32)
+        kernels.csr_weighted_row_sum(csr, rows, weights, out, accumulate)
+        expected = weights.astype(np.float64) @ matrix[rows].astype(np.float64)
+        np.testing.assert_allclose(out, expected + 7.0 * accumulate, rtol=1e-5, atol=1e-4)
+
+
+def test_sparse_row_sum_checks_its_arguments() -> None:
+    csr = SparseRows.from_dense(np.arange(12, dtype=np.float32).reshape(3, 4)).kernel
+    out = np.empty(4, dtype=np.float32)
+    kernels.csr_weighted_row_sum(
+        csr, np.array([2, 0], np.int32), np.array([1, 2], np.float32), out, False
+    )
+    assert out.tolist() == [8.0, 11.0, 14.0, 17.0]
+    with pytest.raises(IndexError):
+        kernels.csr_weighted_row_sum(
+            csr, np.array([3], np.int32), np.ones(1, np.float32), out, False
+        )
+    with pytest.raises(ValueError):  # rows of another dtype are refused, never misread
+        kernels.csr_weighted_row_sum(csr, np.array([0]), np.ones(1, np.float32), out, False)
+    with pytest.raises(ValueError):
+        kernels.csr_weighted_row_sum(
+            csr, np.array([0], np.int32), np.ones(2, np.float32), out, False
+        )
+    with pytest.raises(ValueError):
+        kernels.csr_weighted_row_sum(
+            csr, np.array([0], np.int32), np.ones(1, np.float32), np.empty(3, np.float32), False
+        )
 
 
 def test_a_malformed_sparse_matrix_is_refused_when_built() -> None:

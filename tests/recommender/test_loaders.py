@@ -150,8 +150,7 @@ def test_real_movielens_100k() -> None:
     assert d.users[:5].tolist() == [195, 185, 21, 243, 165]
     assert d.items[:5].tolist() == [241, 301, 376, 50, 345]
     assert d.timestamps[0] == 881250949.0 and d.weights.sum() == 100000
-    assert d.titles[0] == "Toy Story (1995)" and d.item_features[0] == [
-        "Animation", "Children's", "Comedy",
-    ]  # fmt: skip
+    assert d.titles[0] == "Toy Story (1995)"
+    assert d.item_features[0] == ["Animation", "Children's", "Comedy"]
     assert d.user_attrs["age"][0] == "18-24" and d.user_attrs["occupation"][0] == "technician"
     assert load_dataset(root).fingerprint() == d.fingerprint()  # auto detects the layout

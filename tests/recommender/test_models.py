@@ -15,7 +15,13 @@ from recoengine.evaluation.evaluator import Evaluator
 from recoengine.evaluation.peers import popularity_scores
 from recoengine.evaluation.protocol import leave_last_out
 from recoengine.models import kernels
-from recoengine.models.blend import BlendCalibration, combine, logistic_slope, standardize
+from recoengine.models.blend import (
+    DEFAULT_WEIGHTS,
+    BlendCalibration,
+    combine,
+    logistic_slope,
+    standardize,
+)
 from recoengine.models.collaborative import CFParams, SequenceCF
 from recoengine.models.content import ContentModel
 from recoengine.models.history import Histories
@@ -248,7 +254,7 @@ def test_logistic_slope_sees_signal_not_noise() -> None:
 
 def test_weight_grid_sums_to_one() -> None:
     grid = weight_grid()
-    assert (0.4, 0.4, 0.2) in [tuple(round(v, 6) for v in w) for w in grid]
+    assert DEFAULT_WEIGHTS in [tuple(round(v, 6) for v in w) for w in grid]
     assert all(abs(sum(w) - 1) < 1e-9 and min(w) >= 0 for w in grid)
 
 
@@ -256,7 +262,7 @@ def test_trained_blend_beats_popularity_on_held_out_demo_data() -> None:
     split = leave_last_out(generate())
     ev = Evaluator(split)
     model, report = train(split.train, tune=False)
-    blend = ev.run(blend_scorer(model, split.train, (0.4, 0.4, 0.2))).summary()
+    blend = ev.run(blend_scorer(model, split.train, DEFAULT_WEIGHTS)).summary()
     pop = ev.run(popularity_scores(split.train)).summary()
     assert blend["ndcg10"] > pop["ndcg10"] * 1.3, (blend, pop)
     assert all(v >= 0 for v in report.calibration.values())
@@ -278,7 +284,7 @@ def test_data_without_features_or_attributes_trains_and_serves() -> None:
         name="bare",
     )
     model, _ = train(bare, tune=False)
-    scored, _blended = model.blended(np.array([1, 2, 3], np.int32), [], (0.4, 0.4, 0.2))
+    scored, _blended = model.blended(np.array([1, 2, 3], np.int32), [], DEFAULT_WEIGHTS)
     assert len(scored) > 0 and not scored.raw[1].any()
     cf_only = combine(scored.raw, (1.0, 0.0, 0.0), model.calibration)
     with_cb = combine(scored.raw, (0.5, 0.5, 0.0), model.calibration)
@@ -288,7 +294,7 @@ def test_data_without_features_or_attributes_trains_and_serves() -> None:
 
 
 def test_vectorised_weight_tuning_agrees_with_full_scoring() -> None:
-    from recoengine.training import _distance, _tune_weights, fit_components, one_se_choice
+    from recoengine.training import fit_components, one_se_choice, tune_weights, weight_distance
 
     data = generate(n_users=120, n_items=150, per_user=20, seed=5)
     split = leave_last_out(data, n_holdout=2)
@@ -297,10 +303,10 @@ def test_vectorised_weight_tuning_agrees_with_full_scoring() -> None:
         Histories.from_lists(list(_histories(split.train))), data.n_items, GraphParams()
     )
     model = fit_components(split.train, graphs, CFParams())
-    grid = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (0.4, 0.4, 0.2)]
+    grid = [(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), DEFAULT_WEIGHTS]
     slow = [ev.run(blend_scorer(model, split.train, w)).ndcg10 for w in grid]
-    expected = grid[one_se_choice(slow, [_distance(w, (0.4, 0.4, 0.2)) for w in grid])]
-    assert _tune_weights(model, split.train, ev, grid) == expected
+    expected = grid[one_se_choice(slow, [weight_distance(w, DEFAULT_WEIGHTS) for w in grid])]
+    assert tune_weights(model, split.train, ev, grid) == expected
 
 
 def _histories(data: Dataset) -> Histories:
@@ -331,19 +337,16 @@ def test_unusable_data_is_a_data_error() -> None:
 
 def test_a_ten_item_catalog_trains() -> None:
     model, _ = train(generate(n_users=30, n_items=10, per_user=4, seed=2), tune=True)
-    scored, blended = model.blended(np.array([0], np.int32), [], (0.4, 0.4, 0.2))
+    scored, blended = model.blended(np.array([0], np.int32), [], DEFAULT_WEIGHTS)
     assert 0 < len(scored) <= 9 and np.isfinite(blended.total).all()
 
 
-def test_graphs_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_graphs_do_not_depend_on_the_block_size() -> None:
     """Co-occurrence is counted and pruned block by block: tiny blocks give the same graphs."""
-    from recoengine.models import item_graphs
-
     data = generate(n_users=80, n_items=60, per_user=12, seed=4)
     hist = _histories(data)
     whole = fit_graphs(hist, data.n_items, GraphParams(neighbours=7))
-    monkeypatch.setattr(item_graphs, "_BLOCK_PAIRS", 50)
-    blocks = fit_graphs(hist, data.n_items, GraphParams(neighbours=7))
+    blocks = fit_graphs(hist, data.n_items, GraphParams(neighbours=7), block_pairs=50)
     for name in ("cooccurrence", "transitions", "ease"):
         a, b = getattr(whole, name), getattr(blocks, name)
         assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)

@@ -194,7 +194,7 @@ def test_similar_items_share_the_anchor_and_skip_seen_and_excluded(
 def test_weights_in_force_blend_weights_then_tuned_then_default(demo_model_dir) -> None:
     import json
 
-    from recoengine.serving.state import weights_in_force
+    from recoengine.serving.service import weights_in_force
 
     assert weights_in_force((0.2, 0.3, 0.5), (0.5, 0.4, 0.1)) == ((0.2, 0.3, 0.5), "BLEND_WEIGHTS")
     assert weights_in_force(None, (0.5, 0.4, 0.1))[0] == (0.5, 0.4, 0.1)
@@ -202,3 +202,38 @@ def test_weights_in_force_blend_weights_then_tuned_then_default(demo_model_dir) 
     # The demo model is trained without tuning: it records no tuned weights.
     manifest = json.loads((demo_model_dir / "manifest.json").read_text())
     assert manifest["weights"]["tuned"] is None
+
+
+def test_the_cache_and_the_latency_report_through_callbacks(loaded) -> None:
+    """Serving knows no metrics library: the wiring hands it the counters as callbacks."""
+    counted: list[str] = []
+    latencies: list[float] = []
+    cache: TTLCache = TTLCache(
+        10, 60, on_hit=lambda: counted.append("hit"), on_miss=lambda: counted.append("miss")
+    )
+    svc = RecommenderService(
+        loaded, (0.4, 0.4, 0.2), cache, latencies.append, weights_source="test"
+    )
+    first = svc.recommend(loaded.catalog.user_ids[0], 3)
+    again = svc.recommend(loaded.catalog.user_ids[0], 3)
+    assert (first.cached, again.cached) == (False, True)
+    assert counted == ["miss", "hit"] and len(latencies) == 1 and latencies[0] > 0
+    status = svc.status()
+    assert status["weights_source"] == "test" and status["weights"] == [0.4, 0.4, 0.2]
+    assert status["cache"]["hits"] == 1 and status["model_version"] == loaded.version
+
+
+def test_serving_imports_no_web_layer_and_no_training() -> None:
+    """The recommend function's hot path stays light: no Prometheus, Flask, training code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, recoengine.serving, recoengine.serving.user_events;"
+        "bad = [m for m in sys.modules if m.startswith(('recoengine.web', 'prometheus_client',"
+        " 'flask', 'recoengine.pipeline', 'recoengine.training', 'recoengine.evaluation',"
+        " 'recoengine.config'))];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,4 +1,5 @@
-"""Recent user events: read oldest first, only clicks/accepts, and a breaker during outages."""
+"""Recent user events: read oldest first, only clicks/accepts, and a breaker during outages;
+the one reader the recommend function and the chat share."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recoengine.serving import user_events
+from recoengine.serving.user_events import UserEvents
 from recoengine.sessions.model import ItemEvent
 
 
@@ -36,27 +37,48 @@ class UpStore(DownStore):
         ]
 
 
-@pytest.fixture()
-def breaker(monkeypatch: pytest.MonkeyPatch) -> user_events.Breaker:
-    fresh = user_events.Breaker(30.0)
-    monkeypatch.setattr(user_events, "_breaker", fresh)
-    return fresh
+def test_events_are_oldest_first_and_only_signals() -> None:
+    events = UserEvents(UpStore)
+    assert events.recent_item_ids("u") == ["a", "c"]  # newest-first store order reversed
+    assert events.record("u", "x", "impression") is False
 
 
-def test_events_are_oldest_first_and_only_signals(monkeypatch, breaker) -> None:
-    monkeypatch.setattr(user_events, "_store", UpStore)
-    assert user_events.recent_item_ids("u") == ["a", "c"]  # newest-first store order reversed
-    assert user_events.record_item_event("u", "x", "impression") is False
+def test_an_outage_opens_the_breaker_and_skips_the_store() -> None:
+    stores = [DownStore()]
+    events = UserEvents(lambda: stores[-1])
+    assert events.recent_item_ids("u") == []
+    assert events.recent_item_ids("u") == []
+    assert events.record("u", "x", "click") is False
+    assert stores[0].calls == 1  # the second read and the write never waited on the store
+    events.breaker.open_until = 0.0  # the breaker's time is up: the store is tried again
+    stores.append(UpStore())
+    assert events.recent_item_ids("u") == ["a", "c"] and stores[-1].calls == 1
 
 
-def test_an_outage_opens_the_breaker_and_skips_the_store(monkeypatch, breaker) -> None:
-    store = DownStore()
-    monkeypatch.setattr(user_events, "_store", lambda: store)
-    assert user_events.recent_item_ids("u") == []
-    assert user_events.recent_item_ids("u") == []
-    assert user_events.record_item_event("u", "x", "click") is False
-    assert store.calls == 1  # the second read and the write never waited on the store
-    breaker.open_until = 0.0  # the breaker's time is up: the store is tried again
-    up = UpStore()
-    monkeypatch.setattr(user_events, "_store", lambda: up)
-    assert user_events.recent_item_ids("u") == ["a", "c"] and up.calls == 1
+def test_a_store_that_cannot_be_opened_is_an_outage_too() -> None:
+    def unopenable() -> UpStore:
+        raise OSError("unable to open database file")
+
+    events = UserEvents(unopenable)
+    assert events.recent_item_ids("u") == [] and events.record("u", "x", "accept") is False
+
+
+def test_recommend_and_chat_share_one_reader(engine_env: None) -> None:
+    """The chat's recent items come from the reader the recommend function writes through."""
+    from recoengine.wiring import chat, recommend
+
+    events = recommend.user_events()
+    assert chat.service().events is events
+    assert events.record("shared-user", "item-0003", "click") is True
+    assert recommend.recent_events("shared-user") == ["item-0003"]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reco_user_events_switches_the_read(engine_env, monkeypatch, enabled) -> None:
+    from recoengine import wiring
+    from recoengine.wiring import recommend
+
+    monkeypatch.setenv("RECO_USER_EVENTS", "true" if enabled else "false")
+    wiring.reset_all()
+    recommend.user_events().record("switch-user", "item-0004", "accept")
+    assert recommend.recent_events("switch-user") == (["item-0004"] if enabled else [])

@@ -11,7 +11,7 @@ import contextlib
 import socket
 import threading
 
-from tests.support.firestore_emulator import free_port
+from testkit.firestore_emulator import free_port
 
 
 class FaultProxy:

@@ -20,14 +20,15 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from recoengine.canary import runtime
+from recoengine import wiring
 from recoengine.canary.controller import CanaryController
 from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
 from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.store import SqliteCanaryStore
 from recoengine.canary.traffic import CloudRunTraffic
-from tests.canary.fakes import FakeRunAdmin, run_client
+from recoengine.wiring import canary as canary_wiring
+from testkit.fake_cloud_run import FakeRunAdmin, run_client
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "canary" / "main.py")
 P, R = "test-project", "europe-west1"
@@ -39,39 +40,40 @@ OLD, NEW = "recommend-00001-old", "recommend-00002-new"
 
 @pytest.fixture()
 def setup(tmp_path, monkeypatch):
-    from recoengine.config import settings
-
     monkeypatch.setenv("CANARY_TOKEN", TOKEN)
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
-    settings.cache_clear()
+    wiring.reset_all()
     fake = FakeRunAdmin().start()
     store = SqliteCanaryStore(tmp_path / "canary.sqlite3")
     full = fake.add_service(P, R, "recommend", OLD, NEW)
     traffic = CloudRunTraffic(
         P, R, client=run_client(fake.endpoint), attempts=ATTEMPTS, backoff_s=BACKOFF, timeout_s=5
     )
+    metrics = SyntheticMetrics("healthy")
     ctrl = CanaryController(
-        CanaryPolicy(plan=SHORT_PLAN), store, traffic, SyntheticMetrics("healthy"),
-        metrics_lag_s=0.0,
-    )  # fmt: skip
-    runtime.use(ctrl)
-    client = functions_framework.create_app(target="canary", source=MAIN).test_client()
+        CanaryPolicy(plan=SHORT_PLAN), store, traffic, metrics, metrics_lag_s=0.0
+    )
+    with canary_wiring.controller.override(ctrl):
+        call = caller(functions_framework.create_app(target="canary", source=MAIN).test_client())
+        assert call("enable", traffic_percentage=5).status_code == 200
+        assert fake.split(full) == {OLD: 95, NEW: 5}
+        yield ctrl, fake, full, call
+    fake.stop()
+    wiring.reset_all()
+
+
+def caller(client):
+    """POST an action for ``recommend`` as the on-call operator."""
 
     def call(action: str, **body):
-        r = client.post(
+        return client.post(
             f"/api/v2/canary/{action}",
             data=json.dumps({"service": "recommend", **body}),
             content_type="application/json",
             headers={"Authorization": f"Bearer {TOKEN}", "X-Canary-Actor": "oncall"},
         )
-        return r
 
-    assert call("enable", traffic_percentage=5).status_code == 200
-    assert fake.split(full) == {OLD: 95, NEW: 5}
-    yield ctrl, fake, full, call
-    runtime.use(None)
-    fake.stop()
-    settings.cache_clear()
+    return call
 
 
 def test_rollback_with_the_admin_api_down(setup, caplog):

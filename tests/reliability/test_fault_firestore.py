@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from testkit.firestore_emulator import PROJECT, FirestoreEmulator
 from tests.reliability.faultproxy import FaultProxy
-from tests.support.firestore_emulator import PROJECT, FirestoreEmulator
 from tests.support.localstack import local_stack
 
 pytestmark = pytest.mark.firestore

@@ -1,6 +1,6 @@
 """Gemini slow or failing: the chat still answers, with the fallback, within the deadline.
 
-The real chat function (functions-framework + the shared HTTP layer) runs the real engine on
+The real chat function (functions-framework + the shared HTTP layer) runs the real service on
 SQLite with the real ``google-genai`` client pointed at the chat suite's fake of Vertex AI's
 ``generateContent`` endpoint, which is scripted to hang or fail.
 """
@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from functions_framework import create_app
 
-import recoengine.chat as chat_pkg
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.gemini import GeminiModel
 from recoengine.sessions.sqlite_store import SqliteSessionStore
-from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
+from recoengine.wiring import chat as chat_wiring
+from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
 from tests.chat.support import TinyRecommender
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
@@ -54,15 +54,14 @@ def client(fake, tmp_path):
     engine = ChatService(
         store, model, PersonalityRouter(personalities, default), TinyRecommender(), ChatLimits()
     )
-    chat_pkg.use_engine(engine)
-    app = create_app(target="chat", source=MAIN).test_client()
-    # Warm up: importing google-genai and building its client is a once-per-instance cost
-    # (cold start), not part of a request's deadline.
-    fake.script = [Scripted(text="warm")]
-    assert turn(app, "hello", user="warm-up")[2] == 200
-    fake.requests.clear()
-    yield app, store
-    chat_pkg.use_engine(None)
+    with chat_wiring.service.override(engine):
+        app = create_app(target="chat", source=MAIN).test_client()
+        # Warm up: importing google-genai and building its client is a once-per-instance cost
+        # (cold start), not part of a request's deadline.
+        fake.script = [Scripted(text="warm")]
+        assert turn(app, "hello", user="warm-up")[2] == 200
+        fake.requests.clear()
+        yield app, store
     store.close()
 
 

@@ -20,7 +20,8 @@ def test_load_smoke(tmp_path, demo_model_dir):
     proc = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "tools" / "load.py"),
+            "-m",
+            "tools.load",
             "--seconds",
             "1",
             "--connections",

@@ -42,17 +42,17 @@ def load_main(name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def mains(tmp_path_factory) -> dict[str, ModuleType]:
+    from recoengine import wiring
+
     mp = pytest.MonkeyPatch()
     mp.setenv("VAR_DIR", str(tmp_path_factory.mktemp("var")))
     mp.setenv("CANARY_TOKEN", "contract-token")
-    from recoengine.config import settings as cfg
-
-    cfg.cache_clear()
+    wiring.reset_all()
     try:
         yield {name: load_main(name) for name in ("recommend", "chat", "canary")}
     finally:
         mp.undo()
-        cfg.cache_clear()
+        wiring.reset_all()
 
 
 def test_document_is_openapi_3_1_and_served_shape():

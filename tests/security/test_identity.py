@@ -15,8 +15,8 @@ import requests
 
 from recoengine.config import IdentitySettings, load_settings
 from recoengine.errors import ConfigError, Forbidden, Unauthorized
-from recoengine.web import identity
 from recoengine.web.app import ApiRequest
+from recoengine.web.identity import Authenticator, CertCache
 from tests.security.tokens import CertServer, KeyPair
 from tests.support.localstack import local_stack
 
@@ -31,10 +31,8 @@ def keys() -> tuple[KeyPair, KeyPair]:
 
 @pytest.fixture()
 def certs(keys) -> Iterator[CertServer]:
-    identity.reset()
     with CertServer(keys[0]) as server:
         yield server
-    identity.reset()
 
 
 def cfg(url: str) -> IdentitySettings:
@@ -43,10 +41,15 @@ def cfg(url: str) -> IdentitySettings:
     )
 
 
+def firebase(url: str) -> Authenticator:
+    """An authenticator of its own (its own cert cache), as an instance builds one."""
+    return Authenticator(cfg(url))
+
+
 def test_a_valid_token_yields_its_claims_and_certs_are_cached(certs, keys):
-    settings = cfg(certs.url)
+    auth = firebase(certs.url)
     for _ in range(5):
-        claims = identity.verify_id_token(keys[0].token("alice"), settings)
+        claims = auth.verify(keys[0].token("alice"))
         assert claims["sub"] == "alice"
     assert certs.fetches == 1  # one fetch, then the Cache-Control max-age holds
 
@@ -65,11 +68,11 @@ def test_a_valid_token_yields_its_claims_and_certs_are_cached(certs, keys):
 )
 def test_bad_claims_are_rejected(certs, keys, overrides):
     with pytest.raises(Unauthorized):
-        identity.verify_id_token(keys[0].token("alice", **overrides), cfg(certs.url))
+        firebase(certs.url).verify(keys[0].token("alice", **overrides))
 
 
 def test_forged_tampered_and_garbage_tokens_are_rejected(certs, keys):
-    settings = cfg(certs.url)
+    auth = firebase(certs.url)
     good = keys[0].token("alice")
     head, payload, sig = good.split(".")
     import base64
@@ -89,21 +92,30 @@ def test_forged_tampered_and_garbage_tokens_are_rejected(certs, keys):
     ]
     for token in candidates:
         with pytest.raises(Unauthorized):
-            identity.verify_id_token(token, settings)
+            auth.verify(token)
 
 
-def test_a_rotated_key_is_picked_up(certs, keys, monkeypatch):
+def test_a_rotated_key_is_picked_up(certs, keys):
     settings = cfg(certs.url)
-    identity.verify_id_token(keys[0].token("alice"), settings)
+    auth = Authenticator(settings, CertCache(certs.url, 5.0, refresh_backoff=0.0))
+    auth.verify(keys[0].token("alice"))
     certs.keys.append(keys[1])  # Google publishes a new key
-    monkeypatch.setattr(identity, "_REFRESH_BACKOFF_SECONDS", 0.0)
-    assert identity.verify_id_token(keys[1].token("bob"), settings)["sub"] == "bob"
+    assert auth.verify(keys[1].token("bob"))["sub"] == "bob"
     assert certs.fetches == 2
+
+
+def test_a_flood_of_unknown_key_ids_does_not_refetch_within_the_backoff(certs, keys):
+    auth = firebase(certs.url)
+    auth.verify(keys[0].token("alice"))
+    for _ in range(3):  # tokens naming a key Google never published
+        with pytest.raises(Unauthorized):
+            auth.verify(KeyPair("key-x").token("mallory"))
+    assert certs.fetches == 1
 
 
 def test_unreachable_certs_are_503_not_401():
     with pytest.raises(Exception) as exc:
-        identity.verify_id_token(KeyPair("k").token("alice"), cfg("http://127.0.0.1:9/certs"))
+        firebase("http://127.0.0.1:9/certs").verify(KeyPair("k").token("alice"))
     assert getattr(exc.value, "status", None) == 503
 
 
@@ -122,30 +134,37 @@ def _request(headers: dict[str, str]) -> ApiRequest:
     return ApiRequest(raw, {}, "req-12345678", 65536)
 
 
-def test_guard_and_check_for_the_chat_function(certs, keys, monkeypatch):
-    """What functions/chat/main.py calls: ``authenticate`` as the guard, ``check_user``."""
-    from recoengine.config import settings
-
-    monkeypatch.setenv("AUTH_MODE", "firebase")
-    monkeypatch.setenv("AUTH_AUDIENCE", "test-project")
-    monkeypatch.setenv("AUTH_CERTS_URL", certs.url)
-    settings.cache_clear()
-    try:
-        with pytest.raises(Unauthorized):
-            identity.authenticate(_request({}))
-        with pytest.raises(Unauthorized):
-            identity.check_user(_request({"Authorization": "Basic abc"}), "alice")
-        req = _request({"Authorization": f"Bearer {keys[0].token('alice')}"})
-        identity.authenticate(req)
-        assert req.identity == "alice"
-        assert identity.check_user(req, "alice") == "alice"
-        with pytest.raises(Forbidden):
-            identity.check_user(req, "bob")
-    finally:
-        monkeypatch.delenv("AUTH_MODE")
-        settings.cache_clear()
+def test_guard_and_check_for_the_chat_function(certs, keys):
+    """What functions/chat/main.py calls (through its wiring): the guard, then the check."""
+    auth = firebase(certs.url)
+    with pytest.raises(Unauthorized):
+        auth.authenticate(_request({}))
+    with pytest.raises(Unauthorized):
+        auth.check_user(_request({"Authorization": "Basic abc"}), "alice")
+    req = _request({"Authorization": f"Bearer {keys[0].token('alice')}"})
+    auth.authenticate(req)
+    assert req.identity == "alice"  # the one place the guard's verdict is kept
+    assert auth.check_user(req, "alice") == "alice"
+    with pytest.raises(Forbidden):
+        auth.check_user(req, "bob")
     # local mode: the request's user_id is used, no token needed
-    assert identity.check_user(_request({}), "bob") == "bob"
+    local = Authenticator(load_settings({}).identity)
+    assert local.check_user(_request({}), "bob") == "bob"
+
+
+def test_the_functions_guard_is_the_wired_authenticator(certs, keys):
+    """``wiring.authenticate``/``check_user`` use the instance's one ``Authenticator``."""
+    from recoengine.wiring import chat, common, recommend
+
+    assert chat.authenticate is recommend.authenticate is common.authenticate
+    with common.authenticator.override(firebase(certs.url)):
+        with pytest.raises(Unauthorized):
+            recommend.authenticate(_request({}))
+        req = _request({"Authorization": f"Bearer {keys[0].token('alice')}"})
+        recommend.authenticate(req)
+        assert recommend.check_user(req, "alice") == "alice"
+        with pytest.raises(Forbidden):
+            chat.check_user(req, "bob")
 
 
 # -- over HTTP: the recommend function in both modes ----------------------------------------
@@ -160,7 +179,6 @@ def post(base: str, path: str, body: dict, token: str | None = None) -> requests
 
 @pytest.fixture(scope="module")
 def firebase_stack(keys, demo_model_dir: Path, tmp_path_factory) -> Iterator[tuple[str, KeyPair]]:
-    identity.reset()
     with CertServer(keys[0]) as certs:
         env = {
             "MODEL_URI": str(demo_model_dir),

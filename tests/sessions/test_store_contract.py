@@ -283,7 +283,7 @@ def test_unreachable_firestore_fails_fast_as_503(firestore_emulator, monkeypatch
     from google.cloud import firestore
 
     from recoengine.errors import ServiceUnavailable
-    from tests.support.firestore_emulator import PROJECT, free_port
+    from testkit.firestore_emulator import PROJECT, free_port
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")  # nobody there
     client = firestore.Client(project=PROJECT)

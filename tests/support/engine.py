@@ -33,14 +33,12 @@ def loaded(demo_model_dir: Path) -> LoadedModel:
 def engine_env(
     monkeypatch: pytest.MonkeyPatch, demo_model_dir: Path, tmp_path: Path
 ) -> Iterator[None]:
-    """Settings (and the engine singleton) pointed at the demo model, restored afterwards."""
-    from recoengine.config import settings
-    from recoengine.serving import reset_service
+    """Settings pointed at the demo model and a fresh ``var/``; every provider rebuilds from
+    them (and, after the test, lazily from the restored environment)."""
+    from recoengine import wiring
 
     monkeypatch.setenv("MODEL_URI", str(demo_model_dir))
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
-    settings.cache_clear()
-    reset_service()
+    wiring.reset_all()
     yield
-    settings.cache_clear()
-    reset_service()
+    wiring.reset_all()

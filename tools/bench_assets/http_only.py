@@ -15,7 +15,8 @@ from typing import Any
 import flask
 import functions_framework
 
-from recoengine.web import ApiRequest, HttpApp, identity
+from recoengine.web import ApiRequest, HttpApp
+from recoengine.wiring import recommend as wiring
 
 _spec = importlib.util.spec_from_file_location(
     "recommend_main", Path(__file__).resolve().parents[2] / "functions/recommend/main.py"
@@ -37,10 +38,10 @@ ITEMS = [
 ]
 
 
-@app.route("POST", "/api/v2/recommendations", guard=identity.authenticate)
+@app.route("POST", "/api/v2/recommendations", guard=wiring.authenticate)
 def fixed_items(req: ApiRequest) -> dict[str, Any]:
     body = req.body(_recommend.RecommendRequest)
-    identity.check_user(req, body.user_id)
+    wiring.check_user(req, body.user_id)
     req.log_fields["cache"] = "miss"
     return {"items": ITEMS[: body.k], "model_version": "fixed", "request_id": req.request_id}
 

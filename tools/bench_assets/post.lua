@@ -1,7 +1,9 @@
 -- wrk script: POST a recommendation request for a random known user.
 -- BENCH_USERS: how many user ids ("1".."N"); BENCH_DELAY_MS: per-connection pause (rate limit).
+local dir = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
+dofile(dir .. "../load_assets/common.lua")
+
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
 local users = tonumber(os.getenv("BENCH_USERS") or "943")
 local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
 
@@ -14,3 +16,5 @@ if pause > 0 then
     return pause
   end
 end
+
+done = function(summary, latency, requests) report(summary, latency) end

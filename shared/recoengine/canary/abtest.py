@@ -14,11 +14,14 @@ difference at every look simultaneously with 1 - alpha.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from recoengine.canary import sequential
-from recoengine.canary.significance import norm_ppf, two_proportion_test
+from recoengine.canary.normal import ppf
+from recoengine.canary.significance import two_proportion_test
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def fixed_sample_per_arm(design: AbDesign, target_power: float = 0.8) -> float:
     """The classic one-look sample size, for comparison with the sequential one."""
     p1 = design.base_rate
     p2 = p1 * (1 + design.relative_mde)
-    z = norm_ppf(1 - design.alpha / 2) + norm_ppf(target_power)
+    z = ppf(1 - design.alpha / 2) + ppf(target_power)
     return z * z * (p1 * (1 - p1) + p2 * (1 - p2)) / (p2 - p1) ** 2
 
 
@@ -100,6 +103,14 @@ def design_report(design: AbDesign) -> dict[str, Any]:
     }
 
 
+class AbDecision(StrEnum):
+    CANDIDATE_BETTER = "candidate_better"
+    CANDIDATE_WORSE = "candidate_worse"
+    CONTINUE = "continue"  # no boundary crossed yet: look again tomorrow
+    NO_DIFFERENCE = "no_difference"  # the final look crossed no boundary
+    NO_DATA = "no_data"  # too few exposures to look at all
+
+
 @dataclass(frozen=True)
 class AbLook:
     """One daily look, stored in the rollout so later boundaries use the same history."""
@@ -108,84 +119,126 @@ class AbLook:
     info_fraction: float
     z: float
     boundary: float  # upper: candidate better when z >= boundary
-    decision: str = "continue"
+    decision: AbDecision = AbDecision.CONTINUE
     lower: float = 0.0  # candidate worse when z <= -lower
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "decision": self.decision.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AbLook:
+        return cls(**{**data, "decision": AbDecision(data.get("decision", "continue"))})
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One revision's feedback over the step: conversion events out of exposure events."""
+
+    conversions: int
+    exposures: int
 
 
 @dataclass(frozen=True)
 class AbResult:
-    decision: str  # candidate_better | candidate_worse | continue | no_difference | no_data
+    """Today's look as the metrics endpoint and the audit trail show it.
+
+    A repeated look on a day already looked at carries only ``decision``, ``look`` and
+    ``note``: the boundaries were spent for one look a day, so nothing else is computed.
+    """
+
+    decision: AbDecision
     look: AbLook | None
-    rate_stable: float | None
-    rate_candidate: float | None
-    diff: float | None
-    diff_ci: tuple[float, float] | None
-    relative_lift: float | None
-    relative_lift_ci: tuple[float, float] | None
-    exposures: tuple[int, int]
-    conversions: tuple[int, int]
+    rate_stable: float | None = None
+    rate_candidate: float | None = None
+    diff: float | None = None
+    diff_ci: tuple[float, float] | None = None
+    relative_lift: float | None = None
+    relative_lift_ci: tuple[float, float] | None = None
+    exposures: tuple[int, int] = (0, 0)
+    conversions: tuple[int, int] = (0, 0)
+    note: str = ""
+
+    @classmethod
+    def repeated(cls, look: AbLook) -> AbResult:
+        return cls(AbDecision.CONTINUE, look, note="already looked today")
 
     def to_dict(self) -> dict[str, Any]:
+        look = self.look.to_dict() if self.look else None
+        if self.note:
+            return {"decision": self.decision.value, "look": look, "note": self.note}
         out = asdict(self)
-        out["look"] = asdict(self.look) if self.look else None
-        return out
+        del out["note"]
+        return {**out, "decision": self.decision.value, "look": look}
 
 
-def analyse(
-    conv_stable: int,
-    exp_stable: int,
-    conv_candidate: int,
-    exp_candidate: int,
-    previous: list[AbLook],
-    design: AbDesign,
-    day: str,
-    final: bool,
-    min_exposures: int = 100,
-) -> AbResult:
-    """Today's look. ``previous`` are earlier looks (their fractions fix earlier boundaries)."""
-    counts = (exp_stable, exp_candidate), (conv_stable, conv_candidate)
-    if min(exp_stable, exp_candidate) < min_exposures:
-        return AbResult("no_data", None, None, None, None, None, None, None, *counts)
-    conv_stable, conv_candidate = min(conv_stable, exp_stable), min(conv_candidate, exp_candidate)
-    harmonic = 2.0 / (1.0 / exp_stable + 1.0 / exp_candidate)
-    t = min(1.0, harmonic / design.planned_per_arm)
-    earlier = [lk for lk in previous if lk.day != day]
-    concluded = next((lk for lk in earlier if lk.decision != "continue"), None)
-    fractions = [lk.info_fraction for lk in earlier]
+def _boundaries(
+    t: float, previous: Sequence[AbLook], design: AbDesign, final: bool
+) -> tuple[float, float, float, AbLook | None]:
+    """This look's information fraction and its upper and lower boundaries.
+
+    Information never decreases (odd data is nudged forward), and a test that concluded at an
+    earlier look is not tested again: that would spend alpha twice. Returns the concluding
+    look too, whose decision then stands.
+    """
+    fractions = [lk.info_fraction for lk in previous]
     if fractions and t <= fractions[-1]:
-        t = min(1.0, fractions[-1] + 1e-6)  # information never decreases; guard odd data
+        t = min(1.0, fractions[-1] + 1e-6)
     final = final or t >= 1.0
+    concluded = next((lk for lk in previous if lk.decision != AbDecision.CONTINUE), None)
     if concluded is not None:
-        # The test ended at an earlier look; testing again would spend alpha twice.
-        fractions = fractions[: earlier.index(concluded)]
+        fractions = fractions[: list(previous).index(concluded)]
         t, final = concluded.info_fraction, True
     ups, los = sequential.group_boundaries(
         [*fractions, t], design.alpha / 2, design.harm_alpha, final=final
     )
-    c, c_lo = ups[-1], los[-1]
-    test = two_proportion_test(conv_stable, exp_stable, conv_candidate, exp_candidate)
-    se = (test.ci_high - test.diff) / norm_ppf(0.975)
-    ci = (test.diff - c * se, test.diff + c * se)
-    lift, lift_ci = _relative(conv_stable, exp_stable, conv_candidate, exp_candidate, c)
+    return t, ups[-1], los[-1], concluded
+
+
+def analyse(
+    stable: Arm,
+    candidate: Arm,
+    design: AbDesign,
+    *,
+    day: str,
+    previous: Sequence[AbLook] = (),
+    final: bool = False,
+    min_exposures: int = 100,
+) -> AbResult:
+    """Today's look. ``previous`` are earlier looks (their fractions fix earlier boundaries)."""
+    exposures = (stable.exposures, candidate.exposures)
+    conversions = (stable.conversions, candidate.conversions)
+    if min(exposures) < min_exposures:
+        return AbResult(AbDecision.NO_DATA, None, exposures=exposures, conversions=conversions)
+    x1, n1 = min(stable.conversions, stable.exposures), stable.exposures
+    x2, n2 = min(candidate.conversions, candidate.exposures), candidate.exposures
+    harmonic = 2.0 / (1.0 / n1 + 1.0 / n2)
+    earlier = [lk for lk in previous if lk.day != day]
+    t, c, c_lo, concluded = _boundaries(
+        min(1.0, harmonic / design.planned_per_arm), earlier, design, final
+    )
+    test = two_proportion_test(x1, n1, x2, n2)
+    se = (test.ci_high - test.diff) / ppf(0.975)
     if concluded is not None:
         decision, z = concluded.decision, concluded.z
     elif test.z >= c:
-        decision, z = "candidate_better", test.z
+        decision, z = AbDecision.CANDIDATE_BETTER, test.z
     elif test.z <= -c_lo:
-        decision, z = "candidate_worse", test.z
+        decision, z = AbDecision.CANDIDATE_WORSE, test.z
     else:
-        decision, z = ("no_difference" if final else "continue"), test.z
-    look = AbLook(day=day, info_fraction=t, z=z, boundary=c, decision=decision, lower=c_lo)
+        last = final or t >= 1.0
+        decision, z = (AbDecision.NO_DIFFERENCE if last else AbDecision.CONTINUE), test.z
+    lift, lift_ci = _relative(x1, n1, x2, n2, c)
     return AbResult(
         decision,
-        look,
-        test.rate_stable,
-        test.rate_candidate,
-        test.diff,
-        ci,
-        lift,
-        lift_ci,
-        *counts,
+        AbLook(day=day, info_fraction=t, z=z, boundary=c, decision=decision, lower=c_lo),
+        rate_stable=test.rate_stable,
+        rate_candidate=test.rate_candidate,
+        diff=test.diff,
+        diff_ci=(test.diff - c * se, test.diff + c * se),
+        relative_lift=lift,
+        relative_lift_ci=lift_ci,
+        exposures=exposures,
+        conversions=conversions,
     )
 
 

@@ -12,11 +12,18 @@ Cloud Run's own numbers, so they also see failures the application never logs.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from recoengine.canary.windows import RevisionWindow, Window, empty_histogram, rebin
+from recoengine.canary.windows import (
+    MetricsQuery,
+    RevisionWindow,
+    Window,
+    empty_histogram,
+    rebin,
+)
 from recoengine.errors import ServiceUnavailable
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
@@ -24,6 +31,17 @@ REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
 CPU = "run.googleapis.com/container/cpu/utilizations"
 MEMORY = "run.googleapis.com/container/memory/utilizations"
 FEEDBACK = "logging.googleapis.com/user/recommendation_feedback"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One ``list_time_series`` read: a metric, a filter, and how to align and reduce it."""
+
+    metric: str
+    where: str
+    aligner: str
+    reducer: str
+    group_by: tuple[str, ...]
 
 
 def _bounds(options: Any) -> np.ndarray:
@@ -68,22 +86,19 @@ class CloudMonitoringMetrics:
                 self._client = monitoring_v3.MetricServiceClient()
             return self._client
 
-    def _query(
-        self, metric: str, extra: str, start: float, end: float, aligner: str, reducer: str,
-        group_by: list[str],
-    ) -> list[Any]:  # fmt: skip
+    def _query(self, series: Series, start: float, end: float) -> list[Any]:
         from google.api_core import exceptions as gexc
         from google.cloud import monitoring_v3
 
         agg = monitoring_v3.Aggregation(
             alignment_period={"seconds": self.window_seconds},
-            per_series_aligner=getattr(monitoring_v3.Aggregation.Aligner, aligner),
-            cross_series_reducer=getattr(monitoring_v3.Aggregation.Reducer, reducer),
-            group_by_fields=group_by,
+            per_series_aligner=getattr(monitoring_v3.Aggregation.Aligner, series.aligner),
+            cross_series_reducer=getattr(monitoring_v3.Aggregation.Reducer, series.reducer),
+            group_by_fields=list(series.group_by),
         )
         request = monitoring_v3.ListTimeSeriesRequest(
             name=f"projects/{self.project}",
-            filter=f'metric.type = "{metric}" AND {extra}',
+            filter=f'metric.type = "{series.metric}" AND {series.where}',
             interval=monitoring_v3.TimeInterval(
                 start_time={"seconds": int(start)}, end_time={"seconds": int(end)}
             ),
@@ -97,13 +112,11 @@ class CloudMonitoringMetrics:
         except gexc.GoogleAPICallError as exc:
             raise ServiceUnavailable(f"Cloud Monitoring: {exc.message}") from None
 
-    def windows(
-        self, service: str, stable: str, candidate: str, start: float, end: float,
-        share: float = 0.0, origin: float = 0.0,
-    ) -> list[Window]:  # fmt: skip
+    def windows(self, query: MetricsQuery) -> list[Window]:
         w = self.window_seconds
-        start = (int(start) // w) * w
-        end = (int(end) // w) * w
+        service, stable, candidate = query.service, query.stable, query.candidate
+        start = (int(query.start) // w) * w
+        end = (int(query.end) // w) * w
         if end <= start:
             return []
         revs = f'one_of("{stable}", "{candidate}")'
@@ -111,7 +124,7 @@ class CloudMonitoringMetrics:
             f'resource.type = "cloud_run_revision" AND resource.labels.service_name = "{service}"'
             f" AND resource.labels.revision_name = {revs}"
         )
-        by_rev = ["resource.labels.revision_name"]
+        by_rev = ("resource.labels.revision_name",)
         data: dict[tuple[float, str], RevisionWindow] = {}
 
         def cell(point: Any, revision: str) -> RevisionWindow | None:
@@ -122,10 +135,10 @@ class CloudMonitoringMetrics:
                 return None
             return data.setdefault((t_end, revision), RevisionWindow())
 
+        by_class = (*by_rev, "metric.labels.response_code_class")
         for ts in self._query(
-            REQUEST_COUNT, res, start, end, "ALIGN_DELTA", "REDUCE_SUM",
-            [*by_rev, "metric.labels.response_code_class"],
-        ):  # fmt: skip
+            Series(REQUEST_COUNT, res, "ALIGN_DELTA", "REDUCE_SUM", by_class), start, end
+        ):
             rev = ts.resource.labels.get("revision_name", "")
             is_error = ts.metric.labels.get("response_code_class", "") == "5xx"
             for p in ts.points:
@@ -134,7 +147,7 @@ class CloudMonitoringMetrics:
                     c.requests += int(p.value.int64_value)
                     c.errors += int(p.value.int64_value) if is_error else 0
         for ts in self._query(
-            REQUEST_LATENCIES, res, start, end, "ALIGN_DELTA", "REDUCE_SUM", by_rev
+            Series(REQUEST_LATENCIES, res, "ALIGN_DELTA", "REDUCE_SUM", by_rev), start, end
         ):
             rev = ts.resource.labels.get("revision_name", "")
             for p in ts.points:
@@ -143,18 +156,18 @@ class CloudMonitoringMetrics:
                     c.latency = c.latency + distribution_histogram(p.value.distribution_value)
         for metric, attr in ((CPU, "cpu"), (MEMORY, "memory")):
             for ts in self._query(
-                metric, res, start, end, "ALIGN_PERCENTILE_95", "REDUCE_MAX", by_rev
+                Series(metric, res, "ALIGN_PERCENTILE_95", "REDUCE_MAX", by_rev), start, end
             ):
                 rev = ts.resource.labels.get("revision_name", "")
                 for p in ts.points:
                     c = cell(p, rev)
                     if c is not None:
                         setattr(c, attr, float(p.value.double_value))
-        feedback_filter = f"metric.labels.revision = {revs}"
-        for ts in self._query(
-            FEEDBACK, feedback_filter, start, end, "ALIGN_DELTA", "REDUCE_SUM",
-            ["metric.labels.revision", "metric.labels.event"],
-        ):  # fmt: skip
+        by_event = ("metric.labels.revision", "metric.labels.event")
+        feedback = Series(
+            FEEDBACK, f"metric.labels.revision = {revs}", "ALIGN_DELTA", "REDUCE_SUM", by_event
+        )
+        for ts in self._query(feedback, start, end):
             rev = ts.metric.labels.get("revision", "")
             event = ts.metric.labels.get("event", "")
             for p in ts.points:

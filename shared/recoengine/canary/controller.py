@@ -1,6 +1,6 @@
 """The canary use cases: enable, analyse, advance, promote, rollback, pause, resume, status,
-and the incident-driven rollback. Ports in, decisions from the pure engine, state machine for
-every transition, audit for every action.
+and the incident-driven rollback. Ports in, decisions from the pure ``decision`` module, the
+state machine for every transition, audit for every action.
 
 Ordering rules that keep traffic and state in agreement:
 - A rollback first stores its intent (``rolled_back`` + ``needs_attention``), then moves the
@@ -23,10 +23,10 @@ from recoengine.canary.decision import Action, Decision, decide, observe
 from recoengine.canary.incidents import Incident
 from recoengine.canary.notify import Notifier
 from recoengine.canary.policy import CanaryPolicy
-from recoengine.canary.state import AuditEntry, Phase, Rollout
+from recoengine.canary.state import AuditEntry, Cause, Phase, Rollout
 from recoengine.canary.store import CanaryStore
 from recoengine.canary.traffic import TrafficPort, check_service_name
-from recoengine.canary.windows import MetricsPort
+from recoengine.canary.windows import MetricsPort, MetricsQuery, zero_total
 from recoengine.errors import Conflict, NotFound, ServiceError, ServiceUnavailable
 
 log = logging.getLogger("recoengine.canary")
@@ -40,6 +40,7 @@ class CanaryController:
         traffic: TrafficPort,
         metrics: MetricsPort,
         notifier: Notifier | None = None,
+        *,
         clock: Callable[[], float] = time.time,
         metrics_lag_s: float = 180.0,
         max_lookback_s: float = 86400.0,
@@ -109,7 +110,7 @@ class CanaryController:
         start = rollout.last_window_end or rollout.step_started_at
         start = max(start, now - self.max_lookback_s)
         end = now - self.metrics_lag_s
-        windows = self.metrics.windows(
+        query = MetricsQuery(
             rollout.service,
             rollout.stable_revision,
             rollout.candidate_revision,
@@ -118,6 +119,7 @@ class CanaryController:
             share=rollout.traffic_percent / 100.0,
             origin=rollout.started_at,
         )
+        windows = self.metrics.windows(query)
         for window in windows:
             observe(rollout, window, self.policy)
         return len(windows)
@@ -140,7 +142,8 @@ class CanaryController:
                 raise Conflict(f"the rollout of {service} is paused; resume it first")
             if current.traffic_percent == percent:
                 return self._view(current)  # idempotent
-            new, audit = state.set_traffic(current, percent, now, actor, "traffic set by operator")
+            cause = Cause(now, actor, "traffic set by operator")
+            new, audit = state.set_traffic(current, percent, cause)
             return self._view(self._commit(new, audit))
         stable = live.stable
         chosen = candidate or live.candidate
@@ -152,7 +155,13 @@ class CanaryController:
                 "--no-traffic --tag candidate, or pass candidate_revision"
             )
         new, audit = state.start(
-            current, service, stable, chosen, self.policy.plan, now, actor, percent=percent
+            current,
+            self.policy.plan,
+            Cause(now, actor, "rollout started"),
+            service=service,
+            stable=stable,
+            candidate=chosen,
+            percent=percent,
         )
         if current is not None:
             new.version = current.version
@@ -180,11 +189,11 @@ class CanaryController:
             "revisions": {
                 "stable": {
                     "revision": rollout.stable_revision,
-                    **rollout.totals.get("stable", _empty()).summary(),
+                    **rollout.totals.get("stable", zero_total()).summary(),
                 },
                 "candidate": {
                     "revision": rollout.candidate_revision,
-                    **rollout.totals.get("candidate", _empty()).summary(),
+                    **rollout.totals.get("candidate", zero_total()).summary(),
                 },
             },
             "rules": rules,
@@ -201,51 +210,49 @@ class CanaryController:
         if rollout.phase == Phase.ROLLED_BACK and rollout.needs_attention:
             return self._finish_rollback(rollout, actor, "retry of a failed rollback")
         if rollout.phase not in (Phase.CANARY, Phase.AB_TEST):
-            return {**self._view(rollout), "decision": {"action": Action.CONTINUE}}
+            return {**self._view(rollout), "decision": {"action": Action.CONTINUE.value}}
         self._ingest(rollout, now)
         decision = decide(rollout, now, self.policy)
         seen = decision.to_dict()
+        cause = Cause(now, actor, decision.reason, seen)
         if decision.action == Action.ROLLBACK:
             result = self._rollback(rollout, decision.reason, actor, seen)
         elif decision.action == Action.ADVANCE:
-            new, audit = state.advance(rollout, self.policy.plan, now, actor, decision.reason, seen)
+            new, audit = state.advance(rollout, self.policy.plan, cause)
             result = self._view(self._commit(new, audit))
         elif decision.action == Action.PROMOTE:
-            new, audit = state.promote(rollout, now, actor, decision.reason, seen)
+            new, audit = state.promote(rollout, cause)
             result = self._view(self._commit(new, audit))
         elif decision.action == Action.PAUSE:
-            new, audit = state.pause(rollout, now, actor, decision.reason)
+            new, audit = state.pause(rollout, Cause(now, actor, decision.reason))
             result = self._view(self._save(new, audit))
             self.notifier.paused(_event(new, decision.reason))
         else:
             changed = rollout.last_decision.get("reason") != decision.reason
-            rollout.last_decision = {"action": decision.action, "reason": decision.reason}
-            audit_entry = None
+            rollout.last_decision = {"action": decision.action.value, "reason": decision.reason}
+            check = None
             if changed and decision.judgement is not None:
-                audit_entry = AuditEntry(
-                    service, rollout.rollout_id, now, actor, "check", rollout.phase.value,
-                    rollout.phase.value, rollout.traffic_percent, decision.reason, seen,
-                )  # fmt: skip
-            result = self._view(self._save(rollout, audit_entry))
+                check = state.audit_entry(rollout, "check", cause)
+            result = self._view(self._save(rollout, check))
         return {**result, "decision": seen}
 
     def promote(self, service: str, reason: str, actor: str) -> dict[str, Any]:
         rollout = self._get(service)
         if rollout.phase == Phase.PROMOTED:
             return self._view(rollout)
-        new, audit = state.promote(rollout, self.clock(), actor, reason)
+        new, audit = state.promote(rollout, Cause(self.clock(), actor, reason))
         return self._view(self._commit(new, audit))
 
     def pause(self, service: str, reason: str, actor: str) -> dict[str, Any]:
         rollout = self._get(service)
         if rollout.phase == Phase.PAUSED:
             return self._view(rollout)
-        new, audit = state.pause(rollout, self.clock(), actor, reason)
+        new, audit = state.pause(rollout, Cause(self.clock(), actor, reason))
         return self._view(self._save(new, audit))
 
     def resume(self, service: str, reason: str, actor: str) -> dict[str, Any]:
         rollout = self._get(service)
-        new, audit = state.resume(rollout, self.clock(), actor, reason)
+        new, audit = state.resume(rollout, Cause(self.clock(), actor, reason))
         return self._view(self._commit(new, audit))
 
     def rollback(self, service: str, reason: str, actor: str) -> dict[str, Any]:
@@ -272,7 +279,7 @@ class CanaryController:
     ) -> dict[str, Any]:
         if rollout.phase == Phase.ROLLED_BACK:
             return self._finish_rollback(rollout, actor, reason)
-        new, audit = state.rollback(rollout, self.clock(), actor, reason, metrics)
+        new, audit = state.rollback(rollout, Cause(self.clock(), actor, reason, metrics))
         new.needs_attention = True
         new.attention_reason = "rollback stored; traffic not yet confirmed back on stable"
         saved = self._save(new, audit)  # the intent fences off a concurrent promote
@@ -286,11 +293,8 @@ class CanaryController:
             )
         except ServiceError as exc:
             rollout.attention_reason = f"traffic change failed: {exc.message}"
-            failed = AuditEntry(
-                rollout.service, rollout.rollout_id, self.clock(), actor, "rollback_failed",
-                rollout.phase.value, rollout.phase.value, rollout.traffic_percent,
-                f"{reason}: traffic change failed ({exc.message}); needs attention",
-            )  # fmt: skip
+            why = f"{reason}: traffic change failed ({exc.message}); needs attention"
+            failed = state.audit_entry(rollout, "rollback_failed", Cause(self.clock(), actor, why))
             self._save(rollout, failed)
             log.error(
                 "canary rollback of %s could not move traffic: %s", rollout.service, exc.message
@@ -323,8 +327,11 @@ class CanaryController:
             return ignored(
                 f"incident is about {incident.revision}, not candidate {rollout.candidate_revision}"
             )
-        info = {"service": incident.service, "revision": incident.revision,
-                "policy": incident.policy_name}  # fmt: skip
+        info = {
+            "service": incident.service,
+            "revision": incident.revision,
+            "policy": incident.policy_name,
+        }
         if not self.store.claim_incident(incident.incident_id, info, self.incident_ttl_s):
             return ignored("duplicate delivery of an incident already handled")
         reason = f"incident {incident.incident_id} ({incident.policy_name}): {incident.summary}"
@@ -338,12 +345,6 @@ class CanaryController:
                 if not rollout.active:
                     return ignored("rollout finished meanwhile")
         raise ServiceUnavailable("could not store the rollback after 3 attempts")
-
-
-def _empty() -> Any:
-    from recoengine.canary.windows import zero_total
-
-    return zero_total()
 
 
 def _event(rollout: Rollout, reason: str) -> dict[str, Any]:

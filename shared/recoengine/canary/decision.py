@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from recoengine.canary import abtest
+from recoengine.canary.abtest import AbDecision, AbResult, Arm, analyse
 from recoengine.canary.judge import Judgement, Verdict, judge
 from recoengine.canary.policy import CanaryPolicy
 from recoengine.canary.state import Phase, Rollout
@@ -26,7 +27,7 @@ from recoengine.canary.windows import RevisionWindow, Window, zero_total
 HISTORY = 180  # windows kept for the chart (3 h of 1-minute windows)
 
 
-class Action:
+class Action(StrEnum):
     CONTINUE = "continue"  # nothing to do yet
     HOLD = "hold"  # judged, not enough to move on
     ADVANCE = "advance"
@@ -37,20 +38,20 @@ class Action:
 
 @dataclass
 class Decision:
-    action: str
+    action: Action
     reason: str
     trigger: str | None = None
     judgement: Judgement | None = None
-    ab: dict[str, Any] | None = None
+    ab: AbResult | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "action": self.action,
+            "action": self.action.value,
             "reason": self.reason,
             "trigger": self.trigger,
             "judgement": self.judgement.to_dict() if self.judgement else None,
-            "ab": self.ab,
+            "ab": self.ab.to_dict() if self.ab else None,
             **self.details,
         }
 
@@ -144,14 +145,14 @@ def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = F
     # Between gates, fast failures are the breach counters' job, so a trigger never fires
     # earlier than its window count because of the comparison.
     gate = done or bool(step.check_hours_utc)
-    ab = _ab_look(rollout, stable, candidate, at, done, policy) if step.ab_test else None
+    ab = _ab_look(rollout, at, done, policy) if step.ab_test else None
     if judgement.verdict == Verdict.FAIL and gate:
         return Decision(Action.ROLLBACK, f"judge: {judgement.reason}", judgement=judgement, ab=ab)
-    if ab is not None and ab["decision"] == "candidate_worse":
+    if ab is not None and ab.decision == AbDecision.CANDIDATE_WORSE:
         action = Action.ROLLBACK if policy.ab_worse_action == "rollback" else Action.PAUSE
         why = "A/B: candidate converts significantly worse"
         return Decision(action, why, trigger="ab_conversion", judgement=judgement, ab=ab)
-    early = ab is not None and ab["decision"] == "candidate_better" and policy.ab_early_stop
+    early = ab is not None and ab.decision == AbDecision.CANDIDATE_BETTER and policy.ab_early_stop
     if not done and not early:
         why = "minimum step duration not reached"
         return Decision(Action.HOLD, why, judgement=judgement, ab=ab)
@@ -163,38 +164,35 @@ def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = F
     if judgement.verdict != Verdict.PASS:
         action = Action.PAUSE if overdue else Action.HOLD
         return Decision(action, f"judge: {judgement.reason}", judgement=judgement, ab=ab)
-    if ab is not None and ab["decision"] in ("no_data", "continue"):
+    if ab is not None and ab.decision in (AbDecision.NO_DATA, AbDecision.CONTINUE):
         action = Action.PAUSE if overdue else Action.HOLD
-        return Decision(action, f"A/B: {ab['decision']}", judgement=judgement, ab=ab)
+        return Decision(action, f"A/B: {ab.decision.value}", judgement=judgement, ab=ab)
     last_step = rollout.step_index + 1 >= len(plan_steps)
     action = Action.PROMOTE if last_step or early else Action.ADVANCE
     return Decision(action, "step passed its checks", judgement=judgement, ab=ab)
 
 
-def _ab_look(
-    rollout: Rollout, stable: RevisionWindow, candidate: RevisionWindow, at: datetime,
-    final: bool, policy: CanaryPolicy,
-) -> dict[str, Any]:  # fmt: skip
+def _ab_look(rollout: Rollout, at: datetime, final: bool, policy: CanaryPolicy) -> AbResult:
     """Today's A/B look (at most one per UTC day is recorded, the latest replaces it)."""
-    conv, expo = policy.conversion_event, policy.exposure_event
     day = at.date().isoformat()
-    today = next((lk for lk in rollout.ab_looks if lk["day"] == day), None)
+    today = next((lk for lk in rollout.ab_looks if lk.day == day), None)
     if today is not None and not final:
         # One look per UTC day: the boundaries were spent for that many looks, no more.
-        return {"decision": "continue", "look": today, "note": "already looked today"}
-    previous = [abtest.AbLook(**lk) for lk in rollout.ab_looks if lk["day"] != day]
-    result = abtest.analyse(
-        stable.feedback.get(conv, 0),
-        stable.feedback.get(expo, 0),
-        candidate.feedback.get(conv, 0),
-        candidate.feedback.get(expo, 0),
-        previous,
+        return AbResult.repeated(today)
+    earlier = [lk for lk in rollout.ab_looks if lk.day != day]
+    result = analyse(
+        _arm(rollout.totals.get("stable", zero_total()), policy),
+        _arm(rollout.totals.get("candidate", zero_total()), policy),
         policy.ab,
-        day,
-        final,
+        day=day,
+        previous=earlier,
+        final=final,
     )
     if result.look is not None:
-        looks = [lk for lk in rollout.ab_looks if lk["day"] != day]
-        looks.append(result.look.__dict__.copy())
-        rollout.ab_looks = looks
-    return result.to_dict()
+        rollout.ab_looks = [*earlier, result.look]
+    return result
+
+
+def _arm(total: RevisionWindow, policy: CanaryPolicy) -> Arm:
+    feedback = total.feedback
+    return Arm(feedback.get(policy.conversion_event, 0), feedback.get(policy.exposure_event, 0))

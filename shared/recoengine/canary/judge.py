@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from recoengine.canary.policy import CanaryPolicy
-from recoengine.canary.significance import mann_whitney_binned, norm_ppf, two_proportion_test
+from recoengine.canary.significance import mann_whitney_binned, two_proportion_test
 from recoengine.canary.windows import RevisionWindow
 
 
@@ -140,4 +140,4 @@ def judge(stable: RevisionWindow, candidate: RevisionWindow, policy: CanaryPolic
     return Judgement(verdict, checks)
 
 
-__all__ = ["Check", "Judgement", "Verdict", "judge", "norm_ppf"]
+__all__ = ["Check", "Judgement", "Verdict", "judge"]

@@ -22,7 +22,6 @@ TRIGGERS = ("error_rate", "latency_p95_ms", "memory_utilization", "cpu_utilizati
 
 @dataclass(frozen=True)
 class RollbackRule:
-    alert: str
     trigger: str
     threshold: float
     windows: int
@@ -38,9 +37,6 @@ class RollbackRules:
             if rule.trigger == trigger:
                 return rule
         raise KeyError(trigger)
-
-    def by_alert(self, alert: str) -> RollbackRule | None:
-        return next((r for r in self.rules if r.alert == alert), None)
 
 
 def _seconds(text: str) -> int:
@@ -69,7 +65,6 @@ def load_rules(path: Path | str | None = None) -> RollbackRules:
             name = raw.get("alert", "?")
             try:
                 rule = RollbackRule(
-                    alert=str(name),
                     trigger=str(labels["trigger"]),
                     threshold=float(labels["threshold"]),
                     windows=int(labels["windows"]),

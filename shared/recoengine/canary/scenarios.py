@@ -12,13 +12,14 @@ minutes and shared one-minute error bursts (a dependency hiccup hits both revisi
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from recoengine.canary.sequential import _erfc
-from recoengine.canary.windows import LATENCY_BOUNDS_MS, RevisionWindow, Window
+from recoengine.canary import normal
+from recoengine.canary.windows import LATENCY_BOUNDS_MS, MetricsQuery, RevisionWindow, Window
 
 SCENARIOS = (
     "healthy",
@@ -40,25 +41,19 @@ class Profile:
     conversion: float = 0.05
 
 
+def _probs(median: float, sigma: float) -> np.ndarray:
+    """Bucket probabilities, rounded so nearby profiles share one cached computation."""
+    return _bucket_probs(round(median, 1), round(sigma, 3))
+
+
+@functools.lru_cache(maxsize=4096)
 def _bucket_probs(median: float, sigma: float) -> np.ndarray:
     """P(latency in each canonical bucket) for a log-normal, via the normal CDF."""
     z = (np.log(LATENCY_BOUNDS_MS) - math.log(median)) / sigma
-    cdf = 1.0 - 0.5 * _erfc(z / math.sqrt(2.0))
+    cdf = normal.cdf_array(z)
     edges = np.concatenate([[0.0], cdf, [1.0]])
     probs = np.clip(np.diff(edges), 0.0, None)
     return probs / probs.sum()
-
-
-_PROB_CACHE: dict[tuple[float, float], np.ndarray] = {}
-
-
-def _probs(median: float, sigma: float) -> np.ndarray:
-    key = (round(median, 1), round(sigma, 3))
-    if key not in _PROB_CACHE:
-        if len(_PROB_CACHE) > 4096:
-            _PROB_CACHE.clear()
-        _PROB_CACHE[key] = _bucket_probs(*key)
-    return _PROB_CACHE[key]
 
 
 @dataclass(frozen=True)
@@ -86,17 +81,16 @@ class Scenario:
         if k < 0 or self.name in ("healthy", "low-traffic"):
             return base
         if self.name == "error-spike":
-            return Profile(0.05, base.latency_median_ms, base.latency_sigma, base.cpu, base.memory)
+            return replace(base, error_rate=0.05)
         if self.name == "latency-creep":
             median = base.latency_median_ms * (1.0 + 0.10 * (k + 1))
-            return Profile(base.error_rate, median, base.latency_sigma, base.cpu, base.memory)
+            return replace(base, latency_median_ms=median)
         if self.name == "memory-leak":
             memory = min(0.99, base.memory + 0.02 * (k + 1))
-            return Profile(base.error_rate, base.latency_median_ms, base.latency_sigma, base.cpu,
-                           memory)  # fmt: skip
+            return replace(base, memory=memory)
         # cpu-saturation
-        return Profile(base.error_rate, base.latency_median_ms * 1.3, base.latency_sigma, 0.93,
-                       base.memory)  # fmt: skip
+        median = base.latency_median_ms * 1.3
+        return replace(base, latency_median_ms=median, cpu=0.93)
 
     def window(self, i: int, share: float, start: float = 0.0) -> Window:
         rng = np.random.default_rng([self.seed, i])
@@ -111,8 +105,8 @@ class Scenario:
         base = Profile(error_rate=0.03) if burst else Profile()
         cand = self.candidate_profile(i, base)
         if i < 2:  # cold instances of the new revision answer slower at first
-            cand = Profile(cand.error_rate, cand.latency_median_ms * 1.6, cand.latency_sigma,
-                           cand.cpu, cand.memory)  # fmt: skip
+            slower = cand.latency_median_ms * 1.6
+            cand = replace(cand, latency_median_ms=slower)
         windows = []
         for profile, n in ((base, total - n_cand), (cand, n_cand)):
             windows.append(
@@ -148,12 +142,9 @@ class SyntheticMetrics:
         self.seed = seed
         self.window_seconds = window_seconds
 
-    def windows(
-        self, service: str, stable: str, candidate: str, start: float, end: float,
-        share: float = 0.0, origin: float = 0.0,
-    ) -> list[Window]:  # fmt: skip
+    def windows(self, query: MetricsQuery) -> list[Window]:
         w = self.window_seconds
         sc = Scenario(self.scenario, seed=self.seed, window_seconds=w)
-        first = max(0, int((start - origin) // w))
-        last = int((end - origin) // w)
-        return [sc.window(i, share, origin) for i in range(first, last)]
+        first = max(0, int((query.start - query.origin) // w))
+        last = int((query.end - query.origin) // w)
+        return [sc.window(i, query.share, query.origin) for i in range(first, last)]

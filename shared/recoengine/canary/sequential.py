@@ -24,24 +24,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from recoengine.canary.significance import norm_ppf
+from recoengine.canary import normal
 
 _FloatArray = np.ndarray
-
-
-def _erfc(x: _FloatArray) -> _FloatArray:
-    """Vectorised erfc (Numerical Recipes' erfcc, relative error < 1.2e-7)."""
-    z = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))  # fmt: skip
-    ans = t * np.exp(poly)
-    return np.where(x >= 0, ans, 2.0 - ans)
-
-
-def _sf(x: _FloatArray) -> _FloatArray:
-    return 0.5 * _erfc(x / math.sqrt(2.0))
 
 
 def one_sided_obf(t: float, alpha: float) -> float:
@@ -50,17 +35,7 @@ def one_sided_obf(t: float, alpha: float) -> float:
         return 0.0
     if t >= 1:
         return alpha
-    z = norm_ppf(1 - alpha / 2)
-    return 2.0 - 2.0 * (0.5 * (1.0 + math.erf(z / math.sqrt(t) / math.sqrt(2.0))))
-
-
-def obf_spending(t: float, alpha: float) -> float:
-    """Cumulative two-sided alpha spent by ``t`` when each side spends ``a/2``.
-
-    Lan-DeMets' one-sided OBF function per side (gsDesign's ``sfLDOF``); for five equally spaced
-    looks at a = 0.05 this gives the tabulated 4.877, 3.357, 2.680, 2.290, 2.031.
-    """
-    return 2.0 * one_sided_obf(t, alpha / 2)
+    return 2.0 * normal.sf(normal.ppf(1 - alpha / 2) / math.sqrt(t))
 
 
 def _grid(lo: float, hi: float, step_sd: float) -> tuple[_FloatArray, float]:
@@ -91,20 +66,20 @@ def _up(density: _Density, t_prev: float, t: float, c: float, drift: float) -> f
     """P(Z_t >= c and no earlier crossing)."""
     b = c * math.sqrt(t)
     if density is None:
-        return float(_sf(np.array([(b - drift * t) / math.sqrt(t)]))[0])
+        return float(normal.sf_array(np.array([(b - drift * t) / math.sqrt(t)]))[0])
     nodes, weights = density
     sd = math.sqrt(t - t_prev)
-    return float((weights * _sf((b - nodes - drift * (t - t_prev)) / sd)).sum())
+    return float((weights * normal.sf_array((b - nodes - drift * (t - t_prev)) / sd)).sum())
 
 
 def _down(density: _Density, t_prev: float, t: float, c: float, drift: float) -> float:
     """P(Z_t <= -c and no earlier crossing)."""
     b = c * math.sqrt(t)
     if density is None:
-        return float(_sf(np.array([(b + drift * t) / math.sqrt(t)]))[0])
+        return float(normal.sf_array(np.array([(b + drift * t) / math.sqrt(t)]))[0])
     nodes, weights = density
     sd = math.sqrt(t - t_prev)
-    return float((weights * _sf((b + nodes + drift * (t - t_prev)) / sd)).sum())
+    return float((weights * normal.sf_array((b + nodes + drift * (t - t_prev)) / sd)).sum())
 
 
 def _propagate(
@@ -167,12 +142,6 @@ def group_boundaries(
     return ups, los
 
 
-def boundaries(fractions: Sequence[float], alpha: float = 0.05, final: bool = False) -> list[float]:
-    """Symmetric two-sided boundaries (``a/2`` per side)."""
-    ups, _ = group_boundaries(fractions, alpha / 2, alpha / 2, final)
-    return ups
-
-
 def crossing(
     fractions: Sequence[float],
     upper: Sequence[float],
@@ -197,9 +166,3 @@ def crossing(
         density = _propagate(density, t_prev, t, c_up, c_lo, drift)
         t_prev = t
     return p_up, p_lo
-
-
-def power(fractions: Sequence[float], bounds: Sequence[float], drift: float) -> float:
-    """P(crossing either symmetric boundary at some look) under ``drift``."""
-    up, lo = crossing(fractions, bounds, None, drift)
-    return up + lo

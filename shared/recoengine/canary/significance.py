@@ -1,9 +1,9 @@
 """Statistics for the canary judge and the A/B test, with numpy and ``math`` only.
 
-The serving image must not pay scipy's import cost, so the few distributions we need are here:
-the normal CDF (``math.erf``) and its inverse, the two-proportion z-test, and Mann-Whitney U on
-binned data with the normal approximation and tie correction. Binned U is exact for histograms
-(Cloud Monitoring returns latencies as distributions, so every value in a bucket is a tie) and
+The serving image must not pay scipy's import cost, so the few tests we need are here, on the
+normal distribution of ``normal.py``: the two-proportion z-test, and Mann-Whitney U on binned
+data with the normal approximation and tie correction. Binned U is exact for histograms
+(Cloud Monitoring returns latencies as distributions, so every value in a bucket is a tie);
 raw samples reduce to it by binning on their unique values.
 """
 
@@ -15,55 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-_SQRT2 = math.sqrt(2.0)
-
-
-def norm_cdf(x: float) -> float:
-    # erfc keeps the lower tail accurate (1 + erf(x) cancels for x << 0).
-    return 0.5 * math.erfc(-x / _SQRT2)
-
-
-def norm_sf(x: float) -> float:
-    """Upper tail, accurate far out (``1 - cdf`` would round to 0 around x = 8)."""
-    return 0.5 * math.erfc(x / _SQRT2)
-
-
-def norm_ppf(p: float) -> float:
-    """Inverse normal CDF: Acklam's rational approximation refined by two Newton steps."""
-    if not 0.0 < p < 1.0:
-        if p == 0.0:
-            return -math.inf
-        if p == 1.0:
-            return math.inf
-        raise ValueError(f"probability out of range: {p}")
-    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.3577518672690,
-         -30.66479806614716, 2.506628277459239)  # fmt: skip
-    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972,
-         -13.28068155288572)  # fmt: skip
-    c = (-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734,
-         4.374664141464968, 2.938163982698783)  # fmt: skip
-    d = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
-    lo = 0.02425
-    if p < lo:
-        q = math.sqrt(-2 * math.log(p))
-        x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
-            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
-        )
-    elif p <= 1 - lo:
-        q = p - 0.5
-        r = q * q
-        x = ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (
-            ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1
-        )
-    else:
-        q = math.sqrt(-2 * math.log(1 - p))
-        x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
-            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
-        )
-    for _ in range(2):
-        err = norm_cdf(x) - p
-        x -= err * math.sqrt(2 * math.pi) * math.exp(x * x / 2)
-    return x
+from recoengine.canary.normal import ppf, sf
 
 
 @dataclass(frozen=True)
@@ -77,7 +29,6 @@ class ProportionTest:
     ci_high: float
     z: float
     p_greater: float  # H1: candidate rate > stable rate
-    p_two_sided: float
 
 
 def two_proportion_test(
@@ -97,7 +48,7 @@ def two_proportion_test(
     se = math.sqrt(p1 * (1 - p1) / n_stable + p2 * (1 - p2) / n_candidate)
     # Agresti-Caffo style floor so that 0/n vs 0/n still has an honest width.
     se = max(se, math.sqrt(0.25 / (n_stable + 2) / (n_stable + 2) + 0.25 / (n_candidate + 2) ** 2))
-    half = norm_ppf(0.5 + confidence / 2) * se
+    half = ppf(0.5 + confidence / 2) * se
     return ProportionTest(
         rate_stable=p1,
         rate_candidate=p2,
@@ -105,8 +56,7 @@ def two_proportion_test(
         ci_low=diff - half,
         ci_high=diff + half,
         z=z,
-        p_greater=norm_sf(z),
-        p_two_sided=min(1.0, 2 * norm_sf(abs(z))),
+        p_greater=sf(z),
     )
 
 
@@ -149,21 +99,11 @@ def mann_whitney_binned(counts_stable: ArrayLike, counts_candidate: ArrayLike) -
     return RankTest(
         u=u,
         z=float(z),
-        p_greater=norm_sf(float(z)),
+        p_greater=sf(float(z)),
         superiority=u / (n1 * n2),
         n_stable=int(n1),
         n_candidate=int(n2),
     )
-
-
-def mann_whitney(stable: ArrayLike, candidate: ArrayLike) -> RankTest:
-    """U on raw samples: bin on the unique values, then use the binned form."""
-    a = np.asarray(stable, dtype=np.float64).ravel()
-    b = np.asarray(candidate, dtype=np.float64).ravel()
-    values, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-    ca = np.bincount(inverse[: a.size], minlength=values.size)
-    cb = np.bincount(inverse[a.size :], minlength=values.size)
-    return mann_whitney_binned(ca, cb)
 
 
 def histogram_quantile(bounds: ArrayLike, counts: ArrayLike, q: float) -> float | None:

@@ -1,4 +1,4 @@
-"""Replays a timeline through the real engine (``observe`` + ``decide``) and state machine.
+"""Replays a timeline through the real decision logic (``observe`` + ``decide``) and state machine.
 
 One window at a time, exactly as the scheduler would see them: the candidate's share follows
 the plan, each window is folded in, the decision is taken, transitions are applied. The result
@@ -30,10 +30,6 @@ class SimResult:
     breach_count: int = 0  # consecutive bad windows of the trigger when it fired
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def rollback_window(self) -> int | None:
-        return self.windows - 1 if self.outcome == "rolled_back" else None
-
 
 def run(
     scenario: Scenario, policy: CanaryPolicy, max_windows: int | None = None, keep: bool = True
@@ -42,7 +38,10 @@ def run(
     if max_windows is None:
         total = sum(s.max_duration_s for s in plan.steps)
         max_windows = int(total / scenario.window_seconds) + 2
-    rollout, _ = state.start(None, "sim", "stable", "candidate", plan, START, "simulator")
+    cause = state.Cause(START, "simulator", "rollout started")
+    rollout, _ = state.start(
+        None, plan, cause, service="sim", stable="stable", candidate="candidate"
+    )
     result = SimResult(scenario.name, scenario.seed, "held", 0)
     for i in range(max_windows):
         share = rollout.traffic_percent / 100.0
@@ -62,7 +61,7 @@ def run(
                     "stable": rollout.history[-1]["stable"],
                     "candidate": rollout.history[-1]["candidate"],
                     "breaches": dict(rollout.breaches),
-                    "action": decision.action,
+                    "action": decision.action.value,
                     "reason": decision.reason,
                 }
             )
@@ -81,7 +80,8 @@ def run(
             result.outcome, result.reason = "held", decision.reason
             return result
         if decision.action == Action.ADVANCE:
-            rollout, _ = state.advance(rollout, plan, window.end, "simulator", decision.reason)
+            cause = state.Cause(window.end, "simulator", decision.reason)
+            rollout, _ = state.advance(rollout, plan, cause)
     result.reason = result.reason or "ran out of windows"
     return result
 

@@ -1,10 +1,10 @@
 """One rollout's state and the machine that moves it: idle -> canary(step) -> ab_test ->
 promoted, or -> rolled_back, and paused (for a human) from any active phase.
 
-Transitions are pure: each returns the new state and the audit entry that explains it (who or
-what, why, when, and the metrics it saw). A move the machine does not allow raises ``Conflict``
-(HTTP 409); repeating the move that produced the current terminal phase is a no-op, so retried
-calls and repeated incidents are idempotent.
+Transitions are pure: each takes the ``Cause`` (who or what, when, why, and the metrics it saw)
+and returns the new state with the audit entry that records it. A move the machine does not
+allow raises ``Conflict`` (HTTP 409); repeating the move that produced the current terminal
+phase is a no-op, so retried calls and repeated incidents are idempotent.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from recoengine.canary.abtest import AbLook
 from recoengine.canary.policy import RolloutPlan
 from recoengine.canary.windows import RevisionWindow, zero_total
 from recoengine.errors import Conflict
@@ -30,7 +31,6 @@ class Phase(StrEnum):
 
 
 ACTIVE = (Phase.CANARY, Phase.AB_TEST, Phase.PAUSED)
-TERMINAL = (Phase.PROMOTED, Phase.ROLLED_BACK)
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Rollout:
     breaches: dict[str, int] = field(default_factory=dict)
     last_window_end: float | None = None
     last_check_at: float | None = None
-    ab_looks: list[dict[str, Any]] = field(default_factory=list)
+    ab_looks: list[AbLook] = field(default_factory=list)
     totals: dict[str, RevisionWindow] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)  # recent windows, for charts
     paused_from: str | None = None
@@ -71,6 +71,7 @@ class Rollout:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["phase"] = self.phase.value
+        data["ab_looks"] = [lk.to_dict() for lk in self.ab_looks]
         data["totals"] = {k: v.to_dict() for k, v in self.totals.items()}
         return data
 
@@ -78,6 +79,7 @@ class Rollout:
     def from_dict(cls, data: dict[str, Any]) -> Rollout:
         data = dict(data)
         data["phase"] = Phase(data["phase"])
+        data["ab_looks"] = [AbLook.from_dict(lk) for lk in data.get("ab_looks") or []]
         data["totals"] = {k: RevisionWindow.from_dict(v) for k, v in data["totals"].items()}
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -107,21 +109,33 @@ class AuditEntry:
         return asdict(self)
 
 
-def _audit(
-    before: Phase, after: Rollout, now: float, actor: str, action: str, reason: str,
-    metrics: dict[str, Any] | None,
-) -> AuditEntry:  # fmt: skip
+@dataclass(frozen=True)
+class Cause:
+    """Who or what asks for a transition, when, and why: what its audit entry records.
+    ``metrics`` is what the deciding check saw (a scheduler decision, an incident)."""
+
+    at: float
+    actor: str
+    reason: str
+    metrics: dict[str, Any] | None = None
+
+
+def audit_entry(
+    rollout: Rollout, action: str, cause: Cause, before: Phase | None = None
+) -> AuditEntry:
+    """The audit entry of ``action`` on ``rollout`` (``before``: its phase before the action,
+    when the action changed it)."""
     return AuditEntry(
-        service=after.service,
-        rollout_id=after.rollout_id,
-        at=now,
-        actor=actor,
+        service=rollout.service,
+        rollout_id=rollout.rollout_id,
+        at=cause.at,
+        actor=cause.actor,
         action=action,
-        from_phase=before.value,
-        to_phase=after.phase.value,
-        traffic_percent=after.traffic_percent,
-        reason=reason,
-        metrics=metrics or {},
+        from_phase=(before or rollout.phase).value,
+        to_phase=rollout.phase.value,
+        traffic_percent=rollout.traffic_percent,
+        reason=cause.reason,
+        metrics=cause.metrics or {},
     )
 
 
@@ -129,9 +143,18 @@ Transition = tuple[Rollout, AuditEntry]
 
 
 def start(
-    current: Rollout | None, service: str, stable: str, candidate: str, plan: RolloutPlan,
-    now: float, actor: str, reason: str = "rollout started", percent: int | None = None,
-) -> Transition:  # fmt: skip
+    current: Rollout | None,
+    plan: RolloutPlan,
+    cause: Cause,
+    *,
+    service: str,
+    stable: str,
+    candidate: str,
+    percent: int | None = None,
+) -> Transition:
+    """A new rollout of ``candidate`` against ``stable``, at the plan's first step (or at
+    ``percent``, when the operator chose the first share)."""
+    now = cause.at
     if current is not None and current.active:
         raise Conflict(
             f"a rollout of {service} is already in progress ({current.phase.value}, "
@@ -156,7 +179,7 @@ def start(
     )
     rollout.reset_step(now)
     rollout.breaches = {}
-    return rollout, _audit(Phase.IDLE, rollout, now, actor, "start", reason, None)
+    return rollout, audit_entry(rollout, "start", cause, before=Phase.IDLE)
 
 
 def _require(rollout: Rollout, allowed: tuple[Phase, ...], action: str) -> None:
@@ -167,74 +190,67 @@ def _require(rollout: Rollout, allowed: tuple[Phase, ...], action: str) -> None:
         )
 
 
-def advance(
-    rollout: Rollout, plan: RolloutPlan, now: float, actor: str, reason: str,
-    metrics: dict[str, Any] | None = None,
-) -> Transition:  # fmt: skip
+def advance(rollout: Rollout, plan: RolloutPlan, cause: Cause) -> Transition:
     """Move to the next step, or promote after the last one."""
     _require(rollout, (Phase.CANARY, Phase.AB_TEST), "advance")
     if rollout.step_index + 1 >= len(plan.steps):
-        return promote(rollout, now, actor, reason, metrics)
+        return promote(rollout, cause)
     new = copy.deepcopy(rollout)
     new.step_index += 1
     step = plan.step(new.step_index)
     new.phase = Phase.AB_TEST if step.ab_test else Phase.CANARY
     new.traffic_percent = step.traffic_percent
     new.breaches = {}
-    new.reset_step(now)
-    new.updated_at = now
-    return new, _audit(rollout.phase, new, now, actor, "advance", reason, metrics)
+    new.reset_step(cause.at)
+    new.updated_at = cause.at
+    return new, audit_entry(new, "advance", cause, before=rollout.phase)
 
 
-def set_traffic(rollout: Rollout, percent: int, now: float, actor: str, reason: str) -> Transition:
+def set_traffic(rollout: Rollout, percent: int, cause: Cause) -> Transition:
     """A manual change of the candidate's share within the current step."""
     _require(rollout, (Phase.CANARY, Phase.AB_TEST), "change traffic of")
     new = copy.deepcopy(rollout)
     new.traffic_percent = percent
-    new.updated_at = now
-    return new, _audit(rollout.phase, new, now, actor, "set_traffic", reason, None)
+    new.updated_at = cause.at
+    return new, audit_entry(new, "set_traffic", cause, before=rollout.phase)
 
 
-def promote(
-    rollout: Rollout, now: float, actor: str, reason: str, metrics: dict[str, Any] | None = None
-) -> Transition:
+def promote(rollout: Rollout, cause: Cause) -> Transition:
     _require(rollout, (*ACTIVE, Phase.PROMOTED), "promote")
     new = copy.deepcopy(rollout)
     new.phase = Phase.PROMOTED
     new.traffic_percent = 100
     new.paused_from = None
-    new.updated_at = now
-    return new, _audit(rollout.phase, new, now, actor, "promote", reason, metrics)
+    new.updated_at = cause.at
+    return new, audit_entry(new, "promote", cause, before=rollout.phase)
 
 
-def rollback(
-    rollout: Rollout, now: float, actor: str, reason: str, metrics: dict[str, Any] | None = None
-) -> Transition:
+def rollback(rollout: Rollout, cause: Cause) -> Transition:
     _require(rollout, (*ACTIVE, Phase.ROLLED_BACK), "roll back")
     new = copy.deepcopy(rollout)
     new.phase = Phase.ROLLED_BACK
     new.traffic_percent = 0
     new.paused_from = None
-    new.updated_at = now
-    return new, _audit(rollout.phase, new, now, actor, "rollback", reason, metrics)
+    new.updated_at = cause.at
+    return new, audit_entry(new, "rollback", cause, before=rollout.phase)
 
 
-def pause(rollout: Rollout, now: float, actor: str, reason: str) -> Transition:
+def pause(rollout: Rollout, cause: Cause) -> Transition:
     _require(rollout, (Phase.CANARY, Phase.AB_TEST, Phase.PAUSED), "pause")
     new = copy.deepcopy(rollout)
     if rollout.phase != Phase.PAUSED:
         new.paused_from = rollout.phase.value
     new.phase = Phase.PAUSED
-    new.updated_at = now
-    return new, _audit(rollout.phase, new, now, actor, "pause", reason, None)
+    new.updated_at = cause.at
+    return new, audit_entry(new, "pause", cause, before=rollout.phase)
 
 
-def resume(rollout: Rollout, now: float, actor: str, reason: str) -> Transition:
+def resume(rollout: Rollout, cause: Cause) -> Transition:
     _require(rollout, (Phase.PAUSED,), "resume")
     new = copy.deepcopy(rollout)
     new.phase = Phase(rollout.paused_from or Phase.CANARY.value)
     new.paused_from = None
     new.breaches = {}
-    new.reset_step(now)  # the clock of the step restarts: a human looked at it
-    new.updated_at = now
-    return new, _audit(rollout.phase, new, now, actor, "resume", reason, None)
+    new.reset_step(cause.at)  # the clock of the step restarts: a human looked at it
+    new.updated_at = cause.at
+    return new, audit_entry(new, "resume", cause, before=rollout.phase)

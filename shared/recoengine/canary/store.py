@@ -31,8 +31,6 @@ class CanaryStore(Protocol):
 
     def audit(self, service: str, limit: int = 50) -> list[dict[str, Any]]: ...
 
-    def record(self, entry: AuditEntry) -> None: ...
-
     def claim_incident(self, incident_id: str, info: dict[str, Any], ttl_s: float) -> bool:
         """True the first time an incident id is seen (within its TTL), False afterwards."""
         ...
@@ -117,10 +115,6 @@ class SqliteCanaryStore:
             f"INSERT INTO {CANARY_AUDIT}(service, at, doc) VALUES (?, ?, ?)",  # noqa: S608
             (entry.service, entry.at, json.dumps(entry.to_dict(), default=str)),
         )
-
-    def record(self, entry: AuditEntry) -> None:
-        with self._lock:
-            self._insert_audit(entry)
 
     def audit(self, service: str, limit: int = 50) -> list[dict[str, Any]]:
         with self._lock:
@@ -218,14 +212,6 @@ class FirestoreCanaryStore:
         except gexc.GoogleAPICallError as exc:
             raise self._wrap(exc) from None
         return Rollout.from_dict(doc)
-
-    def record(self, entry: AuditEntry) -> None:
-        from google.api_core import exceptions as gexc
-
-        try:
-            self.db.collection(CANARY_AUDIT).document().set(entry.to_dict())
-        except gexc.GoogleAPICallError as exc:
-            raise self._wrap(exc) from None
 
     def audit(self, service: str, limit: int = 50) -> list[dict[str, Any]]:
         from google.api_core import exceptions as gexc

@@ -23,12 +23,6 @@ def empty_histogram() -> np.ndarray:
     return np.zeros(N_BUCKETS, dtype=np.int64)
 
 
-def histogram_of(latencies_ms: np.ndarray) -> np.ndarray:
-    """Bucket raw latencies (ms) into the canonical layout."""
-    idx = np.searchsorted(LATENCY_BOUNDS_MS, np.asarray(latencies_ms, dtype=float), side="right")
-    return np.bincount(idx, minlength=N_BUCKETS).astype(np.int64)
-
-
 def rebin(bounds: np.ndarray | list[float], counts: np.ndarray | list[int]) -> np.ndarray:
     """Move counts of another layout (same convention) into the canonical one by bucket midpoint."""
     b = np.asarray(bounds, dtype=float)
@@ -160,10 +154,24 @@ class Window:
     candidate: RevisionWindow
 
 
+@dataclass(frozen=True)
+class MetricsQuery:
+    """Which windows to read: two revisions of a service over ``[start, end)`` (epoch seconds).
+
+    ``share`` (the candidate's traffic share) and ``origin`` (when the rollout began) matter to
+    synthetic timelines only; a real metrics source sees the traffic as it was.
+    """
+
+    service: str
+    stable: str
+    candidate: str
+    start: float
+    end: float
+    share: float = 0.0
+    origin: float = 0.0
+
+
 class MetricsPort(Protocol):
-    def windows(
-        self, service: str, stable: str, candidate: str, start: float, end: float,
-        share: float, origin: float,
-    ) -> list[Window]:  # fmt: skip
-        """Complete windows in ``[start, end)``; ``share``/``origin`` matter to synthetic data."""
+    def windows(self, query: MetricsQuery) -> list[Window]:
+        """The complete windows of ``query``, oldest first."""
         ...

@@ -45,8 +45,7 @@ TOPIC_RECOMMENDATIONS = "recommendations"
 TOPIC_HELP = "help"
 MAX_UNKNOWN_WORDS = 4
 MAX_UNDERSTOOD_CHARS = 500  # requests are short; a longer message is understood by its start
-_TOPICS = {Intent.RECOMMEND: TOPIC_RECOMMENDATIONS, Intent.MORE_LIKE: TOPIC_RECOMMENDATIONS,
-           Intent.SOMETHING_ELSE: TOPIC_RECOMMENDATIONS, Intent.HELP: TOPIC_HELP}  # fmt: skip
+_TOPICS = dict.fromkeys(RECOMMENDATION_INTENTS, TOPIC_RECOMMENDATIONS) | {Intent.HELP: TOPIC_HELP}
 _REFERS = re.compile(r"\blike\s+(th(e|is|at|ose|ese)|it|them|one)\b|\b(that|this|it)\s+one\b")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[\uac00-\ud7a3]+")
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
@@ -81,12 +80,6 @@ def plain_title(title: str) -> str:
             text = article[2:] + " " + text[: -len(article)]
             break
     return " ".join(text.split())
-
-
-def title_named(text: str, titles: Sequence[str]) -> str | None:
-    """A previously shown title the message quotes (longest match wins)."""
-    found = _title_span(text, titles)
-    return found[0] if found else None
 
 
 def _title_span(text: str, titles: Sequence[str]) -> tuple[str, int, int] | None:
@@ -200,13 +193,6 @@ def _negated(text: str, start: int, end: int, grammar: _Grammar) -> bool:
     return grammar.negate_after is not None and bool(
         grammar.negate_after.match(text[end : end + 24])
     )
-
-
-def features_in(text: str, vocabulary: Iterable[str]) -> tuple[str, ...]:
-    """Catalogue tokens named in the text, negated or not (sorted); a helper for callers
-    that only need the tokens."""
-    text = " ".join(text.lower().split())
-    return tuple(sorted({t for f in matcher_for(vocabulary).find(text) for t in f.value.tokens}))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-CHARS_PER_TOKEN = 4  # a rough, conservative rule of thumb for budgeting in tokens
 _MARKER = re.compile(r"^\s*\[[^\]\n]{0,80}\]\s*")
 SEPARATOR = "\n"  # one line per turn: clipped texts never hold a newline
 LINE_TEXT_CHARS = 100  # per text of a summary line
@@ -41,10 +40,6 @@ class Context:
     summarized_through: int  # the last turn folded into ``stored_summary``
     window_chars: int
     stored_summary: str = ""  # every folded turn, the window's included
-
-    @property
-    def approx_tokens(self) -> int:
-        return (self.window_chars + len(self.summary)) // CHARS_PER_TOKEN
 
 
 def clip(text: str, limit: int) -> str:

@@ -70,6 +70,19 @@ class _Say:
         return str(names.get(key) or f"#{key}")
 
 
+@dataclass(frozen=True)
+class _Turn:
+    """One request being answered: who asks, what was understood, the session it refines, and
+    the notes gathered so far (in the user's language, through ``say``)."""
+
+    user_id: str
+    what: Understanding
+    state: SessionState
+    recent_items: Sequence[str]
+    say: _Say
+    notes: list[str]
+
+
 def _has(features: Sequence[str], wanted: Sequence[str], match_all: bool) -> bool:
     have = {f.lower() for f in features}
     hits = [w.lower() in have for w in wanted]
@@ -110,20 +123,12 @@ class Picker:
             notes.append(say("concept_missing", genres=say.concepts(what.missing)))
         if what.dangling:
             notes.append(say("nothing_to_refer"))
-        if more_like:
-            return self._more_like(user_id, what, state, recent_items, say, notes)
-        return self._recommend(user_id, what, state, recent_items, say, notes)
+        turn = _Turn(user_id, what, state, recent_items, say, notes)
+        return self._more_like(turn) if more_like else self._recommend(turn)
 
     # -- more like ----------------------------------------------------------------------
-    def _more_like(
-        self,
-        user_id: str,
-        what: Understanding,
-        state: SessionState,
-        recent_items: Sequence[str],
-        say: _Say,
-        notes: list[str],
-    ) -> Picks:
+    def _more_like(self, turn: _Turn) -> Picks:
+        what, state, say, notes = turn.what, turn.state, turn.say, turn.notes
         items = state.last_items
         anchor: RecommendedItem | None = None
         if what.anchor_title:
@@ -142,9 +147,9 @@ class Picker:
                 notes.append(say("title_not_shown", words=words, title=anchor.title))
             else:
                 notes.append(say("anchor_default", title=anchor.title))
-        exclude = list(dict.fromkeys([*state.shown_items, *recent_items, anchor.item_id]))
+        exclude = list(dict.fromkeys([*state.shown_items, *turn.recent_items, anchor.item_id]))
         similar = self.recommender.similar(
-            anchor.item_id, self.k * FETCH_FACTOR, exclude=exclude, user_id=user_id
+            anchor.item_id, self.k * FETCH_FACTOR, exclude=exclude, user_id=turn.user_id
         )
         similar = [s for s in similar if s.item_id not in exclude]  # whatever the adapter does
         similar = self._without(similar, what.excluded)
@@ -173,15 +178,8 @@ class Picker:
         return Picks(tuple(chosen), anchor=anchor.title, notes=tuple(notes))
 
     # -- recommend / something else -----------------------------------------------------
-    def _recommend(
-        self,
-        user_id: str,
-        what: Understanding,
-        state: SessionState,
-        recent_items: Sequence[str],
-        say: _Say,
-        notes: list[str],
-    ) -> Picks:
+    def _recommend(self, turn: _Turn) -> Picks:
+        what, state, say, notes = turn.what, turn.state, turn.say, turn.notes
         k = self.k
         features = list(what.features)
         match_all = what.match_all
@@ -197,12 +195,12 @@ class Picker:
 
         def get(feats: Sequence[str], all_: bool, skip: Sequence[str]) -> list[Suggestion]:
             found = self.recommender.recommend(
-                user_id,
+                turn.user_id,
                 fetch,
                 features=feats,
                 match_all=all_,
                 exclude=skip,
-                recent_items=recent_items,
+                recent_items=turn.recent_items,
             )
             return self._without(found, what.excluded)
 
@@ -210,10 +208,10 @@ class Picker:
         if features and len(chosen) < k and match_all and len(features) > 1:
             both, either = say.genres(features, "and"), say.genres(features, "or")
             if chosen:
+                is_are = "is" if len(chosen) == 1 else "are"
                 notes.append(
-                    say("and_partial", count=len(chosen), all=both, any=either,
-                        is_are="is" if len(chosen) == 1 else "are")
-                )  # fmt: skip
+                    say("and_partial", count=len(chosen), all=both, any=either, is_are=is_are)
+                )
             else:
                 notes.append(say("and_to_or", all=both, any=either))
             more = get(features, False, [*exclude, *(s.item_id for s in chosen)])
@@ -234,8 +232,9 @@ class Picker:
                 notes.append(say("excluded", genres=say.genres(what.excluded, "or")))
             else:
                 notes.append(say("excluded_exhausted", genres=say.genres(what.excluded, "or")))
-        return Picks(tuple(chosen), notes=tuple(notes), features=tuple(features),
-                     match_all=match_all)  # fmt: skip
+        return Picks(
+            tuple(chosen), notes=tuple(notes), features=tuple(features), match_all=match_all
+        )
 
 
 def engine_down_note(language: str) -> str:

@@ -1,15 +1,19 @@
-"""The recommendation engine as the chat sees it: a small port with an adapter to serving.
+"""The recommendation engine as the chat sees it: small ports with an adapter to serving.
 
-The chat core depends on ``Recommender`` only, so it is tested with a tiny in-test catalogue;
-``ServingRecommender`` adapts ``recoengine.serving.get_service()`` (imported lazily, loaded
-once per instance) in production and ``make run``, or any service handed to it (benchmarks).
+The chat core depends on ``Recommender`` and ``RecentItems`` only, so it is tested with a tiny
+in-test catalogue; ``ServingRecommender`` adapts a ``RecommenderService`` (the wiring passes
+its provider, so the model loads on the first turn that needs it) in production, ``make run``
+and the benchmarks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from recoengine.serving.service import RecommenderService
 
 
 @dataclass(frozen=True)
@@ -53,24 +57,25 @@ class Recommender(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
+class RecentItems(Protocol):
+    """What the user just did: their recent clicked/accepted items, oldest first, empty when
+    the store cannot say (``recoengine.serving.UserEvents``)."""
+
+    def recent_item_ids(self, user_id: str, limit: int = 20) -> list[str]: ...
+
+
 def _suggestions(items: Any) -> list[Suggestion]:
     return [Suggestion(i.item_id, i.title, float(i.score)) for i in items]
 
 
 class ServingRecommender:
-    """``recoengine.serving`` behind the chat's port (raises ServiceUnavailable while the
-    model is missing; the chat engine turns that into a reply without recommendations)."""
+    """A ``RecommenderService`` behind the chat's port. ``service`` is called on each use, so
+    while the model is missing it raises ServiceUnavailable (the chat service turns that into
+    a reply without recommendations) and a model loaded later is picked up."""
 
-    def __init__(self, service: Callable[[], Any] | None = None) -> None:
-        self._provider = service
+    def __init__(self, service: Callable[[], RecommenderService]) -> None:
+        self._service = service
         self._vocab: tuple[int, frozenset[str]] = (0, frozenset())
-
-    def _service(self) -> Any:
-        if self._provider is not None:
-            return self._provider()
-        from recoengine.serving import get_service
-
-        return get_service()
 
     def recommend(
         self,
@@ -108,8 +113,4 @@ class ServingRecommender:
         return tuple(self._service().item_features(item_id) or ())
 
     def describe(self) -> dict[str, Any]:
-        if self._provider is not None:
-            return {"status": "ok", "model_version": str(self._service().version)}
-        from recoengine.serving import service_status
-
-        return dict(service_status())
+        return self._service().status()

@@ -1,7 +1,8 @@
 """One chat turn, end to end: session, understanding, routing, recommendations, reply, save.
 
-The engine owns no I/O of its own; it talks to a ``SessionStore``, a ``LanguageModel`` and a
-``Recommender`` through their interfaces, and understands messages through an
+The service owns no I/O of its own; it talks to a ``SessionStore``, a ``LanguageModel``, a
+``Recommender`` and a ``RecentItems`` reader (the user's recent clicks, the same reader the
+recommend function uses) through their interfaces, and understands messages through an
 ``Interpreter`` (the offline parser, or a model's structured output validated against the
 catalogue). Everything here except the model calls is the "multi-turn engine" whose time is
 observed (``multiturn_engine_latency``). A turn is saved
@@ -24,7 +25,7 @@ from recoengine.chat.interpreter import Interpreter
 from recoengine.chat.memory import build_context, fold, stored_summary_chars, summarize_turn
 from recoengine.chat.personalities import PersonalityRouter
 from recoengine.chat.picking import Picker, Picks, engine_down_note
-from recoengine.chat.recommender import Recommender, Suggestion
+from recoengine.chat.recommender import RecentItems, Recommender, Suggestion
 from recoengine.chat.turn_cache import TurnCache
 from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
 from recoengine.llm.offline import OfflineResponder
@@ -34,6 +35,7 @@ from recoengine.sessions.model import (
     SessionNotFound,
     SessionState,
     SessionStore,
+    Turn,
     is_session_id,
     utcnow,
 )
@@ -98,8 +100,13 @@ class ChatService:
         observe_engine: Callable[[float], None] | None = None,
         cache: TurnCache | None = None,
         interpreter: Interpreter | None = None,
+        *,
+        events: RecentItems | None = None,
     ) -> None:
+        """``events`` reads what the user just did; the wiring passes the reader the recommend
+        function uses (one breaker for both). Without one, a reader over ``store`` is made."""
         self.interpreter = interpreter if interpreter is not None else Interpreter()
+        self.events: RecentItems = events if events is not None else _events_of(store)
         self.store = store
         self.model = model
         self.router = router
@@ -170,12 +177,7 @@ class ChatService:
             return frozenset()
 
     def _recent_items(self, user_id: str) -> list[str]:
-        try:
-            events = self.store.recent_item_events(user_id, self.limits.events_for_context)
-        except Exception as exc:  # a store outage degrades to the model's own history
-            log.warning("recent item events unavailable: %s", exc)
-            return []
-        return [e.item_id for e in reversed(events)]  # oldest first, like a history
+        return self.events.recent_item_ids(user_id, self.limits.events_for_context)
 
     def _picks(
         self, user_id: str, what: Understanding, state: SessionState, vocabulary: frozenset[str]
@@ -191,15 +193,19 @@ class ChatService:
             return Picks((), notes=(engine_down_note(what.language),))
 
     # -- the turn --------------------------------------------------------------------
+    def _stored_turns(self, session: Session) -> list[Turn]:
+        """The turns the context window may use, from the store (none yet: no read)."""
+        if not session.turns:
+            return []
+        return self.store.recent_turns(session.session_id, self.fetch_turns, total=session.turns)
+
     def turn(self, user_id: str, message: str, session_id: str | None = None) -> TurnResult:
         started = time.perf_counter()
         if session_id:
             session = self.owned_session(session_id, user_id)
             turns = self.cache.get(session.session_id, session.turns, utcnow())
             if turns is None:
-                turns = self.store.recent_turns(
-                    session.session_id, self.fetch_turns, total=session.turns
-                ) if session.turns else []  # fmt: skip
+                turns = self._stored_turns(session)
         else:
             session = self.store.create(user_id)
             turns = []
@@ -314,6 +320,14 @@ class ChatService:
         )
 
 
+def _events_of(store: SessionStore) -> RecentItems:
+    # Imported here: the serving package loads numpy, which a chat instance needs only once
+    # it is built (and then for the recommender anyway).
+    from recoengine.serving.user_events import UserEvents
+
+    return UserEvents(lambda: store)
+
+
 def _understood(what: Understanding, picks: Picks) -> dict[str, Any]:
     """What the turn understood, for clients and for judging understanding; ``filter`` is
     the one applied when it differs (kept from the previous request by "something else")."""
@@ -331,6 +345,6 @@ def _understood(what: Understanding, picks: Picks) -> dict[str, Any]:
     if what.anchor_title:
         body["anchor_title"] = what.anchor_title
     if picks.features is not None and picks.features != what.features:
-        body["filter"] = {"features": list(picks.features),
-                          "match": "all" if picks.match_all else "any"}  # fmt: skip
+        match = "all" if picks.match_all else "any"
+        body["filter"] = {"features": list(picks.features), "match": match}
     return body

@@ -12,7 +12,7 @@ only, since training never needs them (about 100 bytes per id when they are buil
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,8 +29,6 @@ class Dataset:
     timestamps: np.ndarray  # float64 seconds since the epoch (sequences: position in the line)
     weights: np.ndarray  # float32 interaction strength (1.0 for implicit feedback)
     name: str = "dataset"
-    _item_index: dict[str, int] = field(default_factory=dict, repr=False)
-    _user_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         # No copies when the loaders already hand over the documented dtypes.
@@ -50,16 +48,6 @@ class Dataset:
     @property
     def n_interactions(self) -> int:
         return int(self.users.shape[0])
-
-    def item_index(self, item_id: str) -> int | None:
-        if not self._item_index and self.item_ids:
-            self._item_index = {iid: i for i, iid in enumerate(self.item_ids)}
-        return self._item_index.get(item_id)
-
-    def user_index(self, user_id: str) -> int | None:
-        if not self._user_index and self.user_ids:
-            self._user_index = {uid: u for u, uid in enumerate(self.user_ids)}
-        return self._user_index.get(user_id)
 
     def chronological(self) -> np.ndarray:
         """Interaction positions sorted by (user, timestamp); ties keep file order (stable)."""
@@ -81,22 +69,6 @@ class Dataset:
             weights=self.weights[keep],
             name=self.name,
         )
-
-    def feature_matrix(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """Item features in CSR form: (vocabulary, indptr, indices), tokens as given (case kept).
-
-        Row ``i`` holds the vocabulary positions of item ``i``'s tokens, so a sparse item x token
-        matrix is ``csr_matrix((ones, indices, indptr), shape=(n_items, len(vocabulary)))``.
-        """
-        vocab = sorted({t for feats in self.item_features for t in feats})
-        position = {t: k for k, t in enumerate(vocab)}
-        counts = np.fromiter((len(f) for f in self.item_features), np.int64, self.n_items)
-        indptr = np.zeros(self.n_items + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        indices = np.fromiter(
-            (position[t] for feats in self.item_features for t in feats), np.int32, int(indptr[-1])
-        )
-        return vocab, indptr, indices
 
     def nbytes(self) -> int:
         """Bytes held by the interaction arrays (the part that grows with the data)."""

@@ -26,19 +26,23 @@ import pyarrow.compute as pc
 from recoengine.data.dataset import Dataset
 from recoengine.data.tables import gc_paused
 
-GENRES = (
-    "action", "comedy", "drama", "sci-fi", "romance", "thriller",
-    "documentary", "animation", "horror", "fantasy", "mystery", "music",
-)  # fmt: skip
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+GENRES = _words(
+    "action comedy drama sci-fi romance thriller documentary animation horror fantasy mystery music"
+)
 MOODS = ("uplifting", "dark", "cozy", "epic", "quirky", "tense")
-ADJECTIVES = (
-    "Silent", "Crimson", "Hidden", "Last", "Golden", "Broken", "Electric", "Midnight",
-    "Distant", "Wild", "Frozen", "Secret", "Lucky", "Hollow", "Bright", "Restless",
-)  # fmt: skip
-NOUNS = (
-    "Harbor", "Garden", "Signal", "Empire", "Orchard", "Voyage", "Circuit", "Lantern",
-    "Frontier", "Tide", "Archive", "Canyon", "Melody", "Station", "Mirror", "Atlas",
-)  # fmt: skip
+ADJECTIVES = _words(
+    "Silent Crimson Hidden Last Golden Broken Electric Midnight "
+    "Distant Wild Frozen Secret Lucky Hollow Bright Restless"
+)
+NOUNS = _words(
+    "Harbor Garden Signal Empire Orchard Voyage Circuit Lantern "
+    "Frontier Tide Archive Canyon Melody Station Mirror Atlas"
+)
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
 SEGMENTS = ("student", "professional", "parent", "retiree", "creative")
 

@@ -22,16 +22,12 @@ class ByteProgress:
         self._fh = fh
         self._bar = bar
 
-    @staticmethod
-    def stream() -> IO[str]:
-        return sys.stderr
-
     def read(self, size: int = -1) -> bytes:
         chunk = self._fh.read(size)
         self._bar.update(len(chunk))
         return chunk
 
-    def readable(self) -> bool:
+    def readable(self) -> bool:  # the file protocol pyarrow checks
         return True
 
     def seekable(self) -> bool:
@@ -45,6 +41,13 @@ class ByteProgress:
         self._fh.close()
 
 
+def bar(total: int, desc: str, unit: str) -> Any:
+    """A tqdm bar on stderr that disappears when done (a context manager; ``update(n)``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, leave=False)
+
+
 @contextmanager
 def reading(path: Path, progress: bool) -> Iterator[Any]:
     """What to hand pyarrow's reader for ``path``: the path, or a byte-counting file object."""
@@ -52,17 +55,5 @@ def reading(path: Path, progress: bool) -> Iterator[Any]:
     if not progress or size < _QUIET_BELOW:
         yield str(path)
         return
-    from tqdm import tqdm
-
-    with (
-        path.open("rb") as fh,
-        tqdm(
-            total=size,
-            desc=f"reading {path.name}",
-            unit="B",
-            unit_scale=True,
-            file=sys.stderr,
-            leave=False,
-        ) as bar,
-    ):
-        yield ByteProgress(fh, bar)
+    with path.open("rb") as fh, bar(size, f"reading {path.name}", "B") as bytes_read:
+        yield ByteProgress(fh, bytes_read)

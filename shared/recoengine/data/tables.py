@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recoengine.data.progress import ByteProgress, reading
+from recoengine.data.progress import bar, reading
 from recoengine.errors import DataError
 
 SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -290,16 +290,11 @@ def _read_parquet(path: Path, required: tuple[str, ...], progress: bool) -> pa.T
         )
     if not progress or pf.metadata.num_row_groups < 2:
         return pf.read()
-    from tqdm import tqdm
-
     groups = []
-    with tqdm(
-        total=pf.metadata.num_rows, desc=f"reading {path.name}", unit=" rows", unit_scale=True,
-        file=ByteProgress.stream(), leave=False,
-    ) as bar:  # fmt: skip
+    with bar(pf.metadata.num_rows, f"reading {path.name}", " rows") as rows_read:
         for g in range(pf.metadata.num_row_groups):
             groups.append(pf.read_row_group(g))
-            bar.update(groups[-1].num_rows)
+            rows_read.update(groups[-1].num_rows)
     return pa.concat_tables(groups)
 
 

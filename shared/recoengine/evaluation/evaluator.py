@@ -58,7 +58,6 @@ class Evaluator:
             chosen = rng.choice(users, size=max_users, replace=False)
             keep = np.flatnonzero(np.isin(split.test_users, chosen))
         self.split = split
-        self.cases = keep
         self.users = split.test_users[keep]
         self.targets = split.test_items[keep]
         train_histories = histories(split.train)

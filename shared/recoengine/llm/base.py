@@ -23,7 +23,7 @@ class PromptItem:
 @dataclass(frozen=True)
 class Prompt:
     message: str
-    personality: str = "companion"
+    personality: str = ""  # a name from chat/personalities.json; "" is the neutral voice
     style: str = ""
     system_instruction: str = ""
     summary: str = ""

@@ -24,7 +24,6 @@ from recoengine.llm.offline import OfflineResponder, texts
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-FALLBACK_NOTE = str(texts("en")["fallback"])
 INTENTS = ("recommend", "more_like", "something_else", "help", "greeting", "chat")
 MAX_ENUM_TOKENS = 300  # a larger catalogue vocabulary is sent without an enum (validated after)
 SLOT_INSTRUCTION = """You read one message a user sent to a film recommendation chat and fill \
@@ -53,7 +52,7 @@ def slot_schema(vocabulary: tuple[str, ...]) -> dict[str, Any]:
     genre: dict[str, Any] = {"type": "STRING"}
     if 0 < len(vocabulary) <= MAX_ENUM_TOKENS:
         genre["enum"] = list(vocabulary)
-    return {
+    schema: dict[str, Any] = {
         "type": "OBJECT",
         "properties": {
             "intent": {"type": "STRING", "enum": list(INTENTS)},
@@ -66,11 +65,9 @@ def slot_schema(vocabulary: tuple[str, ...]) -> dict[str, Any]:
             "language": {"type": "STRING", "enum": ["en", "ko"]},
         },
         "required": ["intent", "genres", "match", "language"],
-        "propertyOrdering": [
-            "intent", "genres", "match", "exclude_genres", "anchor_ordinal", "anchor_title",
-            "unknown_terms", "language",
-        ],
-    }  # fmt: skip
+    }
+    schema["propertyOrdering"] = list(schema["properties"])
+    return schema
 
 
 def build_instruction(prompt: Prompt) -> str:

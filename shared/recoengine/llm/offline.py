@@ -39,6 +39,9 @@ def _quote(text: str, limit: int = 80) -> str:
 
 
 def _by_personality(table: dict[str, str], personality: str) -> str:
+    """A personality's own phrase, keyed by its name in ``chat/personalities.json`` (the one
+    list of personalities; a test holds the keys to it), else the neutral ``""`` one: a
+    personality from a custom ``PERSONALITIES_FILE`` speaks neutrally offline."""
     return table.get(personality) or table.get("", "")
 
 

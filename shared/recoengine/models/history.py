@@ -28,10 +28,6 @@ class Histories:
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[u] for u in range(len(self)))
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.indptr)
-
     @staticmethod
     def from_lists(lists: list[np.ndarray]) -> Histories:
         indptr = np.zeros(len(lists) + 1, dtype=np.int64)

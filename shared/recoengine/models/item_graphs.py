@@ -44,8 +44,8 @@ Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 
 # Co-occurrence is counted for blocks of item rows producing about this many pairs each, so
 # the temporary product of one block stays bounded however large the catalog.
-_BLOCK_PAIRS = 50_000_000
-_NOISE = 1e-9
+BLOCK_PAIRS = 50_000_000
+NOISE = 1e-9  # below this a graph value is rounding noise of an exact zero (Spark too)
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class ItemGraphs:
     ease: SparseRows | None  # None above ``ease_max_items``
 
 
-def _no_progress(it: Iterable[Any], desc: str) -> Iterable[Any]:
+def no_progress(it: Iterable[Any], desc: str) -> Iterable[Any]:
+    """The ``Progress`` callback that shows nothing."""
     return it
 
 
@@ -88,16 +89,16 @@ def capped_user_items(hist: Histories, n_items: int, max_user_items: int) -> spa
 
 
 def cooccurrence_blocks(
-    x: sparse.csr_matrix, progress: Progress = _no_progress
+    x: sparse.csr_matrix, progress: Progress = no_progress, block_pairs: int = BLOCK_PAIRS
 ) -> Iterator[tuple[int, sparse.csr_matrix]]:
     """The co-occurrence counts (users holding both; zero diagonal) of successive blocks of
-    item rows, as ``(first row, block)``: each block holds about ``_BLOCK_PAIRS`` pairs, so the
+    item rows, as ``(first row, block)``: each block holds about ``block_pairs`` pairs, so the
     temporary product stays bounded however large the catalog."""
     n_items = x.shape[1]
     # The pairs a row block produces: for each of its items, the lengths of its users' lists.
     user_len = np.asarray(x.sum(axis=1)).ravel().astype(np.int64)
     cost = np.asarray(x.T @ user_len).ravel().astype(np.int64)
-    bounds = [0, *(np.flatnonzero(np.diff(np.cumsum(cost) // _BLOCK_PAIRS)) + 1), n_items]
+    bounds = [0, *(np.flatnonzero(np.diff(np.cumsum(cost) // block_pairs)) + 1), n_items]
     bounds = sorted({int(b) for b in bounds})
     xt = x.T.tocsr()
     for lo, hi in progress(list(itertools.pairwise(bounds)), "co-occurrence"):
@@ -195,9 +196,9 @@ def top_k_per_row(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int, k: int
 ) -> SparseRows:
     """Per row, the ``k`` largest positive values (ties: lower column first), columns sorted
-    by value within each row. Values below ``_NOISE`` are rounding noise of an exact zero
+    by value within each row. Values below ``NOISE`` are rounding noise of an exact zero
     (EASE's inverse leaves ~1e-17 where two items never meet) and are dropped."""
-    positive = values > _NOISE
+    positive = values > NOISE
     rows, cols, values = rows[positive], cols[positive], values[positive]
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
@@ -230,18 +231,23 @@ def concatenate_rows(parts: list[SparseRows], n_columns: int) -> SparseRows:
 
 
 def fit_graphs(
-    hist: Histories, n_items: int, params: GraphParams, progress: Progress = _no_progress
+    hist: Histories,
+    n_items: int,
+    params: GraphParams,
+    progress: Progress = no_progress,
+    *,
+    block_pairs: int = BLOCK_PAIRS,
 ) -> ItemGraphs:
     """The three graphs of one training set (the local trainer; Spark computes the same).
-    Co-occurrence is pruned block by block as it is counted; the full counts are kept only for
-    a catalog small enough for exact EASE."""
+    Co-occurrence is pruned block by block (of about ``block_pairs`` pairs) as it is counted;
+    the full counts are kept only for a catalog small enough for exact EASE."""
     from scipy import sparse
 
     x = capped_user_items(hist, n_items, params.max_user_items)
     item_users = np.asarray(x.sum(axis=0)).ravel()
     with_ease = n_items <= params.ease_max_items
     parts, kept = [], []
-    for first_row, block in cooccurrence_blocks(x, progress):
+    for first_row, block in cooccurrence_blocks(x, progress, block_pairs):
         parts.append(cooccurrence_graph(block, first_row, item_users, params.neighbours))
         if with_ease:
             kept.append(block)

@@ -4,18 +4,12 @@ import numpy as np
 
 CONSTANT_TOLERANCE: float
 
-def weighted_row_sum(
-    matrix: np.ndarray, rows: np.ndarray, weights: np.ndarray, out: np.ndarray, accumulate: bool
-) -> None: ...
-
 class Csr:
     n_rows: int
     n_columns: int
     def __init__(
         self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_columns: int
     ) -> None: ...
-    @staticmethod
-    def from_dense(matrix: np.ndarray) -> Csr: ...
 
 def csr_weighted_row_sum(
     matrix: Csr, rows: np.ndarray, weights: np.ndarray, out: np.ndarray, accumulate: bool
@@ -28,7 +22,7 @@ def blend(
     mean: np.ndarray,
     scale: np.ndarray,
 ) -> None: ...
-def top_k(scores: np.ndarray, k: int, masked: np.ndarray) -> tuple[list[int], list[float]]: ...
+def top_k(scores: np.ndarray, k: int) -> tuple[list[int], list[float]]: ...
 def gather(
     graphs: list[Csr],
     rows: list[np.ndarray],

@@ -1,9 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The scoring hot path, compiled: small loops that numpy can only express with copies.
 
-- ``weighted_row_sum``: ``out (+)= sum_r w_r * M[rows_r]`` for a dense matrix, two rows per
-  pass (no longer on the serving path since the graphs are sparse; kept with its tests until
-  the dead-code clean-up).
 - ``Csr``, ``csr_weighted_row_sum``: a read-only sparse matrix, checked once when built, and its
   weighted row sum (CB's user profile from the items' few feature tokens).
 - ``blend``: each component's mean and standard deviation over the candidates and the
@@ -12,8 +9,7 @@
   in the sparse item graphs, plus popular and filter items) with their CF score, through a hash
   table sized for the request, so nothing grows with the catalog.
 - ``csr_rows_dot``, ``csr_rows_match``: CB's score and the feature filter on the candidates.
-- ``top_k``: the best ``k`` finite scores, best first (ties: lower item index first), one pass,
-  after masking the items that must not be recommended.
+- ``top_k``: the best ``k`` finite scores, best first (ties: lower item index first), one pass.
 
 Built as a C extension when the package is installed (``pip install``; Cython and a C compiler
 at build time only): nothing is compiled at run time, so a cold start pays ~1 ms to import it.
@@ -24,18 +20,7 @@ float32 values, int32 indices (what the artifact stores); other dtypes are refus
 """
 
 from cpython cimport array
-from libc.math cimport INFINITY, fabs, isfinite, sqrt
-
-cdef extern from *:
-    """
-    /* dst += w0*a + w1*b, the inner loop of weighted_row_sum: two rows per pass over dst
-       halves its loads and stores; restrict lets the compiler vectorise without alias checks. */
-    static void axpy2_f32(float *restrict dst, const float *restrict a, float w0,
-                          const float *restrict b, float w1, Py_ssize_t n) {
-        for (Py_ssize_t j = 0; j < n; j++) dst[j] += w0 * a[j] + w1 * b[j];
-    }
-    """
-    void axpy2_f32(float* dst, const float* a, float w0, const float* b, float w1, Py_ssize_t n)
+from libc.math cimport fabs, isfinite, sqrt
 
 import array
 
@@ -47,41 +32,6 @@ CONSTANT_TOLERANCE = 1e-6
 cdef double _TOL = CONSTANT_TOLERANCE
 cdef array.array _INDICES = array.array("q")
 cdef array.array _VALUES = array.array("f")
-
-
-def weighted_row_sum(
-    const float[:, ::1] matrix,
-    const int[::1] rows,
-    const float[::1] weights,
-    float[::1] out,
-    bint accumulate,
-):
-    """``out = sum_r weights[r] * matrix[rows[r]]`` (added to ``out`` when ``accumulate``)."""
-    cdef Py_ssize_t n = matrix.shape[1], r, j, pending
-    cdef float* dst = &out[0] if out.shape[0] else NULL
-    if out.shape[0] != n:
-        raise ValueError(f"out has {out.shape[0]} entries, the matrix {n} columns")
-    if rows.shape[0] != weights.shape[0]:
-        raise ValueError("rows and weights differ in length")
-    for r in range(rows.shape[0]):
-        if rows[r] < 0 or rows[r] >= matrix.shape[0]:
-            raise IndexError(f"row {rows[r]} out of range for {matrix.shape[0]} rows")
-    if not accumulate:
-        for j in range(n):
-            dst[j] = 0.0
-    pending = -1  # rows go in pairs; zero weights are skipped
-    for r in range(rows.shape[0]):
-        if weights[r] == 0.0:
-            continue
-        if pending < 0:
-            pending = r
-            continue
-        axpy2_f32(dst, &matrix[rows[pending], 0], weights[pending],
-                  &matrix[rows[r], 0], weights[r], n)
-        pending = -1
-    if pending >= 0:
-        axpy2_f32(dst, &matrix[rows[pending], 0], weights[pending],
-                  &matrix[rows[pending], 0], 0.0, n)
 
 
 cdef class Csr:
@@ -111,30 +61,26 @@ cdef class Csr:
             if self.indices[i] < 0 or self.indices[i] >= n_columns:
                 raise ValueError(f"malformed CSR matrix: column {self.indices[i]} out of range")
 
-    @staticmethod
-    def from_dense(matrix):
-        """The nonzero entries of a dense 2-d array."""
-        dense = np.asarray(matrix, dtype=np.float32)
-        rows, columns = np.nonzero(dense)
-        indptr = np.zeros(dense.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=indptr[1:])
-        return Csr(indptr, columns, dense[rows, columns], dense.shape[1])
+    cdef int check_rows(self, const int[::1] rows) except -1:
+        """Refuse a row index outside the matrix (IndexError) before any kernel reads it."""
+        cdef Py_ssize_t r
+        for r in range(rows.shape[0]):
+            if rows[r] < 0 or rows[r] >= self.n_rows:
+                raise IndexError(f"row {rows[r]} out of range for {self.n_rows} rows")
+        return 0
 
 
 def csr_weighted_row_sum(
     Csr matrix, const int[::1] rows, const float[::1] weights, float[::1] out, bint accumulate
 ):
-    """``weighted_row_sum`` for a sparse matrix: ``out = sum_r weights[r] * M[rows[r]]`` (added
-    to ``out`` when ``accumulate``)."""
+    """``out = sum_r weights[r] * M[rows[r]]`` (added to ``out`` when ``accumulate``)."""
     cdef Py_ssize_t r, j, row
     cdef float w
     if rows.shape[0] != weights.shape[0]:
         raise ValueError("rows and weights differ in length")
     if out.shape[0] != matrix.n_columns:
         raise ValueError(f"out has {out.shape[0]} entries, the matrix {matrix.n_columns} columns")
-    for r in range(rows.shape[0]):
-        if rows[r] < 0 or rows[r] >= matrix.n_rows:
-            raise IndexError(f"row {rows[r]} out of range for {matrix.n_rows} rows")
+    matrix.check_rows(rows)
     cdef const long long[::1] indptr = matrix.indptr
     cdef const int[::1] indices = matrix.indices
     cdef const float[::1] data = matrix.data
@@ -195,17 +141,11 @@ def blend(
             total[j] += coef * (raw[i, j] - m32)
 
 
-def top_k(float[::1] scores, Py_ssize_t k, const int[::1] masked):
+def top_k(const float[::1] scores, Py_ssize_t k):
     """The ``k`` highest finite scores, best first, as ``(indices, scores)`` lists; equal scores
-    keep index order. ``masked`` items are first set to -inf (in ``scores``); -inf and NaN are
-    never returned, so there may be fewer than ``k``."""
+    keep index order. -inf and NaN are never returned, so there may be fewer than ``k``."""
     cdef Py_ssize_t n = scores.shape[0], j, pos, count = 0
     cdef float s
-    for j in range(masked.shape[0]):
-        if masked[j] < 0 or masked[j] >= n:
-            raise IndexError(f"masked item {masked[j]} out of range for {n} items")
-    for j in range(masked.shape[0]):
-        scores[masked[j]] = -INFINITY
     if k <= 0:
         return [], []
     cdef array.array idx_buffer = array.clone(_INDICES, k, zero=False)
@@ -255,9 +195,8 @@ def gather(list graphs, list rows, list weights, const int[::1] extra,
         ww = weights[g]
         if rr.shape[0] != ww.shape[0]:
             raise ValueError("rows and weights differ in length")
+        m.check_rows(rr)
         for r in range(rr.shape[0]):
-            if rr[r] < 0 or rr[r] >= m.n_rows:
-                raise IndexError(f"row {rr[r]} out of range for {m.n_rows} rows")
             bound += m.indptr[rr[r] + 1] - m.indptr[rr[r]]
     while capacity < 2 * bound:
         capacity *= 2
@@ -333,9 +272,7 @@ def csr_rows_dot(Csr matrix, const int[::1] rows, const float[::1] vector, float
         raise ValueError("out needs one entry per row")
     if vector.shape[0] != matrix.n_columns:
         raise ValueError(f"vector has {vector.shape[0]} entries, the matrix {matrix.n_columns} columns")
-    for r in range(rows.shape[0]):
-        if rows[r] < 0 or rows[r] >= matrix.n_rows:
-            raise IndexError(f"row {rows[r]} out of range for {matrix.n_rows} rows")
+    matrix.check_rows(rows)
     cdef const long long[::1] indptr = matrix.indptr
     cdef const int[::1] indices = matrix.indices
     cdef const float[::1] data = matrix.data

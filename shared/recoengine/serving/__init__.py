@@ -1,8 +1,8 @@
 """Serving: the recommender service that the recommend and chat functions call.
 
-``get_service()`` loads the model once per instance (lazily: cold start matters) and returns
-a ``RecommenderService``; while the model cannot be loaded it raises ``ServiceUnavailable``
-(HTTP 503), never a 500.
+Pure logic over a loaded artifact (numpy and the standard library): it neither loads the
+model, nor trains one, nor knows about HTTP or Prometheus. ``recoengine.wiring.common`` loads
+the configured artifact once per instance and hands the service its metric callbacks.
 """
 
 from recoengine.serving.service import (
@@ -11,14 +11,12 @@ from recoengine.serving.service import (
     RecommenderService,
     ScoredItem,
 )
-from recoengine.serving.state import get_service, reset_service, service_status
+from recoengine.serving.user_events import UserEvents
 
 __all__ = [
     "RecommendContext",
     "Recommendations",
     "RecommenderService",
     "ScoredItem",
-    "get_service",
-    "reset_service",
-    "service_status",
+    "UserEvents",
 ]

@@ -1,22 +1,37 @@
-"""A bounded in-instance cache of recent results with a short TTL and hit/miss counters."""
+"""A bounded in-instance cache of recent results with a short TTL and hit/miss counters.
+
+Each lookup also calls ``on_hit`` or ``on_miss`` (the wiring passes the Prometheus counters'
+``inc``), so serving reports its metrics without importing the web layer.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
-
-from recoengine.web.metrics import RECOMMENDATION_CACHE
 
 V = TypeVar("V")
 
 
+def _nothing() -> None:
+    pass
+
+
 class TTLCache(Generic[V]):
-    def __init__(self, max_size: int, ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        max_size: int,
+        ttl_seconds: float,
+        *,
+        on_hit: Callable[[], None] = _nothing,
+        on_miss: Callable[[], None] = _nothing,
+    ) -> None:
         self.max_size = max_size
         self.ttl = ttl_seconds
+        self._on_hit = on_hit
+        self._on_miss = on_miss
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -35,12 +50,12 @@ class TTLCache(Generic[V]):
             if entry is not None and entry[0] > now:
                 self._data.move_to_end(key)
                 self.hits += 1
-                RECOMMENDATION_CACHE.labels("hit").inc()
+                self._on_hit()
                 return entry[1]
             if entry is not None:
                 del self._data[key]
             self.misses += 1
-        RECOMMENDATION_CACHE.labels("miss").inc()
+        self._on_miss()
         return None
 
     def put(self, key: Hashable, value: V) -> None:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from recoengine.artifact import LoadedModel
 from recoengine.models import kernels
-from recoengine.models.blend import Blended, weight_vector
+from recoengine.models.blend import DEFAULT_WEIGHTS, Blended, weight_vector
 from recoengine.models.hybrid import Scored
 from recoengine.serving.cache import TTLCache
 
@@ -37,6 +38,18 @@ _SIMILARITY_WEIGHTS = np.asarray((0.3, 0.7, 0.0), dtype=np.float32)
 # A feature filter adds this many of each token's most popular items beyond k and the banned.
 _FILTER_SLACK = 50
 _NONE = np.zeros(0, dtype=np.int32)
+
+Weights = tuple[float, float, float]
+
+
+def weights_in_force(configured: Weights | None, tuned: Weights | None) -> tuple[Weights, str]:
+    """BLEND_WEIGHTS when set, else the weights training tuned (recorded in the artifact),
+    else the product's default; with where they came from, for /health/detailed."""
+    if configured is not None:
+        return configured, "BLEND_WEIGHTS"
+    if tuned is not None:
+        return tuned, "artifact (tuned on validation)"
+    return DEFAULT_WEIGHTS, "default"
 
 
 @dataclass(frozen=True)
@@ -89,11 +102,17 @@ class RecommenderService:
         weights: tuple[float, float, float],
         cache: TTLCache[Recommendations] | None = None,
         observe_latency: Callable[[float], None] | None = None,
+        *,
+        weights_source: str = "caller",
     ) -> None:
+        """``observe_latency`` receives the scoring seconds of each cache miss (the wiring
+        passes the ``recommendation_engine_latency`` histogram); ``weights_source`` says where
+        ``weights`` came from, for /health/detailed."""
         self.loaded = loaded
         self.model = loaded.model
         self.catalog = loaded.catalog
         self.weights = weights
+        self.weights_source = weights_source
         self.cache: TTLCache[Recommendations] = cache if cache is not None else TTLCache(0, 0)
         self._observe = observe_latency
         self._item_index = {iid: i for i, iid in enumerate(self.catalog.item_ids)}
@@ -106,6 +125,17 @@ class RecommenderService:
     @property
     def version(self) -> str:
         return self.loaded.version
+
+    def status(self) -> dict[str, Any]:
+        """The loaded model, the weights in force and the cache, for /health/detailed."""
+        return {
+            "status": "ok",
+            "model_version": self.version,
+            "items": self.n_items,
+            "weights": list(self.weights),
+            "weights_source": self.weights_source,
+            "cache": self.cache.stats(),
+        }
 
     def _persona_rows(self, user: int | None, override: dict[str, str]) -> list[int]:
         """The PA segment rows of the user's known persona, updated by the request's."""
@@ -236,7 +266,7 @@ class RecommenderService:
         return np.concatenate(found)[:limit] if found else _NONE
 
     def _top(self, scored: Scored, blended: Blended, k: int) -> list[ScoredItem]:
-        positions, scores = kernels.top_k(blended.total, k, _NONE)
+        positions, scores = kernels.top_k(blended.total, k)
         items = scored.items[positions].tolist()
         ids, titles = self.catalog.item_ids, self.catalog.titles
         return [

@@ -2,10 +2,13 @@
 store with the same TTL mechanism as sessions and read at request time, so recommendations
 follow the user without retraining.
 
-A store outage never fails a recommendation: reads degrade to the model's own history and
-writes are dropped with a warning (the feedback is still logged and counted). After a failure a
-circuit breaker skips the store for ``BREAKER_SECONDS``, so during an outage requests do not
-each wait for the store's timeout (2 s on Firestore) before degrading.
+``UserEvents`` is the one path to those events: the recommend function reads and writes them
+through it, and the chat reads them through the same instance (the wiring hands it to both).
+
+A store outage never fails a recommendation or a turn: reads degrade to the model's own history
+and writes are dropped with a warning (the feedback is still logged and counted). After a
+failure a circuit breaker skips the store for ``BREAKER_SECONDS``, so during an outage requests
+do not each wait for the store's timeout (2 s on Firestore) before degrading.
 """
 
 from __future__ import annotations
@@ -13,9 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
-
-from recoengine.sessions import get_store as _store  # light: backends load on first use
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from recoengine.sessions.model import ItemEvent
@@ -24,8 +25,17 @@ log = logging.getLogger(__name__)
 
 SIGNAL_EVENTS = ("click", "accept")  # impressions say nothing about taste
 BREAKER_SECONDS = 30.0
+RECENT_LIMIT = 20
 
 T = TypeVar("T")
+
+
+class EventStore(Protocol):
+    """The part of the ``SessionStore`` that holds users' item events."""
+
+    def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]: ...
+
+    def record_item_event(self, user_id: str, item_id: str, event: str) -> None: ...
 
 
 class Breaker:
@@ -46,27 +56,37 @@ class Breaker:
             return fallback
 
 
-_breaker = Breaker(BREAKER_SECONDS)
+class UserEvents:
+    """Reads and records a user's item events behind one breaker.
 
+    ``store`` is called on each use (the wiring passes the session store's provider), so a
+    store that cannot even be opened counts as an outage too, not as a crash.
+    """
 
-def recent_item_ids(user_id: str, limit: int = 20) -> list[str]:
-    """The user's recent clicked/accepted items, oldest first (empty when the store is down)."""
-    no_events: list[ItemEvent] = []
-    events = _breaker.call(
-        "reading user events", lambda: _store().recent_item_events(user_id, limit), no_events
-    )
-    if not events:
-        return []
-    return [e.item_id for e in reversed(events) if e.event in SIGNAL_EVENTS]
+    def __init__(
+        self, store: Callable[[], EventStore], breaker_seconds: float = BREAKER_SECONDS
+    ) -> None:
+        self._store = store
+        self.breaker = Breaker(breaker_seconds)
 
+    def recent_item_ids(self, user_id: str, limit: int = RECENT_LIMIT) -> list[str]:
+        """The user's recent clicked/accepted items, oldest first (empty when the store is
+        down)."""
+        no_events: list[ItemEvent] = []
+        events = self.breaker.call(
+            "reading user events",
+            lambda: self._store().recent_item_events(user_id, limit),
+            no_events,
+        )
+        return [e.item_id for e in reversed(events) if e.event in SIGNAL_EVENTS]
 
-def record_item_event(user_id: str, item_id: str, event: str) -> bool:
-    """Remember a click/accept; False when it was not stored (impression, or store down)."""
-    if event not in SIGNAL_EVENTS:
-        return False
+    def record(self, user_id: str, item_id: str, event: str) -> bool:
+        """Remember a click/accept; False when it was not stored (impression, or store down)."""
+        if event not in SIGNAL_EVENTS:
+            return False
 
-    def write() -> bool:
-        _store().record_item_event(user_id, item_id, event)
-        return True
+        def write() -> bool:
+            self._store().record_item_event(user_id, item_id, event)
+            return True
 
-    return _breaker.call(f"storing a {event} event", write, False)
+        return self.breaker.call(f"storing a {event} event", write, False)

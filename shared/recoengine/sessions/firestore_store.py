@@ -34,17 +34,17 @@ from recoengine.errors import ServiceUnavailable
 from recoengine.sessions.model import (
     Clock,
     ItemEvent,
+    NewTurn,
     Session,
     SessionNotFound,
     SessionState,
     StateUpdate,
     Turn,
-    apply_update,
+    appended,
     check_event,
-    check_texts,
     decode_seq,
     encode_seq,
-    new_session_id,
+    new_session,
     turn_meta,
     user_key,
     utcnow,
@@ -171,10 +171,8 @@ class FirestoreSessionStore:
     # -- sessions --------------------------------------------------------------------
     @unavailable_as_503
     def create(self, user_id: str, state: SessionState | None = None) -> Session:
-        check_texts(user_id)
-        now = self.clock()
-        state = apply_update(state or SessionState(), None)
-        session = Session(new_session_id(), user_id, now, now, now + self.ttl, 0, state)
+        session = new_session(user_id, state, self.clock(), self.ttl)
+        now = session.created_at
         written = self._ref(session.session_id).create(
             {
                 "user_id": user_id,
@@ -182,7 +180,7 @@ class FirestoreSessionStore:
                 "updated_at": now,
                 EXPIRY_FIELD: session.expires_at,
                 "turns": 0,
-                "state": state.to_dict(),
+                "state": session.state.to_dict(),
             },
             **self._write,
         )
@@ -247,42 +245,31 @@ class FirestoreSessionStore:
         items: Sequence[str] = (),
     ) -> tuple[Session, Turn]:
         ref = self._ref(session_id)
-        intent, kept = turn_meta(intent, items)
+        new = NewTurn(user_text, reply_text, personality, fallback, *turn_meta(intent, items))
 
         def write(writer: Any, session: Session, precondition: Any) -> tuple[Session, Turn]:
-            now = self.clock()
-            check_texts(session.user_id, user_text, reply_text, personality)
-            expires = now + self.ttl
-            state = apply_update(session.state, update)
-            turn = Turn(
-                session.turns, user_text, reply_text, personality, now, expires, fallback,
-                intent, kept,
-            )  # fmt: skip
+            updated, turn = appended(session, new, update, self.clock(), self.ttl)
             doc: dict[str, Any] = {
-                EXPIRY_FIELD: expires,
-                "c": now,
+                EXPIRY_FIELD: turn.expires_at,
+                "c": turn.created_at,
                 "u": user_text,
                 "a": reply_text,
                 "p": personality,
             }
             if fallback:
                 doc["f"] = True
-            if intent:  # one-letter fields, set only when present: stored bytes per message
-                doc["i"] = intent
-            if kept:
-                doc["r"] = list(kept)
+            if turn.intent:  # one-letter fields, set only when present: stored bytes per message
+                doc["i"] = turn.intent
+            if turn.items:
+                doc["r"] = list(turn.items)
             writer.create(ref.collection(SESSION_MESSAGES).document(encode_seq(turn.seq)), doc)
             fields = {
-                "turns": session.turns + 1,
-                "updated_at": now,
-                EXPIRY_FIELD: expires,
-                "state": state.to_dict(),
+                "turns": updated.turns,
+                "updated_at": updated.updated_at,
+                EXPIRY_FIELD: updated.expires_at,
+                "state": updated.state.to_dict(),
             }
             writer.update(ref, fields, option=precondition)
-            updated = Session(
-                session_id, session.user_id, session.created_at, now, expires, session.turns + 1,
-                state,
-            )  # fmt: skip
             return updated, turn
 
         seen: list[Session | None] = [

@@ -167,6 +167,18 @@ MAX_INTENT_CHARS = 32
 
 
 @dataclass(frozen=True)
+class NewTurn:
+    """What one ``append_turn`` adds: the exchange, and what the chat made of it."""
+
+    user_text: str
+    reply_text: str
+    personality: str
+    fallback: bool = False
+    intent: str = ""
+    items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ItemEvent:
     item_id: str
     event: str
@@ -262,5 +274,25 @@ def apply_update(state: SessionState, update: StateUpdate | None) -> SessionStat
     return (update(state) if update is not None else state).bounded()
 
 
-def expiry(now: datetime, ttl: timedelta) -> datetime:
-    return now + ttl
+def new_session(user_id: str, state: SessionState | None, now: datetime, ttl: timedelta) -> Session:
+    """A session with a fresh unguessable id and no turns, expiring ``ttl`` from ``now``."""
+    check_texts(user_id)
+    state = apply_update(state or SessionState(), None)
+    return Session(new_session_id(), user_id, now, now, now + ttl, 0, state)
+
+
+def appended(
+    session: Session, new: NewTurn, update: StateUpdate | None, now: datetime, ttl: timedelta
+) -> tuple[Session, Turn]:
+    """The session after one more turn, and that turn: what every store's ``append_turn``
+    computes before it writes (the texts checked, the state updated and bounded, the expiry
+    pushed back by ``ttl``)."""
+    check_texts(session.user_id, new.user_text, new.reply_text, new.personality)
+    expires = now + ttl
+    state = apply_update(session.state, update)
+    texts = (new.user_text, new.reply_text, new.personality)
+    turn = Turn(session.turns, *texts, now, expires, new.fallback, new.intent, new.items)
+    updated = Session(
+        session.session_id, session.user_id, session.created_at, now, expires, turn.seq + 1, state
+    )
+    return updated, turn

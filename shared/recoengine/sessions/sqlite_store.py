@@ -31,15 +31,15 @@ from pathlib import Path
 from recoengine.sessions.model import (
     Clock,
     ItemEvent,
+    NewTurn,
     Session,
     SessionNotFound,
     SessionState,
     StateUpdate,
     Turn,
-    apply_update,
+    appended,
     check_event,
-    check_texts,
-    new_session_id,
+    new_session,
     turn_meta,
     utcnow,
 )
@@ -215,10 +215,8 @@ class SqliteSessionStore:
 
     # -- sessions --------------------------------------------------------------------
     def create(self, user_id: str, state: SessionState | None = None) -> Session:
-        check_texts(user_id)
-        now = self.clock()
-        state = apply_update(state or SessionState(), None)
-        session = Session(new_session_id(), user_id, now, now, now + self.ttl, 0, state)
+        session = new_session(user_id, state, self.clock(), self.ttl)
+        now = session.created_at
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, turns,"
@@ -229,7 +227,7 @@ class SqliteSessionStore:
                     _ts(now),
                     _ts(now),
                     _ts(session.expires_at),
-                    json.dumps(state.to_dict(), separators=(",", ":")),
+                    json.dumps(session.state.to_dict(), separators=(",", ":")),
                 ),
             )
             self._maybe_purge(conn)
@@ -288,41 +286,33 @@ class SqliteSessionStore:
         intent: str = "",
         items: Sequence[str] = (),
     ) -> tuple[Session, Turn]:
-        intent, kept = turn_meta(intent, items)
+        new = NewTurn(user_text, reply_text, personality, fallback, *turn_meta(intent, items))
         with self._write() as conn:
             found = self._row(conn, session_id)
             if found is None:
                 raise SessionNotFound()
             rid, session = found
-            check_texts(session.user_id, user_text, reply_text, personality)
-            now = self.clock()
-            expires = now + self.ttl
-            state = apply_update(session.state, update)
-            turn = Turn(
-                session.turns, user_text, reply_text, personality, now, expires, fallback,
-                intent, kept,
-            )  # fmt: skip
+            updated, turn = appended(session, new, update, self.clock(), self.ttl)
+            when = (_ts(turn.created_at), _ts(turn.expires_at))
+            texts = (personality, user_text, reply_text)
+            meta = (int(fallback), turn.intent, "\x1f".join(turn.items))
             conn.execute(
                 "INSERT INTO messages (rid, seq, created_at, expires_at, personality, user_text,"
                 " reply_text, fallback, intent, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (rid, turn.seq, _ts(now), _ts(expires), personality, user_text, reply_text,
-                 int(fallback), intent, "\x1f".join(kept)),
-            )  # fmt: skip
+                (rid, turn.seq, *when, *texts, *meta),
+            )
             conn.execute(
                 "UPDATE sessions SET turns = ?, updated_at = ?, expires_at = ?, state = ?"
                 " WHERE rid = ?",
                 (
-                    session.turns + 1,
-                    _ts(now),
-                    _ts(expires),
-                    json.dumps(state.to_dict(), separators=(",", ":")),
+                    updated.turns,
+                    _ts(updated.updated_at),
+                    _ts(updated.expires_at),
+                    json.dumps(updated.state.to_dict(), separators=(",", ":")),
                     rid,
                 ),
             )
             self._maybe_purge(conn)
-        updated = Session(
-            session_id, session.user_id, session.created_at, now, expires, session.turns + 1, state
-        )
         return updated, turn
 
     def delete(self, session_id: str) -> bool:

@@ -8,12 +8,10 @@ command line's own code; the artifact's manifest and the eval JSON record ``"eng
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
-from recoengine import cli as local_cli
+from recoengine import console
 from recoengine.spark.graphs import SparkGraphFitter
 from recoengine.spark.session import SparkUnavailable, local_session
 
@@ -23,7 +21,7 @@ def _fitter() -> SparkGraphFitter:
         start = time.perf_counter()
         spark = local_session()
     except SparkUnavailable as exc:
-        local_cli._fail(f"ENGINE=spark: {exc}")
+        console.fail(f"ENGINE=spark: {exc}")
     print(
         f"spark {spark.version} local session ({spark.sparkContext.master}) "
         f"in {time.perf_counter() - start:.1f} s",
@@ -36,51 +34,31 @@ def _fitter() -> SparkGraphFitter:
 def train(args: argparse.Namespace) -> None:
     from recoengine.pipeline import train_and_save
 
-    data = local_cli._load(args)
+    data = console.load(args.data, args.format)
     with _fitter() as fitter:
         start = time.perf_counter()
         path, report = train_and_save(
             data,
             args.out,
             tune=not getattr(args, "no_tune", False),
-            progress=local_cli._progress,
+            progress=console.progress,
             graph_fitter=fitter,
             engine="spark",
         )
-    manifest = json.loads((path / "manifest.json").read_text())
-    print(
-        json.dumps(
-            {
-                "artifact": str(path),
-                "version": manifest["version"],
-                "engine": manifest.get("engine"),
-                "seconds": round(time.perf_counter() - start, 1),
-                "tuned_weights": report.tuned_weights,
-                "validation": report.validation,
-            },
-            indent=2,
-        )
-    )
+    seconds = round(time.perf_counter() - start, 1)
+    console.print_trained(path, report, engine="spark", seconds=seconds)
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from recoengine.evaluation.suite import format_table, plot, run_suite
+    from recoengine.comparison import run_suite
 
-    data = local_cli._load(args)
+    data = console.load(args.data, args.format)
     with _fitter() as fitter:
         result = run_suite(
             data,
             seed=getattr(args, "seed", 2024),
-            progress=local_cli._progress,
+            progress=console.progress,
             graph_fitter=fitter,
             engine="spark",
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(format_table(result))
-    print(f"results written to {out} (engine spark)")
-    plot_path = getattr(args, "plot", None)
-    if plot_path:
-        plot(result, plot_path)
-        print(f"chart written to {plot_path}")
+    console.write_comparison(result, args.out, getattr(args, "plot", None))

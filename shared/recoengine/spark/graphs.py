@@ -35,7 +35,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from recoengine.models.item_graphs import (
     ItemGraphs,
     Progress,
     ease_graph,
+    no_progress,
 )
 from recoengine.models.sparse import SparseRows
 
@@ -55,10 +55,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from recoengine.models.history import Histories
-
-
-def _no_progress(it: Iterable[Any], desc: str) -> Iterable[Any]:
-    return it
 
 
 _SCHEMA = "user INT, pos INT, age INT, item INT"
@@ -134,7 +130,7 @@ class SparkGraphFitter:
         hist: Histories,
         n_items: int,
         params: GraphParams,
-        progress: Progress = _no_progress,
+        progress: Progress = no_progress,
     ) -> ItemGraphs:
         events = self._events(hist, n_items)
         stages = progress(["co-occurrence", "transitions"], "spark graphs")
@@ -289,7 +285,7 @@ class SparkGraphFitter:
 
         order = Window.partitionBy("i").orderBy(sf.col("v").desc(), sf.col("j").asc())
         table = (
-            values.where(sf.col("v") > item_graphs._NOISE)
+            values.where(sf.col("v") > item_graphs.NOISE)
             .withColumn("r", sf.row_number().over(order))
             .where(sf.col("r") <= k)
             .select("i", "j", "v", "r")

@@ -4,6 +4,11 @@ unhealthy (or degraded, if the function can still answer) instead of crashing th
 ``/health`` is what Cloud Run's startup and liveness probes call: it answers 503 only when a
 *critical* component (the recommendation model) is down, so a store outage does not make
 Cloud Run restart healthy instances.
+
+In the cloud each function reports its own components. The local stack (``make run``) serves
+all three functions from one process, so there the function that answers ``/health`` (the
+default route, recommend) includes the others' registries (``HealthRegistry.include``): the
+report then shows every component, the others' named ``<function>.<component>``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,11 +77,27 @@ def _disk() -> dict[str, Any]:
     return {"path": str(target), "free_bytes": usage.free, "total_bytes": usage.total}
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The value at quantile ``q`` (0..1) of already sorted values, nearest rank (0.0 for none).
+
+    The one percentile rule of the project: the health report's recent requests and the
+    benchmarks' latency summaries (``tools/latency.py``) both use it, so their p95s compare.
+    """
     if not sorted_values:
         return 0.0
     idx = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[idx]
+
+
+# The registry each function built last in this process, by function name (``registry_of``).
+_latest: dict[str, HealthRegistry] = {}
+
+
+def registry_of(function: str) -> HealthRegistry:
+    """The health registry of ``function`` as loaded in this process: how the local stack,
+    which loads the functions' modules through functions-framework, reaches them to combine
+    their reports. KeyError when that function was not loaded here."""
+    return _latest[function]
 
 
 class HealthRegistry:
@@ -84,6 +105,8 @@ class HealthRegistry:
         self.function = function
         self._components: dict[str, _Component] = {}
         self._gauges: list[Callable[[], None]] = []
+        self._included: list[HealthRegistry] = []
+        _latest[function] = self
 
     def component(self, name: str, *, critical: bool = False) -> Callable[[Check], Check]:
         def register(check: Check) -> Check:
@@ -91,6 +114,20 @@ class HealthRegistry:
             return check
 
         return register
+
+    def include(self, other: HealthRegistry) -> None:
+        """Report ``other``'s components (as ``<its function>.<name>``, critical ones still
+        critical) and refresh its gauges too: for one process that serves several functions,
+        where only one of them answers ``/health`` and ``/metrics``."""
+        if other is not self and other not in self._included:
+            self._included.append(other)
+
+    def _all_components(self) -> dict[str, _Component]:
+        merged = dict(self._components)
+        for other in self._included:
+            for name, component in other._all_components().items():
+                merged[f"{other.function}.{name}"] = component
+        return merged
 
     def gauge_refresher(self, refresh: Callable[[], None]) -> None:
         """Callbacks run before each /metrics scrape (e.g. session_count's aggregation query)."""
@@ -102,10 +139,12 @@ class HealthRegistry:
                 refresh()
             except Exception as exc:
                 log.warning("metrics refresh failed: %s", exc)
+        for other in self._included:
+            other.refresh_gauges()
 
     def _header(self, status: str) -> dict[str, Any]:
         cfg = settings().service
-        return {
+        header: dict[str, Any] = {
             "status": status,
             "timestamp": datetime.now(UTC).isoformat(),
             "version": __version__,
@@ -113,15 +152,21 @@ class HealthRegistry:
             "service": cfg.service,
             "revision": cfg.revision,
         }
+        if self._included:
+            header["functions"] = [self.function, *(r.function for r in self._included)]
+        return header
+
+    def _results(self) -> dict[str, dict[str, Any]]:
+        return {name: _run(name, c) for name, c in self._all_components().items()}
 
     def summary(self) -> dict[str, Any]:
-        results = {name: _run(name, c) for name, c in self._components.items()}
+        results = self._results()
         report = self._header(_overall([r["status"] for r in results.values()]))
         report["components"] = {name: r["status"] for name, r in results.items()}
         return report
 
     def detailed(self, recent: list[tuple[int, float]]) -> dict[str, Any]:
-        results = {name: _run(name, c) for name, c in self._components.items()}
+        results = self._results()
         report = self._header(_overall([r["status"] for r in results.values()]))
         latencies = sorted(seconds * 1000 for _, seconds in recent)
         report["components"] = results
@@ -129,8 +174,8 @@ class HealthRegistry:
         report["recent_requests"] = {
             "count": len(recent),
             "errors_5xx": sum(1 for status, _ in recent if status >= 500),
-            "p50_ms": round(_percentile(latencies, 0.5), 3),
-            "p95_ms": round(_percentile(latencies, 0.95), 3),
+            "p50_ms": round(percentile(latencies, 0.5), 3),
+            "p95_ms": round(percentile(latencies, 0.95), 3),
             "max_ms": round(latencies[-1], 3) if latencies else 0.0,
         }
         return report

@@ -16,6 +16,7 @@ from the current environment.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,7 +53,7 @@ class Provider(Generic[T]):
                 return self._value
             failed, retry = self._failure, self._retry_after
             if failed is not None and retry is not None and time.monotonic() - failed[0] < retry:
-                raise failed[1]
+                raise _again(failed[1])
             try:
                 self._value = self._build()
             except Exception as exc:
@@ -85,6 +86,15 @@ class Provider(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Provider({self.name!r}, built={self._value is not None})"
+
+
+def _again(error: BaseException) -> BaseException:
+    """A fresh copy of a remembered error: raising the same object again and again would
+    chain every request's frames onto its traceback (and keep them alive) until the retry."""
+    try:
+        return copy.copy(error).with_traceback(None)
+    except Exception:  # an exception type that cannot be copied: raise the original
+        return error
 
 
 def reset_all() -> None:

@@ -1,4 +1,4 @@
-"""The multi-turn engine end to end on the real SQLite store, offline responder and a tiny
+"""The chat service end to end on the real SQLite store, offline responder and a tiny
 catalogue: sessions, memory across turns, routing, recommendation intents, degradation."""
 
 from __future__ import annotations
@@ -13,16 +13,19 @@ from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.base import Completion, Prompt
 from recoengine.llm.gemini import GeminiModel
 from recoengine.llm.offline import OFFLINE_NOTE, OfflineResponder
+from recoengine.serving.user_events import UserEvents
 from recoengine.sessions import SessionNotFound
 from recoengine.sessions.sqlite_store import SqliteSessionStore
-from tests.chat.fake_vertex import FakeVertex, Scripted, StaticCredentials
+from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
 from tests.chat.support import CATALOGUE, TinyRecommender
 
 FEATURES = {i: set(f) for i, _, f in CATALOGUE}
 
 
-def make_engine(tmp_path, model=None, recommender=None, **limits):
-    store = SqliteSessionStore(tmp_path / "chat.sqlite3")
+def make_engine(tmp_path, model=None, recommender=None, store=None, **limits):
+    """A chat service on its own SQLite file (or ``store``); the user's recent events are
+    read from that store through a ``UserEvents`` reader, as the wiring gives it one."""
+    store = store or SqliteSessionStore(tmp_path / "chat.sqlite3")
     personalities, default = load_personalities()
     observed: list[float] = []
     engine = ChatService(
@@ -32,6 +35,7 @@ def make_engine(tmp_path, model=None, recommender=None, **limits):
         recommender if recommender is not None else TinyRecommender(),
         ChatLimits(**limits),
         observed.append,
+        events=UserEvents(lambda: store),
     )
     return engine, observed
 
@@ -141,10 +145,10 @@ class EventsDownStore(SqliteSessionStore):
 
 
 def test_event_store_outage_degrades_to_model_history(tmp_path):
-    engine, _ = make_engine(tmp_path)
-    engine.store = EventsDownStore(tmp_path / "down.sqlite3")
+    engine, _ = make_engine(tmp_path, store=EventsDownStore(tmp_path / "down.sqlite3"))
     result = engine.turn("dave", "recommend me something")
     assert result.recommendations
+    assert engine.events.breaker.open_until > 0  # the next turns skip the store for a while
 
 
 def test_engine_down_still_answers_without_items(tmp_path):
@@ -158,9 +162,14 @@ def test_gemini_failure_gives_a_flagged_fallback_turn(tmp_path):
     with FakeVertex() as fake:
         fake.script = [Scripted(status=503)] * 3
         model = GeminiModel(
-            project="p", location="us-central1", model="gemini-2.5-flash", base_url=fake.url,
-            credentials=StaticCredentials(), max_retries=1, backoff_seconds=0.01,
-        )  # fmt: skip
+            project="p",
+            location="us-central1",
+            model="gemini-2.5-flash",
+            base_url=fake.url,
+            credentials=StaticCredentials(),
+            max_retries=1,
+            backoff_seconds=0.01,
+        )
         engine, _ = make_engine(tmp_path, model=model)
         result = engine.turn("frank", "recommend me a comedy")
         assert result.fallback is True
@@ -211,8 +220,8 @@ def test_concurrent_turns_on_one_session_are_all_kept(tmp_path):
     # every turn folded into the summary exactly once, in the same atomic write as the turn
     lines = view["summary"].split("\n")
     assert len(lines) == 21 and engine.store.get(sid).state.summarized_through == 20
-    assert all(sum(f"user: t{n}-{i} " in line for line in lines) == 1
-               for n in range(4) for i in range(5))  # fmt: skip
+    said = [f"user: t{n}-{i} " for n in range(4) for i in range(5)]
+    assert all(sum(text in line for line in lines) == 1 for text in said)
 
 
 def test_turn_cache_is_used_and_other_writers_make_it_stale(tmp_path):
@@ -221,8 +230,7 @@ def test_turn_cache_is_used_and_other_writers_make_it_stale(tmp_path):
     engine.turn("ivy", "second", sid)
     assert engine.cache.hits == 1
     # another instance (same store, its own cache) takes a turn in between
-    other, _ = make_engine(tmp_path)
-    other.store = engine.store
+    other, _ = make_engine(tmp_path, store=engine.store)
     other.turn("ivy", "from elsewhere", sid)
     result = engine.turn("ivy", "and now?", sid)
     assert engine.cache.misses >= 1
@@ -250,8 +258,7 @@ def test_a_model_that_raises_still_gives_a_flagged_reply(tmp_path):
 def test_concurrent_turns_fold_each_turn_once_on_firestore(firestore_client, tmp_path):
     from recoengine.sessions.firestore_store import FirestoreSessionStore
 
-    engine, _ = make_engine(tmp_path)
-    engine.store = FirestoreSessionStore(firestore_client)
+    engine, _ = make_engine(tmp_path, store=FirestoreSessionStore(firestore_client))
     sid = engine.turn("iris", "hi").session_id
 
     def talk(n: int) -> None:
@@ -266,7 +273,7 @@ def test_concurrent_turns_fold_each_turn_once_on_firestore(firestore_client, tmp
     view = engine.history(sid, "iris")
     lines = view["summary"].split("\n")
     assert view["turns"] == 7 and len(lines) == 7
-    assert all(sum(f"user: f{n}-{i} " in line for line in lines) == 1
-               for n in range(3) for i in range(2))  # fmt: skip
+    said = [f"user: f{n}-{i} " for n in range(3) for i in range(2)]
+    assert all(sum(text in line for line in lines) == 1 for text in said)
     turns = engine.store.recent_turns(sid, 10)
     assert [t.intent for t in turns] == ["greeting"] + ["chat"] * 6

@@ -1,10 +1,9 @@
-"""Google's Firestore emulator for the tests: started once per test session, stopped at the end.
+"""Google's Firestore emulator as a child process: the tests' fixtures and the benchmarks use it.
 
 The emulator ships with the Debian package ``google-cloud-cli-firestore-emulator``; Java 17 runs
-it. We start Java directly (the gcloud wrapper leaves the JVM running when killed). Tests that
-need it take the ``firestore_emulator`` fixture (host:port) or ``firestore_client`` (a real
-``google.cloud.firestore.Client`` pointed at it, with the database wiped before each test).
-On a machine with no emulator those tests are skipped with a message that says how to get one.
+it. We start Java directly (the gcloud wrapper leaves the JVM running when killed).
+``find_jar()`` answers None on a machine with no emulator: callers then skip with ``HOW_TO_GET``.
+The pytest fixtures (``firestore_emulator``, ``firestore_client``) live in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +16,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-
-import pytest
+from contextlib import contextmanager
 
 PROJECT = "test-project"
 _JAR_GLOBS = (
@@ -110,31 +108,22 @@ class FirestoreEmulator:
             pass
 
 
-@pytest.fixture(scope="session")
-def firestore_emulator() -> Iterator[FirestoreEmulator]:
+def runnable_jar() -> str | None:
+    """The emulator's jar when this machine can run it (the jar and a Java runtime), else None."""
     jar = find_jar()
-    if jar is None or shutil.which("java") is None:
-        pytest.skip(HOW_TO_GET)
+    return jar if jar is not None and shutil.which("java") is not None else None
+
+
+@contextmanager
+def emulator_if_available() -> Iterator[FirestoreEmulator | None]:
+    """A started emulator, stopped on exit; None on a machine that has none (callers skip)."""
+    jar = runnable_jar()
+    if jar is None:
+        yield None
+        return
     emulator = FirestoreEmulator(jar)
     emulator.start()
-    previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
     try:
         yield emulator
     finally:
         emulator.stop()
-        if previous is None:
-            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-        else:
-            os.environ["FIRESTORE_EMULATOR_HOST"] = previous
-
-
-@pytest.fixture()
-def firestore_client(firestore_emulator: FirestoreEmulator) -> Iterator[object]:
-    """A real Firestore client on the emulator, with an empty database."""
-    from google.cloud import firestore
-
-    firestore_emulator.reset()
-    client = firestore.Client(project=PROJECT)
-    yield client
-    client.close()

@@ -1,9 +1,9 @@
-"""Local fakes of the Google APIs the canary talks to, speaking their real wire protocols.
+"""A local Cloud Run Admin API v2 that speaks the real wire protocol, for the canary's tests
+and the rollback benchmark.
 
-- ``FakeRunAdmin``: Cloud Run Admin API v2 over HTTP/JSON (what ``google-cloud-run`` sends with
-  ``transport="rest"``): GET and PATCH of services, etag checks, Operations as responses.
-- ``FakeMonitoring``: ``google.monitoring.v3.MetricService/ListTimeSeries`` over gRPC, serving
-  whatever time series a test loads, and recording the requests it got.
+``FakeRunAdmin`` serves HTTP/JSON (what ``google-cloud-run`` sends with ``transport="rest"``):
+GET and PATCH of services, etag checks, Operations as responses; it can fail or race updates on
+demand. ``run_client`` is the real client pointed at it.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ import json
 import re
 import threading
 import time
-from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from tests.support.firestore_emulator import free_port
 
 SERVICE_PATH = re.compile(r"^/v2/(projects/[^/]+/locations/[^/]+/services/[^/?]+)")
 
@@ -30,7 +27,6 @@ class FakeRunAdmin:
         self.fail_updates = 0  # answer this many PATCHes with 503
         self.race_updates = 0  # bump the etag before this many PATCHes (someone else wrote)
         self.lock = threading.Lock()
-        self.port = free_port()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,10 +54,11 @@ class FakeRunAdmin:
 
             def do_PATCH(self) -> None:
                 m = SERVICE_PATH.match(self.path)
+                full = m.group(1) if m else ""
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with fake.lock:
-                    svc = fake.services.get(m.group(1)) if m else None
+                    svc = fake.services.get(full)
                     if svc is None:
                         return self._error(404, "NOT_FOUND", "service not found")
                     if fake.fail_updates > 0:
@@ -79,12 +76,11 @@ class FakeRunAdmin:
                     fake.update_times.append(time.perf_counter())
                     response = {"@type": "type.googleapis.com/google.cloud.run.v2.Service"}
                     response.update(copy.deepcopy(svc))
-                    op = (
-                        f"{m.group(1).rsplit('/services/', 1)[0]}/operations/op-{len(fake.updates)}"
-                    )
+                    op = f"{full.rsplit('/services/', 1)[0]}/operations/op-{len(fake.updates)}"
                     return self._send(200, {"name": op, "done": True, "response": response})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -105,15 +101,9 @@ class FakeRunAdmin:
         self, project: str, region: str, name: str, stable: str, candidate: str | None
     ) -> str:
         full = f"projects/{project}/locations/{region}/services/{name}"
-        traffic: list[dict[str, Any]] = [
-            {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": stable,
-             "percent": 100, "tag": "stable"}
-        ]  # fmt: skip
+        traffic = [_revision_target(stable, 100, "stable")]
         if candidate:
-            traffic.append(
-                {"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", "revision": candidate,
-                 "percent": 0, "tag": "candidate"}
-            )  # fmt: skip
+            traffic.append(_revision_target(candidate, 0, "candidate"))
         with self.lock:
             self.services[full] = {
                 "name": full,
@@ -135,54 +125,13 @@ class FakeRunAdmin:
             return out
 
 
-class FakeMonitoring:
-    """An in-process gRPC MetricService: ``series[metric_type]`` is returned for that type."""
-
-    def __init__(self) -> None:
-        import grpc
-        from google.cloud.monitoring_v3.types import metric_service
-
-        self.series: dict[str, list[Any]] = {}
-        self.requests: list[Any] = []
-
-        def list_time_series(request: Any, context: Any) -> Any:
-            self.requests.append(request)
-            m = re.search(r'metric\.type\s*=\s*"([^"]+)"', request.filter)
-            found = self.series.get(m.group(1), []) if m else []
-            return metric_service.ListTimeSeriesResponse(time_series=found)
-
-        handler = grpc.method_handlers_generic_handler(
-            "google.monitoring.v3.MetricService",
-            {
-                "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
-                    list_time_series,
-                    request_deserializer=metric_service.ListTimeSeriesRequest.deserialize,
-                    response_serializer=metric_service.ListTimeSeriesResponse.serialize,
-                )
-            },
-        )
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        self.server.add_generic_rpc_handlers((handler,))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
-
-    def start(self) -> FakeMonitoring:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop(grace=None)
-
-    def client(self) -> Any:
-        import grpc
-        from google.cloud import monitoring_v3
-        from google.cloud.monitoring_v3.services.metric_service.transports import (
-            MetricServiceGrpcTransport,
-        )
-
-        channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        return monitoring_v3.MetricServiceClient(
-            transport=MetricServiceGrpcTransport(channel=channel)
-        )
+def _revision_target(revision: str, percent: int, tag: str) -> dict[str, Any]:
+    return {
+        "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
+        "revision": revision,
+        "percent": percent,
+        "tag": tag,
+    }
 
 
 def run_client(endpoint: str) -> Any:

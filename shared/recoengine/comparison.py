@@ -1,4 +1,8 @@
-"""The team's benchmark: our blend against its components and peers, same run, same split.
+"""The team's benchmark (``make eval``): our blend against its components and peers, same run,
+same split.
+
+It sits above both ``training`` (which it runs) and ``evaluation`` (whose protocol, evaluator,
+peers and statistics it uses), so training can validate with ``evaluation`` without a cycle.
 
 Models: ``blend_default`` (the spec's 0.4/0.4/0.2), ``blend_tuned`` (weights tuned on a
 validation split of the training data), ``cf_only``/``cb_only``/``pa_only``, ``popularity`` and
@@ -9,7 +13,6 @@ NDCG@10 and HR@10 differences against the peer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from recoengine import training
@@ -22,13 +25,12 @@ from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.models.item_graphs import fit_graphs
 
 PEER = "implicit_als"
-Progress = Callable[[Iterable[object], str], Iterable[object]]
 
 
 def run_suite(
     data: Dataset,
     seed: int = 2024,
-    progress: Progress = lambda it, d: it,
+    progress: training.Progress = training.no_progress,
     graph_fitter: training.GraphFitter = fit_graphs,
     engine: str = "local",
 ) -> dict[str, Any]:

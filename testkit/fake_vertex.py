@@ -53,6 +53,18 @@ def error_body(status: int) -> dict[str, Any]:
     }
 
 
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    """Answer ``status`` with a JSON ``body``; a client that hung up (a timeout test) is fine."""
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 class FakeVertex:
     def __init__(self) -> None:
         self.script: list[Scripted] = []
@@ -81,15 +93,7 @@ class FakeVertex:
                 if not self.path.endswith(":generateContent"):
                     step = Scripted(status=404)
                 payload = ok_body(step.text) if step.status == 200 else error_body(step.status)
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(step.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+                send_json(self, step.status, json.dumps(payload).encode())
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -1,0 +1,120 @@
+"""The chat function's composition root: the ``ChatService`` and the language model, built
+from the configuration once per instance, over the shared store, recommender and events
+reader of ``wiring.common``.
+
+Tests swap a whole service (``service.override(ChatService(...))``) or one dependency
+before the service is built (``language_model.override(...)``).
+"""
+
+from __future__ import annotations
+
+from recoengine.chat import (
+    ChatLimits,
+    ChatService,
+    Interpreter,
+    PersonalityRouter,
+    RecentItems,
+    Recommender,
+    ServingRecommender,
+    load_personalities,
+)
+from recoengine.config import ChatSettings, settings
+from recoengine.llm import LanguageModel, OfflineResponder, SlotExtractor
+from recoengine.sessions import SessionStore
+from recoengine.web.logs import add_request_fields
+from recoengine.web.metrics import MULTITURN_ENGINE_LATENCY, PERSONALITY_ROUTER_LATENCY
+from recoengine.wiring.common import (
+    authenticate,
+    check_user,
+    recommender,
+    session_store,
+    user_events,
+)
+from recoengine.wiring.provider import Provider
+
+__all__ = [
+    "authenticate",
+    "build_chat_service",
+    "build_language_model",
+    "check_user",
+    "language_model",
+    "service",
+    "session_store",
+]
+
+
+def build_language_model(chat: ChatSettings, project: str) -> LanguageModel:
+    """Gemini (``LLM_BACKEND=gemini``; its client library loads on first use) or the
+    offline responder."""
+    if chat.llm_backend == "gemini":
+        from recoengine.llm.gemini import GeminiModel
+
+        return GeminiModel(
+            project=project,
+            location=chat.location,
+            model=chat.gemini_model,
+            timeout_seconds=chat.llm_timeout_seconds,
+            max_retries=chat.llm_max_retries,
+            base_url=chat.llm_base_url,
+            understand_timeout_seconds=chat.understand_timeout_seconds,
+        )
+    return OfflineResponder()
+
+
+language_model: Provider[LanguageModel] = Provider(
+    "language_model",
+    lambda: build_language_model(settings().chat, settings().service.project),
+)
+
+
+def _observe_router(seconds: float) -> None:
+    PERSONALITY_ROUTER_LATENCY.observe(seconds)
+    add_request_fields(personality_router_latency_seconds=seconds)
+
+
+def _observe_turn(seconds: float) -> None:
+    MULTITURN_ENGINE_LATENCY.observe(seconds)
+    add_request_fields(multiturn_engine_latency=seconds)
+
+
+def build_chat_service(
+    chat: ChatSettings,
+    *,
+    store: SessionStore,
+    model: LanguageModel,
+    recommender: Recommender,
+    events: RecentItems,
+) -> ChatService:
+    """The chat service with the product's metrics and access-log fields."""
+    personalities, default = load_personalities(chat.personalities_file or None)
+    router = PersonalityRouter(personalities, default, _observe_router)
+    limits = ChatLimits(
+        budget_chars=chat.context_budget_chars, summary_max_chars=chat.summary_max_chars
+    )
+    # With a language model configured, it understands messages (structured output),
+    # validated against the catalogue, with the offline parser as the fallback.
+    model_understands = chat.understanding == "auto" and chat.llm_backend != "offline"
+    extractor = model if model_understands and isinstance(model, SlotExtractor) else None
+    return ChatService(
+        store,
+        model,
+        router,
+        recommender,
+        limits,
+        _observe_turn,
+        interpreter=Interpreter(extractor),
+        events=events,
+    )
+
+
+def _service() -> ChatService:
+    return build_chat_service(
+        settings().chat,
+        store=session_store(),
+        model=language_model(),
+        recommender=ServingRecommender(recommender),
+        events=user_events(),
+    )
+
+
+service: Provider[ChatService] = Provider("chat_service", _service)
