@@ -1,5 +1,7 @@
 # Serverless recommendation and conversation service — developer entry points.
-# Every target bootstraps its own virtual environment (.venv) on a fresh machine with Python 3.11.
+# Every target bootstraps its own virtual environment (.venv) on a fresh machine with Python 3.11:
+# `make run` (and train, demo-data) installs only what serving and training need; the targets of
+# development (test, lint, eval, bench, ...) add the development tools to the same .venv.
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -15,18 +17,38 @@ export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
 
-# The install also compiles the scoring kernels (kernels.pyx): a change to them re-installs.
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt shared/recoengine/models/kernels.pyx
+# Two installs into the one .venv, each with its stamp. SERVE_VENV: the runtime dependencies and
+# the train extra (make run trains a demo model on its first start). DEV_VENV: the dev extra, a
+# superset (pytest, ruff, mypy, Spark, the peers of make eval...), so it stamps both. Either is
+# redone when pyproject.toml, the pins or the scoring kernels (compiled at install) change.
+# pip runs without --quiet: the first install takes a minute or more and shows its progress.
+SERVE_VENV := $(VENV)/.installed-serve
+DEV_VENV := $(VENV)/.installed-dev
+INSTALL_INPUTS := pyproject.toml requirements/constraints.txt shared/recoengine/models/kernels.pyx
+PIP_INSTALL = $(PY) -m pip install --disable-pip-version-check -c requirements/constraints.txt
+
+$(SERVE_VENV): $(INSTALL_INPUTS)
+	@echo "installing what serving needs into $(VENV): the runtime dependencies and the train extra (scipy, pyarrow, tqdm, for the demo model make run trains on its first start; ~540 MB, once). make test and make lint add the development tools."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	$(PIP_INSTALL) -e '.[train]'
 	@touch $@
+
+$(DEV_VENV): $(INSTALL_INPUTS)
+	@echo "installing the development tools into $(VENV): the dev extra (pytest, ruff, mypy, Spark, the evaluation peers...; ~1.5 GB in all, once)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[dev]'
+	@touch $@ $(SERVE_VENV)
+
+# The name the venv's stamp had before the two installs (mk/canary.mk still uses it).
+.PHONY: $(VENV)/.installed
+$(VENV)/.installed: $(DEV_VENV)
 
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the virtual environment with pinned dependencies
+venv: $(DEV_VENV) ## Create the virtual environment with pinned dependencies (development tools included)
 
 .PHONY: system-deps
 system-deps: ## Install the Debian tools the tests and benchmarks use (promtool, wrk, Java)
@@ -41,15 +63,15 @@ system-deps: ## Install the Debian tools the tests and benchmarks use (promtool,
 	fi
 
 .PHONY: run
-run: $(VENV)/.installed ## Start the local stack on http://127.0.0.1:$(PORT) (make run PORT=...)
-	$(PY) -m tools.localstack --port $(PORT)
+run: $(SERVE_VENV) ## Start the local stack on http://127.0.0.1:8080 (another port: make run PORT=8081)
+	@$(PY) -m tools.localstack --port $(PORT)
 
 .PHONY: test
-test: $(VENV)/.installed ## Run the whole test suite (starts and stops the Firestore emulator itself)
+test: $(DEV_VENV) ## Run the whole test suite (starts and stops the Firestore emulator itself)
 	$(PY) -m pytest -rs -q tests
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff, mypy, import contracts, deptry, vulture, secret scan, dependency audit
+lint: $(DEV_VENV) ## ruff, mypy, import contracts, deptry, vulture, secret scan, dependency audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -59,30 +81,30 @@ lint: $(VENV)/.installed ## ruff, mypy, import contracts, deptry, vulture, secre
 # The architecture's rules (pyproject.toml): import contracts between the layers, every
 # imported package declared, no dead code (vulture at 80% confidence, reasons in the whitelist).
 .PHONY: layers
-layers: $(VENV)/.installed ## import-linter contracts, deptry (declared dependencies), vulture (dead code)
+layers: $(DEV_VENV) ## import-linter contracts, deptry (declared dependencies), vulture (dead code)
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/deptry .
 	$(VENV)/bin/vulture
 
 .PHONY: fmt
-fmt: $(VENV)/.installed ## Format the code with ruff
+fmt: $(DEV_VENV) ## Format the code with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 .PHONY: train
-train: $(VENV)/.installed ## Train a model: make train DATA=dir [FORMAT=auto|generic|movielens|sequences] [ENGINE=local|spark] OUT=dir
-	$(PY) -m recoengine.cli train --data $(DATA) --format $(FORMAT) --engine $(ENGINE) --out $(or $(OUT),var/model)
+train: $(SERVE_VENV) ## Train a model: make train DATA=dir [FORMAT=auto|generic|movielens|sequences] [ENGINE=local|spark] [OUT=dir, default a new var/models/<UTC time>] [FORCE=1 replaces a model at OUT]
+	$(PY) -m recoengine.cli train --data $(DATA) --format $(FORMAT) --engine $(ENGINE) $(if $(OUT),--out $(OUT)) $(if $(FORCE),--force)
 
 .PHONY: eval
-eval: $(VENV)/.installed ## Offline evaluation vs peers: make eval DATA=dir [FORMAT=...] [ENGINE=local|spark] OUT=results.json [PLOT=file.png]
+eval: $(DEV_VENV) ## Offline evaluation vs peers: make eval DATA=dir [FORMAT=...] [ENGINE=local|spark] OUT=results.json [PLOT=file.png]
 	$(PY) -m recoengine.cli eval --data $(DATA) --format $(FORMAT) --engine $(ENGINE) --out $(or $(OUT),var/eval.json) $(if $(PLOT),--plot $(PLOT))
 
 .PHONY: demo-data
-demo-data: $(VENV)/.installed ## Generated data in the generic format: make demo-data OUT=dir [USERS=n ITEMS=n PER_USER=n] [PARQUET=1]
+demo-data: $(SERVE_VENV) ## Generated data in the generic format: make demo-data OUT=dir [USERS=n ITEMS=n PER_USER=n] [PARQUET=1]
 	$(PY) -m recoengine.cli demo-data --out $(or $(OUT),var/demo-data) $(if $(USERS),--users $(USERS)) $(if $(ITEMS),--items $(ITEMS)) $(if $(PER_USER),--per-user $(PER_USER)) $(if $(PARQUET),--parquet)
 
 .PHONY: bench
-bench: $(VENV)/.installed system-deps ## Benchmarks (quality on ML-100K and Amazon Toys, engine, HTTP, cold start, canary, chat, scale, Spark, capacity, understanding; over an hour): make bench [OUT=file.json]
+bench: $(DEV_VENV) system-deps ## Benchmarks (quality on ML-100K and Amazon Toys, engine, HTTP, cold start, canary, chat, scale, Spark, capacity, understanding; over an hour): make bench [OUT=file.json]
 	$(PY) -m tools.bench --out $(or $(OUT),var/bench.json)
 
 .PHONY: clean

@@ -4,5 +4,5 @@
 SESSIONS ?= 10000
 
 .PHONY: bench-chat
-bench-chat: $(VENV)/.installed ## Chat benchmarks (turn overhead, bytes/message, 100 vs SESSIONS=10000 live sessions): make bench-chat [OUT=file.json]
+bench-chat: $(DEV_VENV) ## Chat benchmarks (turn overhead, bytes/message, 100 vs SESSIONS=10000 live sessions): make bench-chat [OUT=file.json]
 	$(PY) -m tools.bench_chat --out $(or $(OUT),var/bench-chat.json) --sessions $(SESSIONS)

@@ -34,7 +34,7 @@ $(TOOLS_VENV)/.installed: mk/infra.mk
 test: tools-venv
 
 .PHONY: tf-check
-tf-check: $(VENV)/.installed tools-venv system-deps ## Offline infra checks: terraform fmt/load, structure, checkov, promtool
+tf-check: $(DEV_VENV) tools-venv system-deps ## Offline infra checks: terraform fmt/load, structure, checkov, promtool
 	$(PY) -m pytest -q tests/infra
 
 .PHONY: tf-fmt
@@ -42,7 +42,7 @@ tf-fmt: ## Format the Terraform files in place (terraform fmt)
 	$(TERRAFORM) -chdir=$(TF_DIR) fmt
 
 .PHONY: dashboards
-dashboards: $(VENV)/.installed ## Regenerate infra/dashboards/grafana.json from infra/dashboards/panels.yaml
+dashboards: $(DEV_VENV) ## Regenerate infra/dashboards/grafana.json from infra/dashboards/panels.yaml
 	$(PY) -m tools.gen_dashboards
 
 .PHONY: build

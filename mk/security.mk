@@ -20,17 +20,17 @@ $(TOOLS_VENV)/.pip-audit-$(PIP_AUDIT_VERSION):
 	@touch $@
 
 .PHONY: secret-scan
-secret-scan: $(VENV)/.installed ## detect-secrets over every tracked (and addable) file, against .secrets.baseline
+secret-scan: $(DEV_VENV) ## detect-secrets over every tracked (and addable) file, against .secrets.baseline
 	$(PY) -m tools.secret_scan
 
 .PHONY: dep-audit
-dep-audit: $(VENV)/.installed $(PIP_AUDIT_STAMP) ## pip-audit of requirements/constraints.txt (fails when it cannot run; DEP_AUDIT=skip DEP_AUDIT_REASON=...)
+dep-audit: $(DEV_VENV) $(PIP_AUDIT_STAMP) ## pip-audit of requirements/constraints.txt (fails when it cannot run; DEP_AUDIT=skip DEP_AUDIT_REASON=...)
 	$(PY) -m tools.dep_audit --pip-audit $(TOOLS_VENV)/bin/pip-audit
 
 .PHONY: security-lint
 security-lint: secret-scan dep-audit ## Secret scan + dependency audit (part of make lint)
 
 .PHONY: load
-load: $(VENV)/.installed system-deps ## Load test with wrk: {recommend,chat} x {sqlite,firestore}, LOAD_SECONDS each -> var/load.json
+load: $(DEV_VENV) system-deps ## Load test with wrk: {recommend,chat} x {sqlite,firestore}, LOAD_SECONDS each -> var/load.json
 	$(PY) -m tools.load --seconds $(LOAD_SECONDS) --connections $(LOAD_CONNECTIONS) \
 	  --stores $(LOAD_STORES) --mixes $(LOAD_MIXES) --out var/load.json

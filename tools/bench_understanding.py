@@ -187,10 +187,10 @@ def _engine(
     workdir: Path, name: str, service: Any, interpreter: Any, observed: list[float] | None = None
 ) -> Any:
     from recoengine.chat.personalities import PersonalityRouter, load_personalities
-    from recoengine.chat.recommender import ServingRecommender
     from recoengine.chat.service import ChatLimits, ChatService
     from recoengine.llm.offline import OfflineResponder
     from recoengine.sessions.sqlite_store import SqliteSessionStore
+    from recoengine.wiring.serving_recommender import ServingRecommender
 
     personalities, default = load_personalities()
     return ChatService(

@@ -6,8 +6,10 @@
 
 Prints the decision at each window and the outcome (promoted, rolled_back, held). With
 ``--runs N`` it replays N seeds and reports the outcome rates (e.g. the false-rollback rate of
-healthy releases); with ``--plot`` it draws traffic share, each metric for both revisions with
-its threshold, and the decisions.
+healthy releases); with ``--plot`` it draws the candidate's traffic (to 0% on rollback, 100% on
+promotion), each metric for both revisions in the console's units beside its rollback rule, and
+the decisions, named (``recoengine.canary.timeline_chart``). A chart path that cannot be written
+is refused before the simulation runs.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from recoengine.canary import simulate
+from recoengine.canary import simulate, timeline_chart
 from recoengine.canary.abtest import AbDesign
 from recoengine.canary.policy import CanaryPolicy, parse_plan
 from recoengine.canary.scenarios import SCENARIOS, Scenario
+from recoengine.chart_file import check_writable
 
 
 def _fmt(v: float | None, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
@@ -46,44 +49,6 @@ def print_timeline(result: simulate.SimResult, every: int) -> None:
         )
 
 
-def plot(result: simulate.SimResult, policy: CanaryPolicy, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = result.timeline
-    x = [r["window"] for r in rows]
-    panels: list[tuple[str, str, float | None]] = [
-        ("traffic %", "traffic", None),
-        ("error rate", "error_rate", policy.rules.by_trigger("error_rate").threshold),
-        ("p95 latency (ms)", "latency_p95_ms", policy.rules.by_trigger("latency_p95_ms").threshold),
-        ("CPU", "cpu_utilization", policy.rules.by_trigger("cpu_utilization").threshold),
-        ("memory", "memory_utilization", policy.rules.by_trigger("memory_utilization").threshold),
-    ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 11), sharex=True)
-    for ax, (title, key, threshold) in zip(axes, panels, strict=True):
-        if key == "traffic":
-            ax.step(x, [r["traffic"] for r in rows], where="post", color="tab:purple")
-        else:
-            for rev, color in (("stable", "tab:blue"), ("candidate", "tab:orange")):
-                ys = [r[rev][key] if r[rev][key] is not None else float("nan") for r in rows]
-                ax.plot(x, ys, color=color, lw=1, label=rev)
-            if threshold is not None:
-                ax.axhline(threshold, color="red", ls="--", lw=1, label="threshold")
-        ax.set_ylabel(title)
-        for r in rows:
-            if r["action"] in ("advance", "promote", "rollback", "pause"):
-                color = {"rollback": "red", "pause": "grey"}.get(r["action"], "green")
-                ax.axvline(r["window"], color=color, alpha=0.6, lw=1.5)
-    axes[1].legend(loc="upper left", fontsize=8)
-    axes[-1].set_xlabel("window (1 min)")
-    fig.suptitle(f"canary simulation: {result.scenario} (seed {result.seed}) -> {result.outcome}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -98,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=0, help="print every Nth quiet window")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    if args.plot and not args.runs:
+        try:
+            check_writable(args.plot)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     scenario = Scenario(args.scenario, seed=args.seed)
     policy = CanaryPolicy(
@@ -131,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             summary["consecutive_bad_windows"] = result.breach_count
         print("outcome:", json.dumps(summary))
     if args.plot:
-        plot(result, policy, args.plot)
+        timeline_chart.plot(result, policy, args.plot)
         print(f"chart written to {args.plot}")
     return 0
 

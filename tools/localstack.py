@@ -6,11 +6,18 @@ production load balancer (``recoengine.web.routing``). The server is functions-f
 (gunicorn, one worker, threads), so what runs here is what runs in a Cloud Run instance. Its
 threads come from ``recoengine/capacity.yml`` (``server_env``), never from ``os.cpu_count()``:
 one process stands in for an instance of each function, so it gets their threads together.
+
+Before anything starts, the settings are validated and the port is tried: a bad setting or a
+busy port ends with one ``error: ...`` line (exit code 2) saying what to change, never a
+traceback from inside functions-framework. "listening on" is printed once the server listens.
+Since one process serves every function here, ``/health`` and ``/health/detailed`` (answered by
+the default route's function) report every function's components (``combine_health``).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import subprocess
@@ -21,17 +28,21 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import flask
 import functions_framework
 from functions_framework._http import create_server
 
 from recoengine.capacity import local_threads
+from recoengine.config import load_settings
+from recoengine.errors import ConfigError
+from recoengine.web.health import registry_of
 from recoengine.web.routing import FUNCTIONS, function_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+EXIT_USAGE = 2  # what to run must change: a setting, the port
 
 
 def build_app(functions: Iterable[str] = FUNCTIONS) -> flask.Flask:
@@ -46,7 +57,18 @@ def build_app(functions: Iterable[str] = FUNCTIONS) -> flask.Flask:
 
     front = flask.Flask("localstack")
     front.wsgi_app = dispatch  # type: ignore[method-assign]
+    combine_health(apps)
     return front
+
+
+def combine_health(functions: Iterable[str]) -> None:
+    """The function that answers ``/health`` here also reports the other functions'
+    components (``chat.store``, ``chat.llm``, ...): in one process, it is the only one asked."""
+    names = list(functions)
+    host = function_for("/health")
+    if host in names:
+        for name in names:
+            registry_of(host).include(registry_of(name))
 
 
 def prepare_model() -> None:
@@ -76,17 +98,74 @@ def warm_up() -> None:
         print(f"warning: {exc.message}; /health reports the recommender unhealthy", flush=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_USAGE)
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why the server could not listen on ``host:port`` now, or None. Bound as gunicorn binds
+    (``SO_REUSEADDR``), so a port that a stopped run left in TIME_WAIT counts as free."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        return exc
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def free_port_near(host: str, port: int) -> int:
+    """A port to suggest instead of a busy one: the next free one above it, else any free one."""
+    for candidate in range(port + 1, min(port + 100, 65536)):
+        if bind_error(host, candidate) is None:
+            return candidate
+    return free_port()
+
+
+def check_start(host: str, port: int) -> None:
+    """Refuse to start, with one line saying what to change, when a setting is invalid or the
+    port cannot be had: before the model is trained or a function is loaded."""
+    try:
+        load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+    problem = bind_error(host, port)
+    if problem is None:
+        return
+    if problem.errno == errno.EADDRINUSE:
+        _fail(f"port {port} is in use; try PORT={free_port_near(host, port)} make run")
+    reason = problem.strerror or str(problem)
+    _fail(f"cannot listen on {host}:{port} ({reason}); try PORT={free_port_near(host, port)}")
+
+
+def announce(host: str, port: int) -> Callable[[Any], None]:
+    """gunicorn's ``when_ready`` hook: say where the stack listens once its socket is bound."""
+
+    def when_ready(_arbiter: Any) -> None:
+        print(
+            f"local stack listening on http://{host}:{port} ({os.environ['THREADS']} threads)",
+            flush=True,
+        )
+
+    return when_ready
 
 
 @contextmanager
 def running(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
     """The local stack in a subprocess on a free loopback port, for end-to-end tests, benchmarks
     and load tests; yields its base URL once ``/health`` answers, stops it afterwards."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tools" / "localstack.py"), "--port", str(port)],
         cwd=ROOT,
@@ -128,18 +207,14 @@ def server_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--port", type=int, default=os.environ.get("PORT", "8080"))
     args = parser.parse_args()
+    check_start(args.host, args.port)
     os.environ.update(server_env())  # read by functions-framework when the server starts
     prepare_model()
     app = build_app()
     warm_up()
-    print(
-        f"local stack listening on http://{args.host}:{args.port}"
-        f" ({os.environ['THREADS']} threads)",
-        flush=True,
-    )
-    create_server(app, False).run(args.host, args.port)
+    create_server(app, False, when_ready=announce(args.host, args.port)).run(args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 Thin by design: validate, call the recommender, shape the answer. Its dependencies come from
 one place, ``recoengine.wiring.recommend``.
+
+The answer's ``request_id`` is a signed feedback token for the list served
+(``recoengine.feedback_tokens``); feedback is accepted only with it (``serving.feedback``).
+Counted events are marked on the request's own access-log entry (``event="feedback"``), which
+the log-based metric ``recommendation_feedback`` reads: no extra log entry per request.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recoengine.config import settings
+from recoengine.errors import Conflict, Forbidden, InvalidArgument, ServiceError
+from recoengine.feedback_tokens import Rejection, TokenRejected
 from recoengine.serving import RecommendContext
+from recoengine.serving.feedback import AlreadyRecorded
 from recoengine.web import ApiRequest, HttpApp, Reply
-from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
+from recoengine.web.metrics import RECOMMENDATION_FEEDBACK_REFUSED
 from recoengine.wiring import recommend as wiring
 
 log = logging.getLogger("recoengine.recommend")
@@ -63,10 +71,42 @@ class RecommendRequest(BaseModel):
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    request_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    # The token from the recommendation's answer (base64url; ~200 characters for k=10).
+    request_id: str = Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_.\-]+$")
     user_id: str = Id
     item_id: str = Id
-    event: Literal["impression", "click", "accept"]
+    event: Literal["click", "accept"]
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _client_event(cls, value: object) -> object:
+        if value == "impression":
+            raise ValueError("impressions are counted by the service when it serves the items")
+        return value
+
+
+# Why a token was refused, as the client sees it: status and an explanation of what to do.
+_REFUSALS: dict[Rejection, tuple[type[ServiceError], str]] = {
+    Rejection.MALFORMED: (
+        InvalidArgument,
+        "request_id is not a token this service issued: send the request_id of the "
+        "recommendation response that served the item",
+    ),
+    Rejection.FORGED: (
+        InvalidArgument,
+        "request_id does not carry this service's signature: send it exactly as the "
+        "recommendation response gave it",
+    ),
+    Rejection.EXPIRED: (
+        InvalidArgument,
+        "request_id has expired: feedback is accepted only for recent recommendations",
+    ),
+    Rejection.OTHER_USER: (Forbidden, "request_id was issued to another user"),
+    Rejection.NOT_SERVED: (
+        InvalidArgument,
+        "item_id was not among the items this request_id served",
+    ),
+}
 
 
 @app.route("POST", "/api/v2/recommendations", guard=wiring.authenticate)
@@ -88,10 +128,13 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
     req.log_fields["cache"] = "hit" if result.cached else "miss"
     if result.engine_seconds is not None:
         req.log_fields["recommendation_engine_latency"] = result.engine_seconds
+    revision = settings().service.revision
+    token = wiring.feedback().served(body.user_id, revision, [i.item_id for i in result.items])
+    req.log_fields.update(event="feedback", feedback_event="impression", revision=revision)
     answer: dict[str, Any] = {
         "items": [item.to_dict() for item in result.items],
         "model_version": result.model_version,
-        "request_id": req.request_id,
+        "request_id": token,
     }
     if result.warnings:
         answer["warnings"] = result.warnings
@@ -102,25 +145,31 @@ def recommend_items(req: ApiRequest) -> dict[str, Any]:
 def feedback(req: ApiRequest) -> Reply:
     body = req.body(FeedbackRequest)
     wiring.check_user(req, body.user_id)
-    revision = settings().service.revision
-    RECOMMENDATION_FEEDBACK.labels(body.event, revision).inc()
-    stored = wiring.user_events().record(body.user_id, body.item_id, body.event)
-    log.info(
-        "recommendation feedback",
-        extra={
-            "json_fields": {
-                "event": "feedback",
-                "feedback_event": body.event,
-                "revision": revision,
-                "recommendation_request_id": body.request_id,
-                "user_id": body.user_id,
-                "item_id": body.item_id,
-            }
-        },
-    )
-    return Reply({"status": "recorded", "stored": stored, "request_id": req.request_id}, 202)
+    try:
+        recorded = wiring.feedback().record(body.request_id, body.user_id, body.item_id, body.event)
+    except TokenRejected as exc:
+        error_type, message = _REFUSALS[exc.reason]
+        details = [{"field": "request_id", "problem": exc.reason.value}]
+        raise _refused(exc.reason.value, error_type(message, details=details)) from None
+    except AlreadyRecorded:
+        raise _refused(
+            "replayed", Conflict(f"this {body.event} on this item of this request is recorded")
+        ) from None
+    req.log_fields.update(user_id=body.user_id, item_id=body.item_id)
+    if recorded.counted:  # enters the A/B counts, attributed to the revision that served it
+        req.log_fields.update(
+            event="feedback", feedback_event=body.event, revision=recorded.revision
+        )
+    answer = {"status": "recorded", "counted": recorded.counted, "stored": recorded.stored}
+    return Reply({**answer, "request_id": req.request_id}, 202)
 
 
+def _refused(reason: str, error: ServiceError) -> ServiceError:
+    RECOMMENDATION_FEEDBACK_REFUSED.labels(reason).inc()
+    return error
+
+
+app.health.component("feedback", critical=True)(wiring.feedback_status)
 app.health.component("recommender", critical=True)(wiring.recommender_status)
 
 

@@ -11,6 +11,7 @@ locals {
     "messages",
     "user_events",
     "canary_incidents",
+    "feedback_claims",
   ])
   # Collections queried by the expiry field (session_count's aggregation query).
   counted_collections = ["sessions"]

@@ -1,8 +1,14 @@
 """Command line: ``python -m recoengine.cli train|eval|demo-data|demo-model`` (behind make
 train/eval/demo-data and ``make run``'s first start).
 
-A ``DataError`` (a bad file, a path that holds the wrong thing, data too thin to train on) ends
-with one ``error: ...`` line on stderr and exit code 2, never a traceback.
+A ``DataError`` (a bad file, a path that holds the wrong thing, an output folder that cannot be
+written, data too thin to train on) or a ``ConfigError`` (a bad setting) ends with one
+``error: ...`` line on stderr and exit code 2, never a traceback. Output folders are created, or
+refused, before any data is read (``recoengine.outputs``).
+
+``train`` without ``--out`` writes a new versioned folder under ``$VAR_DIR/models`` and says how
+to serve it; it never replaces the model ``make run`` serves (``$VAR_DIR/model``). An explicit
+``--out`` that already holds a model is refused unless ``--force`` (``make train FORCE=1``).
 """
 
 from __future__ import annotations
@@ -12,37 +18,12 @@ import importlib
 import json
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
-from recoengine.data.loaders import FORMATS, load_dataset, resolve_format
-from recoengine.errors import DataError
-
-if TYPE_CHECKING:
-    from recoengine.data.dataset import Dataset
-
-EXIT_DATA_ERROR = 2
-
-
-def _progress(it: Iterable[object], desc: str) -> Iterable[object]:
-    from tqdm import tqdm
-
-    items = list(it)
-    return tqdm(items, desc=desc, file=sys.stderr, leave=False)
-
-
-def _load(args: argparse.Namespace) -> Dataset:
-    print(f"loading {args.data} (format {args.format}) ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    data = load_dataset(args.data, args.format, progress=True)
-    print(
-        f"loaded {data.name}: {data.n_users:,} users, {data.n_items:,} items, "
-        f"{data.n_interactions:,} interactions in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr,
-        flush=True,
-    )
-    return data
+from recoengine import console, outputs
+from recoengine.data.loaders import FORMATS, resolve_format
+from recoengine.errors import ConfigError, DataError
 
 
 def _spark(command: str, args: argparse.Namespace) -> None:
@@ -65,36 +46,70 @@ def _spark(command: str, args: argparse.Namespace) -> None:
         _fail(f"ENGINE=spark is unavailable ({exc}); {hint}")
 
 
+def _train_out(args: argparse.Namespace) -> tuple[Path, str | None]:
+    """Where ``train`` writes, and the version of the model it replaces there (if any).
+
+    Without ``--out``: a new folder under ``$VAR_DIR/models``. With one that holds a model:
+    refused unless ``--force`` (a platform engineer expects a retrain not to overwrite a model
+    silently, least of all the one being served)."""
+    if args.out is None:
+        from recoengine.config import settings
+
+        return outputs.new_model_dir(settings().service.var_dir / "models"), None
+    out = outputs.writable_dir(args.out)
+    replaced = outputs.model_version(out)
+    if replaced is None and any(out.iterdir()):  # saving swaps the whole folder
+        raise DataError(str(out), None, "holds files but no model; choose a new or empty folder")
+    if replaced is not None and not args.force:
+        raise DataError(
+            str(out),
+            None,
+            f"already holds model {replaced}; FORCE=1 (--force) replaces it, or choose another OUT",
+        )
+    return out, replaced
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def cmd_train(args: argparse.Namespace) -> None:
+    created = args.out is None or not Path(args.out).exists()
+    out, replaced = _train_out(args)
+    args.out = str(out)
+    try:
+        _train(args)
+    except BaseException:
+        if created:  # a failed run leaves no empty folder of its own behind
+            _remove_if_empty(out)
+        raise
+    version = outputs.model_version(out)
+    if replaced is not None:
+        print(f"replaced model {replaced} at {out} with {version}", file=sys.stderr)
+    print(f"serve it with: MODEL_URI={out} make run", file=sys.stderr)
+
+
+def _train(args: argparse.Namespace) -> None:
     if args.engine == "spark":
         _spark("train", args)
         return
     from recoengine.pipeline import train_and_save
 
-    data = _load(args)
-    path, report = train_and_save(data, args.out, tune=not args.no_tune, progress=_progress)
-    manifest = json.loads((path / "manifest.json").read_text())
-    print(
-        json.dumps(
-            {
-                "artifact": str(path),
-                "version": manifest["version"],
-                "tuned_weights": report.tuned_weights,
-                "validation": report.validation,
-            },
-            indent=2,
-        )
-    )
+    data = console.load(args.data, args.format)
+    path, report = train_and_save(data, args.out, tune=not args.no_tune, progress=console.progress)
+    console.print_trained(path, report)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    outputs.writable_file(args.out)
     if args.engine == "spark":
         _spark("evaluate", args)
         return
     from recoengine.comparison import format_table, plot, run_suite
 
-    data = _load(args)
-    result = run_suite(data, seed=args.seed, progress=_progress)
+    data = console.load(args.data, args.format)
+    result = run_suite(data, seed=args.seed, progress=console.progress)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
@@ -108,6 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_demo_data(args: argparse.Namespace) -> None:
     from recoengine.data.demo import generate, write_generic
 
+    outputs.writable_dir(args.out)
     sizes = {"n_users": args.users, "n_items": args.items, "per_user": args.per_user}
     data = generate(**{k: v for k, v in sizes.items() if v is not None}, seed=args.seed)
     path = write_generic(data, args.out, parquet=args.parquet)
@@ -149,8 +165,7 @@ def _positive(text: str) -> int:
 
 
 def _fail(message: str) -> NoReturn:
-    print("error: " + " ".join(message.split()), file=sys.stderr)
-    sys.exit(EXIT_DATA_ERROR)
+    console.fail(message)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,11 +181,16 @@ def main(argv: list[str] | None = None) -> None:
             help="auto (default) detects generic, movielens or sequences",
         )
         p.add_argument("--engine", choices=("local", "spark"), default="local")
-        p.add_argument("--out", required=True)
         p.add_argument("--seed", type=int, default=2024)
         p.add_argument("--plot", default=None, help="write a PNG chart here (eval)")
         if name == "train":
+            p.add_argument(
+                "--out", default=None, help="model folder ($VAR_DIR/models/<UTC time> if unset)"
+            )
+            p.add_argument("--force", action="store_true", help="replace a model at --out")
             p.add_argument("--no-tune", action="store_true", help="skip hyper-parameter tuning")
+        else:
+            p.add_argument("--out", required=True, help="results file (JSON)")
     p = sub.add_parser("demo-data", help="write generated data in the generic format")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=7)
@@ -194,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             "demo-model": cmd_demo_model,
         }
         commands[args.command](args)
-    except DataError as exc:
+    except (DataError, ConfigError) as exc:
         _fail(str(exc))
 
 

@@ -104,31 +104,3 @@ def format_table(result: dict[str, Any]) -> str:
             f"{row['ndcg10_ratio_to_peer']:>6.2f}  {ci:>30}"
         )
     return "\n".join(lines)
-
-
-def plot(result: dict[str, Any], path: str) -> None:
-    """Bar chart of NDCG@10 and HR@10 per model with their 95% intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(result["models"])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, metric, label in zip(axes, ("ndcg10", "hr10"), ("NDCG@10", "HR@10"), strict=True):
-        values = [result["models"][n][metric] for n in names]
-        lows = [
-            v - result["models"][n][f"{metric}_ci95"][0] for n, v in zip(names, values, strict=True)
-        ]
-        highs = [
-            result["models"][n][f"{metric}_ci95"][1] - v for n, v in zip(names, values, strict=True)
-        ]
-        colors = ["#1a73e8" if n.startswith("blend") else "#9aa0a6" for n in names]
-        colors = ["#e37400" if n == PEER else c for n, c in zip(names, colors, strict=True)]
-        ax.bar(names, values, yerr=[lows, highs], capsize=4, color=colors)
-        ax.set_title(f"{label} on {result['dataset']} (95% CI)")
-        ax.tick_params(axis="x", rotation=35)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

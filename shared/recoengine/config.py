@@ -68,6 +68,14 @@ def env_bool(env: Env, name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected true or false")
 
 
+def _secret(env: Env, name: str, *, min_chars: int) -> str:
+    """A secret from the environment ("" when unset); never echoed in the error."""
+    value = _get(env, name, "")
+    if value and len(value) < min_chars:
+        raise ConfigError(f"{name}: expected a random secret of at least {min_chars} characters")
+    return value
+
+
 def _weights(env: Env, name: str) -> tuple[float, float, float] | None:
     """Blend weights from ``name`` (normalised), or None when it is unset."""
     raw = _get(env, name, "")
@@ -120,6 +128,11 @@ class RecommendSettings:
     # Read the user's recent clicks/accepts from the session store on every request: one store
     # read each (a Firestore query in the cloud); off when clients send context.recent_items.
     user_events: bool
+    # Feedback tokens (recoengine.feedback_tokens): the signing key (Secret Manager in the
+    # cloud; empty locally, where a random key is kept in feedback_key_file) and their lifetime.
+    feedback_key: str
+    feedback_key_file: Path
+    feedback_token_ttl_seconds: int
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> RecommendSettings:
@@ -130,6 +143,11 @@ class RecommendSettings:
             cache_ttl_seconds=env_float(env, "RECO_CACHE_TTL_SECONDS", 30.0, 0.0, 86400.0),
             demo_seed=env_int(env, "DEMO_SEED", 7, 0),
             user_events=env_bool(env, "RECO_USER_EVENTS", True),
+            feedback_key=_secret(env, "FEEDBACK_SIGNING_KEY", min_chars=32),
+            feedback_key_file=Path(_get(env, "FEEDBACK_KEY_FILE", str(var_dir / "feedback-key"))),
+            feedback_token_ttl_seconds=env_int(
+                env, "FEEDBACK_TOKEN_TTL_SECONDS", 86400, 60, 7 * 86400
+            ),
         )
 
 

@@ -61,7 +61,8 @@ def print_trained(path: Path, report: TrainReport, **extra: Any) -> None:
 
 def write_comparison(result: dict[str, Any], out: str, plot_path: str | None = None) -> None:
     """Write the comparison's JSON to ``out`` (and its chart to ``plot_path``), print its table."""
-    from recoengine.comparison import format_table, plot
+    from recoengine.comparison import format_table
+    from recoengine.eval_chart import plot
 
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)

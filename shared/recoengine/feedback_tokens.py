@@ -11,7 +11,8 @@ caller's job (``claim_key`` names the claim).
 
 Layout (then base64url, no padding, after ``v1.``)::
 
-    version u8 | expires_at u32 | nonce 8B | user 8B | len u8 | revision | n u8 | n x item 8B | tag 16B
+    version u8 | expires_at u32 | nonce 8B | user 8B | len u8 | revision
+    | n u8 | n x item 8B | tag 16B
 
 User and item ids enter as 8-byte SHA-256 prefixes: the tag makes them unforgeable, and a
 forged item id matches one of 100 served prefixes with probability 100 / 2^64. Several keys
@@ -70,6 +71,10 @@ class Verified:
         """The id of the once-only claim for this (list, item, event)."""
         raw = f"{self.nonce}\x00{item_id}\x00{event}".encode()
         return hashlib.sha256(raw).hexdigest()
+
+    def list_claim_key(self, event: str) -> str:
+        """The id of the once-only claim for this (list, event): its first such event."""
+        return self.claim_key("", event)  # item ids are never empty
 
 
 def _digest(kind: bytes, value: str) -> bytes:

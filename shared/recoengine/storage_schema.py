@@ -14,6 +14,13 @@ USER_EVENTS = "user_events"
 CANARY_ROLLOUTS = "canary_rollouts"
 CANARY_AUDIT = "canary_audit"
 CANARY_INCIDENTS = "canary_incidents"
+FEEDBACK_CLAIMS = "feedback_claims"  # one document per counted (list, item, event)
 
 # Collection groups whose documents carry EXPIRY_FIELD and so need a TTL policy.
-TTL_COLLECTION_GROUPS: tuple[str, ...] = (SESSIONS, SESSION_MESSAGES, USER_EVENTS, CANARY_INCIDENTS)
+TTL_COLLECTION_GROUPS: tuple[str, ...] = (
+    SESSIONS,
+    SESSION_MESSAGES,
+    USER_EVENTS,
+    CANARY_INCIDENTS,
+    FEEDBACK_CLAIMS,
+)

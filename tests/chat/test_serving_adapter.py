@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recoengine.chat.recommender import ServingRecommender
 from recoengine.errors import ServiceUnavailable
+from recoengine.wiring.serving_recommender import ServingRecommender
 
 
 @pytest.fixture()

@@ -69,9 +69,9 @@ def rewired(monkeypatch):
 
 def test_the_providers_build_the_configured_service(rewired, tmp_path):
     from recoengine import wiring
-    from recoengine.chat import ServingRecommender
     from recoengine.llm.gemini import GeminiModel
     from recoengine.wiring import chat, common
+    from recoengine.wiring.serving_recommender import ServingRecommender
 
     rewired.setenv("VAR_DIR", str(tmp_path))
     rewired.setenv("LLM_BACKEND", "gemini")

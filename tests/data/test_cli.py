@@ -76,13 +76,14 @@ def test_spark_engine_gets_the_namespace(
     fake.evaluate = evaluate  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "recoengine.spark.cli", fake)
     data = sequences(tmp_path)
+    out = str(tmp_path / "m")
     code, _, _ = run(
-        ["train", "--data", str(data), "--engine", "spark", "--out", "m", "--seed", "3"], capsys
+        ["train", "--data", str(data), "--engine", "spark", "--out", out, "--seed", "3"], capsys
     )
     assert code == 0 and len(calls) == 1
     _, args = calls[0]
     given = (args.data, args.format, args.out, args.seed, args.plot, args.engine)
-    assert given == (str(data), "sequences", "m", 3, None, "spark")
+    assert given == (str(data), "sequences", out, 3, None, "spark")
     code, _, err = run(["eval", "--data", str(data), "--engine", "spark", "--out", "e"], capsys)
     assert code == 2 and err.strip() == f"error: {data}: too few users for Spark"
 

@@ -195,7 +195,6 @@ def test_firebase_mode_over_http(firebase_stack):
     base, key = firebase_stack
     alice = key.token("alice")
     reco = {"user_id": "alice", "k": 3}
-    fb = {"user_id": "alice", "item_id": "item-0001", "request_id": "abcdefgh", "event": "click"}
 
     r = post(base, RECO, reco)
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
@@ -205,6 +204,9 @@ def test_firebase_mode_over_http(firebase_stack):
 
     ok = post(base, RECO, reco, alice)
     assert ok.status_code == 200 and len(ok.json()["items"]) == 3
+    served = ok.json()
+    item = served["items"][0]["item_id"]
+    fb = {"user_id": "alice", "item_id": item, "request_id": served["request_id"], "event": "click"}
     forbidden = post(base, RECO, {**reco, "user_id": "bob"}, alice)
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["code"] == "permission_denied"

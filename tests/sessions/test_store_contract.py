@@ -308,3 +308,23 @@ def test_unreachable_firestore_fails_fast_as_503(firestore_emulator, monkeypatch
             assert info.value.status == 503 and "Retry-After" in info.value.headers
     finally:
         client.close()
+
+
+def test_a_claim_succeeds_once_per_key_even_under_concurrency(store, clock):
+    import threading
+    from datetime import timedelta
+
+    until = clock() + timedelta(hours=1)
+    assert store.claim_once("list-a/item-1/click", until) is True
+    assert store.claim_once("list-a/item-1/click", until) is False
+    assert store.claim_once("list-a/item-1/accept", until) is True
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(store.claim_once("race", until)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]

@@ -12,10 +12,7 @@ import base64
 import hmac
 import json
 import logging
-import os
-import secrets
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from recoengine.errors import Unauthorized
 
@@ -56,22 +53,3 @@ def _iam_actor(jwt: str) -> str:
         return f"iam:{claims.get('email') or claims.get('sub') or 'unknown'}"
     except (IndexError, ValueError):
         return "iam:unknown"
-
-
-def load_or_create_token(path: Path) -> str:
-    """The local token in ``path`` (mode 0600), reused across restarts; a new random one if
-    the file is missing, empty or readable by others."""
-    try:
-        existing = path.read_text().strip()
-        if existing and (path.stat().st_mode & 0o077) == 0:
-            return existing
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    os.chmod(path, 0o600)
-    log.warning("canary API token generated: read it from %s (mode 0600)", path)
-    return token

@@ -8,7 +8,7 @@ configuration, with the product's metrics.
 
 from recoengine.chat.interpreter import Interpreter
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
-from recoengine.chat.recommender import RecentItems, Recommender, ServingRecommender, Suggestion
+from recoengine.chat.recommender import RecentItems, Recommender, Suggestion
 from recoengine.chat.service import ChatLimits, ChatService, TurnResult
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "PersonalityRouter",
     "RecentItems",
     "Recommender",
-    "ServingRecommender",
     "Suggestion",
     "TurnResult",
     "load_personalities",

@@ -1,19 +1,15 @@
-"""The recommendation engine as the chat sees it: small ports with an adapter to serving.
+"""The recommendation engine as the chat sees it: small ports.
 
 The chat core depends on ``Recommender`` and ``RecentItems`` only, so it is tested with a tiny
-in-test catalogue; ``ServingRecommender`` adapts a ``RecommenderService`` (the wiring passes
-its provider, so the model loads on the first turn that needs it) in production, ``make run``
-and the benchmarks.
+in-test catalogue; ``recoengine.wiring.serving_recommender.ServingRecommender`` adapts the
+serving layer's ``RecommenderService`` to it in production, ``make run`` and the benchmarks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from recoengine.serving.service import RecommenderService
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -62,55 +58,3 @@ class RecentItems(Protocol):
     the store cannot say (``recoengine.serving.UserEvents``)."""
 
     def recent_item_ids(self, user_id: str, limit: int = 20) -> list[str]: ...
-
-
-def _suggestions(items: Any) -> list[Suggestion]:
-    return [Suggestion(i.item_id, i.title, float(i.score)) for i in items]
-
-
-class ServingRecommender:
-    """A ``RecommenderService`` behind the chat's port. ``service`` is called on each use, so
-    while the model is missing it raises ServiceUnavailable (the chat service turns that into
-    a reply without recommendations) and a model loaded later is picked up."""
-
-    def __init__(self, service: Callable[[], RecommenderService]) -> None:
-        self._service = service
-        self._vocab: tuple[int, frozenset[str]] = (0, frozenset())
-
-    def recommend(
-        self,
-        user_id: str,
-        k: int,
-        *,
-        features: Sequence[str] = (),
-        match_all: bool = False,
-        exclude: Sequence[str] = (),
-        recent_items: Sequence[str] = (),
-    ) -> list[Suggestion]:
-        from recoengine.serving import RecommendContext
-
-        context = RecommendContext(
-            features=list(features), match_all_features=match_all, exclude=list(exclude)
-        )
-        # What the user just did extends their history, as in the recommend function.
-        result = self._service().recommend(user_id, k, context, recent_events=list(recent_items))
-        return _suggestions(result.items)
-
-    def similar(
-        self, item_id: str, k: int, *, exclude: Sequence[str] = (), user_id: str | None = None
-    ) -> list[Suggestion]:
-        items = self._service().similar_items(item_id, k, exclude=list(exclude), user_id=user_id)
-        return _suggestions(items)
-
-    def vocabulary(self) -> frozenset[str]:
-        """Feature tokens the catalogue knows (so "a comedy" can filter by ``Comedy``)."""
-        service = self._service()
-        if self._vocab[0] != id(service):  # cached per loaded model
-            self._vocab = (id(service), frozenset(str(t) for t in service.feature_vocabulary()))
-        return self._vocab[1]
-
-    def features_of(self, item_id: str) -> tuple[str, ...]:
-        return tuple(self._service().item_features(item_id) or ())
-
-    def describe(self) -> dict[str, Any]:
-        return self._service().status()

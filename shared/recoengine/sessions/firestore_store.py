@@ -49,7 +49,13 @@ from recoengine.sessions.model import (
     user_key,
     utcnow,
 )
-from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS, USER_EVENTS
+from recoengine.storage_schema import (
+    EXPIRY_FIELD,
+    FEEDBACK_CLAIMS,
+    SESSION_MESSAGES,
+    SESSIONS,
+    USER_EVENTS,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -318,6 +324,18 @@ class FirestoreSessionStore:
         )
         result = query.count(alias="active").get(**self._read)
         return int(result[0][0].value)
+
+    # -- once-only claims (counted feedback) -------------------------------------------
+    @unavailable_as_503
+    def claim_once(self, key: str, expires_at: datetime) -> bool:
+        from google.api_core.exceptions import AlreadyExists
+
+        ref = self.client.collection(FEEDBACK_CLAIMS).document(key)
+        try:
+            ref.create({EXPIRY_FIELD: expires_at}, **self._write)
+        except AlreadyExists:
+            return False
+        return True
 
     # -- per-user item events --------------------------------------------------------
     def _events_ref(self, user_id: str) -> Any:

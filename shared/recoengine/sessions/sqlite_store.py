@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS user_events (
   expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS user_events_user_at ON user_events (user_id, at);
+CREATE TABLE IF NOT EXISTS feedback_claims (
+  key TEXT PRIMARY KEY,
+  expires_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 PURGE_INTERVAL_SECONDS = 60.0
 EVENTS_CACHE_USERS = 10_000  # cached users per store; the cache is emptied when it is full
@@ -352,6 +356,15 @@ class SqliteSessionStore:
         finally:  # after the commit (or a failure that may have committed): readers re-read
             self._token.change()
 
+    def claim_once(self, key: str, expires_at: datetime) -> bool:
+        with self._write() as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO feedback_claims (key, expires_at) VALUES (?, ?)",
+                (key, _ts(expires_at)),
+            ).rowcount
+            self._maybe_purge(conn)
+        return inserted == 1
+
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
         n = max(0, min(limit, self.events_max))
         now = time.time() if self._wall_clock else _ts(self.clock())
@@ -408,4 +421,5 @@ class SqliteSessionStore:
         removed = conn.execute("DELETE FROM messages WHERE expires_at <= ?", (now,)).rowcount
         removed += conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
         conn.execute("DELETE FROM user_events WHERE expires_at <= ?", (now,))
+        conn.execute("DELETE FROM feedback_claims WHERE expires_at <= ?", (now,))
         return int(removed)

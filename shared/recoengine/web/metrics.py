@@ -73,8 +73,16 @@ RECOMMENDATION_CACHE = Counter(
 )
 RECOMMENDATION_FEEDBACK = Counter(
     "recommendation_feedback_total",
-    "Feedback events on recommendations by event and serving revision (A/B conversion).",
+    "Verified feedback by event and serving revision (A/B test): impressions are served "
+    "lists, clicks and accepts count once per list.",
     ["event", "revision"],
+    registry=REGISTRY,
+)
+RECOMMENDATION_FEEDBACK_REFUSED = Counter(
+    "recommendation_feedback_refused_total",
+    "Feedback refused and not counted, by reason (malformed, forged, expired, other_user, "
+    "not_served, replayed).",
+    ["reason"],
     registry=REGISTRY,
 )
 

@@ -9,8 +9,9 @@ use (no Google client is imported until a request needs one), swapped in tests w
 
 from __future__ import annotations
 
+from recoengine import local_secret
 from recoengine.canary.abtest import AbDesign
-from recoengine.canary.access import Authenticator, load_or_create_token
+from recoengine.canary.access import Authenticator
 from recoengine.canary.cloud_monitoring import CloudMonitoringMetrics
 from recoengine.canary.controller import CanaryController
 from recoengine.canary.notify import Notifier
@@ -83,7 +84,7 @@ def _controller() -> CanaryController:
 
 def _local_token() -> str:
     cfg = settings().canary
-    return cfg.token or load_or_create_token(cfg.token_file)
+    return cfg.token or local_secret.load_or_create(cfg.token_file, "canary API token")
 
 
 controller: Provider[CanaryController] = Provider("canary.controller", _controller)

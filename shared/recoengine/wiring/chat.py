@@ -15,7 +15,6 @@ from recoengine.chat import (
     PersonalityRouter,
     RecentItems,
     Recommender,
-    ServingRecommender,
     load_personalities,
 )
 from recoengine.config import ChatSettings, settings
@@ -31,6 +30,7 @@ from recoengine.wiring.common import (
     user_events,
 )
 from recoengine.wiring.provider import Provider
+from recoengine.wiring.serving_recommender import ServingRecommender
 
 __all__ = [
     "authenticate",

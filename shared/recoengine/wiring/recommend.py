@@ -2,23 +2,38 @@
 calls besides the HTTP layer.
 
 Its dependencies are the shared ones of ``wiring.common`` (the recommender, the users'
-recent events, the sign-in check); tests swap them with ``Provider.override``.
+recent events, the sign-in check) and the feedback ledger; tests swap them with
+``Provider.override``.
 """
 
 from __future__ import annotations
 
-from recoengine.config import settings
+import os
+from typing import TYPE_CHECKING, Any
+
+from recoengine import local_secret
+from recoengine.config import RecommendSettings, settings
+from recoengine.errors import ServiceUnavailable
 from recoengine.wiring.common import (
     authenticate,
     check_user,
     recommender,
     recommender_status,
+    session_store,
     user_events,
 )
+from recoengine.wiring.provider import Provider
+
+if TYPE_CHECKING:
+    from recoengine.feedback_tokens import FeedbackSigner
+    from recoengine.serving.feedback import FeedbackLedger
 
 __all__ = [
     "authenticate",
+    "build_signer",
     "check_user",
+    "feedback",
+    "feedback_status",
     "recent_events",
     "recommender",
     "recommender_status",
@@ -32,3 +47,43 @@ def recent_events(user_id: str) -> list[str]:
     if not settings().recommend.user_events:
         return []
     return user_events().recent_item_ids(user_id)
+
+
+# -- feedback tokens ------------------------------------------------------------------------
+def build_signer(cfg: RecommendSettings, *, on_cloud_run: bool) -> FeedbackSigner:
+    """The signer over ``FEEDBACK_SIGNING_KEY``. Locally, without one, a random key kept in
+    ``var/feedback-key``; on Cloud Run a missing key is an error, since every instance must
+    verify what any other signed (Terraform sets it from Secret Manager)."""
+    from recoengine.feedback_tokens import FeedbackSigner
+
+    key = cfg.feedback_key
+    if not key and on_cloud_run:
+        raise ServiceUnavailable(
+            "FEEDBACK_SIGNING_KEY is not set: on Cloud Run every instance needs the same key "
+            "(infra/terraform/feedback_key.tf provides it from Secret Manager)"
+        )
+    if not key:
+        key = local_secret.load_or_create(cfg.feedback_key_file, "feedback signing key")
+    return FeedbackSigner([key.encode()], cfg.feedback_token_ttl_seconds)
+
+
+def _ledger() -> FeedbackLedger:
+    from recoengine.serving.feedback import FeedbackLedger
+    from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
+
+    signer = build_signer(settings().recommend, on_cloud_run="K_SERVICE" in os.environ)
+    return FeedbackLedger(
+        signer,
+        claims=session_store,
+        events=user_events(),
+        count=lambda event, revision: RECOMMENDATION_FEEDBACK.labels(event, revision).inc(),
+    )
+
+
+feedback: Provider[FeedbackLedger] = Provider("feedback", _ledger)
+
+
+def feedback_status() -> dict[str, Any]:
+    """The "feedback" health component: the signing key is there (never shows it)."""
+    ledger = feedback()
+    return {"status": "ok", "token_ttl_seconds": ledger.signer.ttl_seconds}
