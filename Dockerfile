@@ -34,7 +34,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 COPY requirements/constraints.txt /src/constraints.txt
 COPY --from=build /wheels /wheels
-RUN pip install -c /src/constraints.txt "$(ls /wheels/recoengine-*.whl)[ml]" \
+RUN pip install -c /src/constraints.txt "$(ls /wheels/recoengine-*.whl)[train]" \
  && python -m recoengine.cli demo-model --out /demo-model
 
 # Stage 3: the function's image.

@@ -39,10 +39,6 @@ $(DEV_VENV): $(INSTALL_INPUTS)
 	$(PIP_INSTALL) -e '.[dev]'
 	@touch $@ $(SERVE_VENV)
 
-# The name the venv's stamp had before the two installs (mk/canary.mk still uses it).
-.PHONY: $(VENV)/.installed
-$(VENV)/.installed: $(DEV_VENV)
-
 .PHONY: help
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'

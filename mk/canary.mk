@@ -11,7 +11,7 @@ CANARY_URL ?=
 CANARY_START_PERCENT ?= 5
 
 .PHONY: canary-sim
-canary-sim: $(VENV)/.installed ## Replay a canary timeline: make canary-sim SCENARIO=healthy|error-spike|... [PLOT=f.png] [RUNS=1000]
+canary-sim: $(DEV_VENV) ## Replay a canary timeline: make canary-sim SCENARIO=healthy|error-spike|... [PLOT=f.png] [RUNS=1000]
 	$(PY) tools/canary_sim.py --scenario $(SCENARIO) --seed $(SEED) --plan $(PLAN) $(if $(PLOT),--plot $(PLOT)) $(if $(RUNS),--runs $(RUNS))
 
 MODEL_URI ?=

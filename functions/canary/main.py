@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recoengine.canary.incidents import MalformedIncident, parse_pubsub
 from recoengine.web import ApiRequest, HttpApp
-from recoengine.wiring.canary import authenticator, controller, prepare_auth
+from recoengine.wiring.canary import authenticator, controller, prepare_auth, state_status
 
 app = HttpApp("canary")
 log = logging.getLogger("recoengine.canary.function")
@@ -103,6 +103,9 @@ def resume(req: ApiRequest) -> dict[str, Any]:
 @_route("status")
 def status(req: ApiRequest) -> dict[str, Any]:
     return controller().status(req.body(ServiceBody).service)
+
+
+app.health.component("state")(state_status)
 
 
 @functions_framework.http

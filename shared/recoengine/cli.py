@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 from pathlib import Path
 from typing import NoReturn
 
-from recoengine import console, outputs
+from recoengine import console, eval_chart, outputs
 from recoengine.data.loaders import FORMATS, resolve_format
 from recoengine.errors import ConfigError, DataError
 
@@ -103,21 +102,16 @@ def _train(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     outputs.writable_file(args.out)
+    if args.plot:  # refused now, not after the whole run
+        eval_chart.check_writable(args.plot)
     if args.engine == "spark":
         _spark("evaluate", args)
         return
-    from recoengine.comparison import format_table, plot, run_suite
+    from recoengine.comparison import run_suite
 
     data = console.load(args.data, args.format)
     result = run_suite(data, seed=args.seed, progress=console.progress)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(format_table(result))
-    print(f"results written to {out}")
-    if args.plot:
-        plot(result, args.plot)
-        print(f"chart written to {args.plot}")
+    console.write_comparison(result, args.out, args.plot)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:

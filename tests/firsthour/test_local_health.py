@@ -76,6 +76,7 @@ def test_detailed_health_lists_every_function_and_its_components(listening: str)
     assert components["chat.store"] == {**components["chat.store"], "backend": "sqlite"}
     assert components["chat.llm"]["backend"] == "offline"
     assert components["chat.recommender"]["status"] == "ok"
+    assert components["canary.state"]["backend"] == "sqlite"
     assert all(c["status"] == "ok" for c in components.values())
     summary = requests.get(listening + "/health", timeout=10).json()
     assert set(summary["components"]) == set(components)

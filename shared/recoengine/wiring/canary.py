@@ -101,6 +101,13 @@ def prepare_auth() -> None:
         local_token()
 
 
+def state_status() -> dict[str, str]:
+    """The "state" health component: the rollout store answers (a read of a rollout that
+    never exists), and which backend holds it."""
+    controller().store.get("_health")
+    return {"status": "ok", "backend": settings().canary.store}
+
+
 __all__ = [
     "authenticator",
     "build_controller",
@@ -108,4 +115,5 @@ __all__ = [
     "controller",
     "local_token",
     "prepare_auth",
+    "state_status",
 ]
