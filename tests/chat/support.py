@@ -1,11 +1,22 @@
-"""A tiny catalogue behind the chat's ``Recommender`` port, for fast deterministic tests."""
+"""Shared support of the chat tests: a tiny catalogue behind the chat's ``Recommender``
+port (fast and deterministic), a chat service over it, and the documented answer's check."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
+import jsonschema_rs
+
+from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.recommender import Suggestion
+from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.errors import ServiceUnavailable
+from recoengine.llm.offline import OfflineResponder
+from recoengine.sessions.sqlite_store import SqliteSessionStore
+from recoengine.sessions.user_events import UserEvents
+from recoengine.web.openapi import document
 
 CATALOGUE = [
     ("m1", "Laugh Riot", ("comedy",)),
@@ -99,3 +110,36 @@ class TinyRecommender:
     def describe(self) -> dict:
         self._check()
         return {"status": "ok", "model_version": "tiny"}
+
+
+def make_engine(tmp_path, model=None, recommender=None, store=None, **limits):
+    """A chat service on its own SQLite file (or ``store``); the user's recent events are
+    read from that store through a ``UserEvents`` reader, as the wiring gives it one.
+    Returns the service and the engine latencies it observed."""
+    store = store or SqliteSessionStore(tmp_path / "chat.sqlite3")
+    personalities, default = load_personalities()
+    observed: list[float] = []
+    engine = ChatService(
+        store,
+        model or OfflineResponder(),
+        PersonalityRouter(personalities, default),
+        recommender if recommender is not None else TinyRecommender(),
+        ChatLimits(**limits),
+        observed.append,
+        events=UserEvents(lambda: store),
+    )
+    return engine, observed
+
+
+@cache
+def _chat_reply_schema() -> Any:
+    components = document()["components"]
+    return jsonschema_rs.validator_for(
+        {"$ref": "#/components/schemas/ChatReply", "components": components}
+    )
+
+
+def undocumented(answer: dict[str, Any]) -> list[str]:
+    """Where a chat answer differs from the OpenAPI document's ``ChatReply`` (which admits no
+    field it does not describe): empty when the answer is exactly as documented."""
+    return [str(error) for error in _chat_reply_schema().iter_errors(answer)]

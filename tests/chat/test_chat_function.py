@@ -21,7 +21,7 @@ from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.firestore_store import FirestoreSessionStore
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from recoengine.wiring import chat as chat_wiring
-from tests.chat.support import TinyRecommender
+from tests.chat.support import TinyRecommender, undocumented
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
 
@@ -62,8 +62,9 @@ def converse(base: str) -> None:
     r = s.post(f"{base}/api/v2/chat", json={"user_id": "alice", "message": "hello"}, timeout=10)
     assert r.status_code == 200, r.text
     first = r.json()
-    assert set(first) >= {"session_id", "reply", "personality", "turn", "expires_at", "fallback"}
+    assert undocumented(first) == []
     assert first["turn"] == 1 and first["fallback"] is False and "recommendations" not in first
+    assert first["responder"] == "offline"
     sid = first["session_id"]
     r = s.post(
         f"{base}/api/v2/chat",
@@ -71,6 +72,7 @@ def converse(base: str) -> None:
         timeout=10,
     )
     second = r.json()
+    assert undocumented(second) == []
     assert second["turn"] == 2 and second["personality"] == "curator"
     titles = [x["title"] for x in second["recommendations"]]
     assert len(titles) == 3 and all(t in second["reply"] for t in titles)

@@ -8,36 +8,15 @@ import time
 
 import pytest
 
-from recoengine.chat.personalities import PersonalityRouter, load_personalities
-from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.base import Completion, Prompt
 from recoengine.llm.gemini import GeminiModel
-from recoengine.llm.offline import OFFLINE_NOTE, OfflineResponder
-from recoengine.serving.user_events import UserEvents
+from recoengine.llm.offline import OFFLINE_NOTE
 from recoengine.sessions import SessionNotFound
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
-from tests.chat.support import CATALOGUE, TinyRecommender
+from tests.chat.support import CATALOGUE, TinyRecommender, make_engine, undocumented
 
 FEATURES = {i: set(f) for i, _, f in CATALOGUE}
-
-
-def make_engine(tmp_path, model=None, recommender=None, store=None, **limits):
-    """A chat service on its own SQLite file (or ``store``); the user's recent events are
-    read from that store through a ``UserEvents`` reader, as the wiring gives it one."""
-    store = store or SqliteSessionStore(tmp_path / "chat.sqlite3")
-    personalities, default = load_personalities()
-    observed: list[float] = []
-    engine = ChatService(
-        store,
-        model or OfflineResponder(),
-        PersonalityRouter(personalities, default),
-        recommender if recommender is not None else TinyRecommender(),
-        ChatLimits(**limits),
-        observed.append,
-        events=UserEvents(lambda: store),
-    )
-    return engine, observed
 
 
 def test_a_conversation_with_recommendations_and_refinements(tmp_path):
@@ -46,6 +25,8 @@ def test_a_conversation_with_recommendations_and_refinements(tmp_path):
     assert first.turn == 1 and first.personality == "companion"
     assert first.recommendations is None
     assert first.reply.startswith(OFFLINE_NOTE)
+    # the offline responder configured on purpose: it answered, and that is no fallback
+    assert (first.responder, first.fallback) == ("offline", False)
     sid = first.session_id
 
     recs = engine.turn("alice", "recommend me a comedy", sid)
@@ -172,11 +153,13 @@ def test_gemini_failure_gives_a_flagged_fallback_turn(tmp_path):
         )
         engine, _ = make_engine(tmp_path, model=model)
         result = engine.turn("frank", "recommend me a comedy")
-        assert result.fallback is True
+        assert (result.fallback, result.responder) == (True, "offline")
+        assert undocumented(result.to_dict()) == []
         assert result.recommendations[0].title in result.reply
         fake.script = [Scripted(text="Gemini says hi")]
         ok = engine.turn("frank", "hello again", result.session_id)
-        assert (ok.reply, ok.fallback) == ("Gemini says hi", False)
+        assert (ok.reply, ok.fallback, ok.responder) == ("Gemini says hi", False, "gemini")
+        assert undocumented(ok.to_dict()) == []
         history = engine.history(result.session_id, "frank")["messages"]
         assert [m.get("fallback") for m in history if m["role"] == "assistant"] == [True, False]
         sent = fake.requests[-1]["body"]["contents"]
@@ -250,7 +233,7 @@ class BrokenModel:
 def test_a_model_that_raises_still_gives_a_flagged_reply(tmp_path):
     engine, _ = make_engine(tmp_path, model=BrokenModel())
     result = engine.turn("jay", "recommend me a comedy")
-    assert result.fallback is True and result.recommendations
+    assert result.fallback is True and result.responder == "offline" and result.recommendations
     assert result.recommendations[0].title in result.reply
 
 

@@ -23,11 +23,18 @@ def _instructions() -> list[tuple[str, str]]:
 def test_one_image_per_function_on_python_311_slim() -> None:
     ins = _instructions()
     stages = [v for k, v in ins if k == "FROM"]
-    # The kernels are compiled in a build stage; the image that runs has no compiler.
-    assert stages == ["python:3.11-slim AS build", "python:3.11-slim"]
+    # The kernels are compiled in a build stage, the demo model trained in another; the image
+    # that runs has no compiler and no training extras, only the demo model's files.
+    assert stages == [
+        "python:3.11-slim AS build",
+        "python:3.11-slim AS demo-model",
+        "python:3.11-slim",
+    ]
     final = ins[max(i for i, (k, _) in enumerate(ins) if k == "FROM") :]
     assert not any(k == "RUN" and "gcc" in v for k, v in final)
     assert ("COPY", "--from=build /wheels /wheels") in final
+    assert ("COPY", "--from=demo-model /demo-model /app/demo-model") in final
+    assert "MODEL_URI=/app/demo-model" in " ".join(v for k, v in final if k == "ENV")
     assert ("ARG", "FUNCTION=recommend") in ins
     case = re.search(r'case "\$FUNCTION" in ([a-z|]+)\)', DOCKERFILE)
     assert case and sorted(case.group(1).split("|")) == sorted(routing.FUNCTIONS)

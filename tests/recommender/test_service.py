@@ -229,7 +229,8 @@ def test_serving_imports_no_web_layer_and_no_training() -> None:
     import sys
 
     code = (
-        "import sys, recoengine.serving, recoengine.serving.user_events;"
+        "import sys, recoengine.serving, recoengine.serving.feedback,"
+        " recoengine.sessions.user_events;"
         "bad = [m for m in sys.modules if m.startswith(('recoengine.web', 'prometheus_client',"
         " 'flask', 'recoengine.pipeline', 'recoengine.training', 'recoengine.evaluation',"
         " 'recoengine.config'))];"

@@ -55,6 +55,6 @@ class Recommender(Protocol):
 
 class RecentItems(Protocol):
     """What the user just did: their recent clicked/accepted items, oldest first, empty when
-    the store cannot say (``recoengine.serving.UserEvents``)."""
+    the store cannot say (``recoengine.sessions.user_events.UserEvents``)."""
 
     def recent_item_ids(self, user_id: str, limit: int = 20) -> list[str]: ...

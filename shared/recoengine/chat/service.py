@@ -54,12 +54,18 @@ class ChatLimits:
 
 @dataclass(frozen=True)
 class TurnResult:
+    """One turn's answer. ``responder`` names who wrote the reply (``offline`` or ``gemini``)
+    and ``fallback`` whether that was a stand-in: a configured model failed and the offline
+    responder answered. The offline responder configured on purpose is not a fallback, which
+    is why a reply marked "[offline responder …]" can carry ``fallback: false``."""
+
     session_id: str
     reply: str
     personality: str
     turn: int
     expires_at: datetime
     fallback: bool
+    responder: str
     intent: str
     recommendations: tuple[Suggestion, ...] | None
     language: str = "en"
@@ -74,6 +80,7 @@ class TurnResult:
             "turn": self.turn,
             "expires_at": self.expires_at.isoformat(),
             "fallback": self.fallback,
+            "responder": self.responder,
             "intent": self.intent,
             "language": self.language,
         }
@@ -312,6 +319,7 @@ class ChatService:
             turn=turn.seq + 1,
             expires_at=saved.expires_at,
             fallback=completion.fallback,
+            responder=OfflineResponder.name if completion.fallback else self.model.name,
             intent=what.intent.value,
             recommendations=picks.items if picks else None,
             language=what.language,
@@ -323,7 +331,7 @@ class ChatService:
 def _events_of(store: SessionStore) -> RecentItems:
     # Imported here: the serving package loads numpy, which a chat instance needs only once
     # it is built (and then for the recommender anyway).
-    from recoengine.serving.user_events import UserEvents
+    from recoengine.sessions.user_events import UserEvents
 
     return UserEvents(lambda: store)
 

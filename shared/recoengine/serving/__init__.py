@@ -11,12 +11,10 @@ from recoengine.serving.service import (
     RecommenderService,
     ScoredItem,
 )
-from recoengine.serving.user_events import UserEvents
 
 __all__ = [
     "RecommendContext",
     "Recommendations",
     "RecommenderService",
     "ScoredItem",
-    "UserEvents",
 ]

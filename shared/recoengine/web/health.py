@@ -122,10 +122,11 @@ class HealthRegistry:
         if other is not self and other not in self._included:
             self._included.append(other)
 
-    def _all_components(self) -> dict[str, _Component]:
+    def all_components(self) -> dict[str, _Component]:
+        """This function's components and, prefixed with their function, the included ones."""
         merged = dict(self._components)
         for other in self._included:
-            for name, component in other._all_components().items():
+            for name, component in other.all_components().items():
                 merged[f"{other.function}.{name}"] = component
         return merged
 
@@ -157,7 +158,7 @@ class HealthRegistry:
         return header
 
     def _results(self) -> dict[str, dict[str, Any]]:
-        return {name: _run(name, c) for name, c in self._all_components().items()}
+        return {name: _run(name, c) for name, c in self.all_components().items()}
 
     def summary(self) -> dict[str, Any]:
         results = self._results()

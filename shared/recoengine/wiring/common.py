@@ -21,8 +21,9 @@ from recoengine.web.identity import Authenticator
 from recoengine.wiring.provider import Provider
 
 if TYPE_CHECKING:
-    from recoengine.serving import RecommenderService, UserEvents
+    from recoengine.serving import RecommenderService
     from recoengine.sessions import SessionStore
+    from recoengine.sessions.user_events import UserEvents
 
 __all__ = [
     "MODEL_RETRY_SECONDS",
@@ -126,7 +127,7 @@ session_store: Provider[SessionStore] = Provider(
 
 
 def _user_events() -> UserEvents:
-    from recoengine.serving.user_events import UserEvents
+    from recoengine.sessions.user_events import UserEvents
 
     # The store's provider, not the store: a store that cannot be opened is an outage the
     # breaker absorbs, like one that stops answering.

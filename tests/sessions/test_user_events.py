@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recoengine.serving.user_events import UserEvents
 from recoengine.sessions.model import ItemEvent
+from recoengine.sessions.user_events import UserEvents
 
 
 class DownStore:
