@@ -391,11 +391,23 @@ def test_resource_labels_have_googles_format() -> None:
 # --- variable validations and capacity, evaluated by Terraform --------------------------------
 
 REAL_REGIONS = [
-    "europe-west1", "europe-west4", "europe-west10", "europe-west12", "europe-north2",
-    "us-central1", "us-east5", "us-south1", "me-central2", "me-west1", "africa-south1",
-    "northamerica-northeast2", "northamerica-south1", "southamerica-west1",
-    "asia-southeast2", "australia-southeast1",
-]  # fmt: skip
+    "europe-west1",
+    "europe-west4",
+    "europe-west10",
+    "europe-west12",
+    "europe-north2",
+    "us-central1",
+    "us-east5",
+    "us-south1",
+    "me-central2",
+    "me-west1",
+    "africa-south1",
+    "northamerica-northeast2",
+    "northamerica-south1",
+    "southamerica-west1",
+    "asia-southeast2",
+    "australia-southeast1",
+]
 NOT_REGIONS = [
     "europe-west",
     "Europe-west1",

@@ -326,10 +326,8 @@ def test_release_model_reuses_the_release_recipe() -> None:
     strip = lambda s: re.sub(r"gcloud run (deploy|services update) recommend \$run [^;]*;", "", s)  # noqa: E731
     assert strip(model.stdout.splitlines()[-1]) == strip(image.stdout.splitlines()[-1])
     # The mutable candidates/ prefix is refused.
-    refused = subprocess.run(
-        ["make", "release-model", "PROJECT=demo", "MODEL_URI=gs://b/candidates/spark"],
-        cwd=tf.ROOT, capture_output=True, text=True, check=False, env=env,
-    )  # fmt: skip
+    command = ["make", "release-model", "PROJECT=demo", "MODEL_URI=gs://b/candidates/spark"]
+    refused = subprocess.run(command, cwd=tf.ROOT, capture_output=True, text=True, env=env)
     assert refused.returncode != 0 and "candidates" in refused.stdout
 
 

@@ -8,13 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoengine.artifact import LoadedModel
+from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.serving import RecommendContext, RecommenderService
 from recoengine.serving.cache import TTLCache
 
 
 @pytest.fixture()
 def service(loaded: LoadedModel) -> RecommenderService:
-    return RecommenderService(loaded, (0.4, 0.4, 0.2), TTLCache(100, 60))
+    return RecommenderService(loaded, DEFAULT_WEIGHTS, TTLCache(100, 60))
 
 
 def test_known_user_gets_k_unseen_items_with_components(service: RecommenderService) -> None:
@@ -111,7 +112,7 @@ def test_any_request_answers_the_best_allowed_items_in_order(
 ) -> None:
     """Against a brute-force ranking of the same blended scores: whatever the user and context,
     the answer is the top k of the items that are neither seen, excluded nor filtered out."""
-    svc = RecommenderService(loaded, (0.4, 0.4, 0.2))
+    svc = RecommenderService(loaded, DEFAULT_WEIGHTS)
     cat = svc.catalog
     item = st.sampled_from(cat.item_ids)
     user = data.draw(st.one_of(st.sampled_from(cat.user_ids), st.just("someone-new")))
@@ -134,7 +135,7 @@ def test_any_request_answers_the_best_allowed_items_in_order(
     extra = np.concatenate([svc.model.cb.carrying(t) for t in tokens]) if tokens else None
     for popular in (k, k + len(banned)):  # the service widens once when banned items crowd
         scored, blended = svc.model.blended(
-            np.asarray(history, np.int32), rows, (0.4, 0.4, 0.2), banned, extra, popular
+            np.asarray(history, np.int32), rows, DEFAULT_WEIGHTS, banned, extra, popular
         )
         total = blended.total
         allowed = np.ones(len(scored), bool)
@@ -153,7 +154,7 @@ def test_a_filter_with_no_matching_neighbour_still_fills_k_from_the_index(
     loaded: LoadedModel,
 ) -> None:
     """The user's neighbours carry none of the feature; the inverted index supplies k items."""
-    svc = RecommenderService(loaded, (0.4, 0.4, 0.2))
+    svc = RecommenderService(loaded, DEFAULT_WEIGHTS)
     cb = svc.model.cb
     uid = svc.catalog.user_ids[4]
     history = svc.loaded.history(4)
@@ -198,7 +199,8 @@ def test_weights_in_force_blend_weights_then_tuned_then_default(demo_model_dir) 
 
     assert weights_in_force((0.2, 0.3, 0.5), (0.5, 0.4, 0.1)) == ((0.2, 0.3, 0.5), "BLEND_WEIGHTS")
     assert weights_in_force(None, (0.5, 0.4, 0.1))[0] == (0.5, 0.4, 0.1)
-    assert weights_in_force(None, None) == ((0.4, 0.4, 0.2), "default")
+    assert DEFAULT_WEIGHTS == (0.4, 0.4, 0.2)  # the product: CF 40%, CB 40%, PA 20%
+    assert weights_in_force(None, None) == (DEFAULT_WEIGHTS, "default")
     # The demo model is trained without tuning: it records no tuned weights.
     manifest = json.loads((demo_model_dir / "manifest.json").read_text())
     assert manifest["weights"]["tuned"] is None
@@ -212,14 +214,14 @@ def test_the_cache_and_the_latency_report_through_callbacks(loaded) -> None:
         10, 60, on_hit=lambda: counted.append("hit"), on_miss=lambda: counted.append("miss")
     )
     svc = RecommenderService(
-        loaded, (0.4, 0.4, 0.2), cache, latencies.append, weights_source="test"
+        loaded, DEFAULT_WEIGHTS, cache, latencies.append, weights_source="test"
     )
     first = svc.recommend(loaded.catalog.user_ids[0], 3)
     again = svc.recommend(loaded.catalog.user_ids[0], 3)
     assert (first.cached, again.cached) == (False, True)
     assert counted == ["miss", "hit"] and len(latencies) == 1 and latencies[0] > 0
     status = svc.status()
-    assert status["weights_source"] == "test" and status["weights"] == [0.4, 0.4, 0.2]
+    assert status["weights_source"] == "test" and status["weights"] == list(DEFAULT_WEIGHTS)
     assert status["cache"]["hits"] == 1 and status["model_version"] == loaded.version
 
 

@@ -92,7 +92,7 @@ def test_fallback_reply_within_the_deadline(fake, client, script):
     body, elapsed, status = turn(app, "recommend me a comedy")
     assert status == 200, body
     assert elapsed < DEADLINE, f"{elapsed:.2f}s > {DEADLINE:.2f}s"
-    assert body["fallback"] is True
+    assert body["fallback"] is True and body["responder"] == "offline"
     assert body["reply"] and "unavailable" in body["reply"]
     assert [r["item_id"] for r in body["recommendations"]]  # the items still come
     assert len(fake.requests) <= RETRIES + 1  # bounded retries
@@ -108,5 +108,6 @@ def test_the_conversation_continues_when_gemini_recovers(fake, client):
     fake.script = [Scripted(text="Back online: try Laugh Riot.")]
     second, elapsed, status = turn(app, "and now?", first["session_id"])
     assert status == 200 and second["fallback"] is False and second["turn"] == 2
+    assert second["responder"] == "gemini"
     assert second["reply"] == "Back online: try Laugh Riot."
     assert elapsed < TIMEOUT + 1.0

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recoengine.artifact import LoadedModel
+from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.serving import RecommendContext, RecommenderService
 from recoengine.serving.cache import TTLCache
 from recoengine.sessions.sqlite_store import SqliteSessionStore
@@ -35,7 +36,7 @@ ANY_TEXT = st.text(max_size=40)
 
 @pytest.fixture(scope="module")
 def service(loaded: LoadedModel) -> RecommenderService:
-    return RecommenderService(loaded, (0.4, 0.4, 0.2), TTLCache(0, 0))
+    return RecommenderService(loaded, DEFAULT_WEIGHTS, TTLCache(0, 0))
 
 
 def contexts(loaded: LoadedModel) -> st.SearchStrategy[tuple]:

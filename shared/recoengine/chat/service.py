@@ -39,6 +39,7 @@ from recoengine.sessions.model import (
     is_session_id,
     utcnow,
 )
+from recoengine.sessions.user_events import UserEvents
 
 log = logging.getLogger(__name__)
 
@@ -329,10 +330,8 @@ class ChatService:
 
 
 def _events_of(store: SessionStore) -> RecentItems:
-    # Imported here: the serving package loads numpy, which a chat instance needs only once
-    # it is built (and then for the recommender anyway).
-    from recoengine.sessions.user_events import UserEvents
-
+    """A reader over ``store`` with its own breaker, for a service built without the wiring's
+    shared one (tests, benchmarks)."""
     return UserEvents(lambda: store)
 
 
