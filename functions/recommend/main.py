@@ -153,7 +153,8 @@ def feedback(req: ApiRequest) -> Reply:
         raise _refused(exc.reason.value, error_type(message, details=details)) from None
     except AlreadyRecorded:
         raise _refused(
-            "replayed", Conflict(f"this {body.event} on this item of this request is recorded")
+            "replayed",
+            Conflict(f"this {body.event} on this item of this request is already recorded"),
         ) from None
     req.log_fields.update(user_id=body.user_id, item_id=body.item_id)
     if recorded.counted:  # enters the A/B counts, attributed to the revision that served it
