@@ -12,7 +12,7 @@ CANARY_START_PERCENT ?= 5
 
 .PHONY: canary-sim
 canary-sim: $(DEV_VENV) ## Replay a canary timeline: make canary-sim SCENARIO=healthy|error-spike|... [PLOT=f.png] [RUNS=1000]
-	$(PY) tools/canary_sim.py --scenario $(SCENARIO) --seed $(SEED) --plan $(PLAN) $(if $(PLOT),--plot $(PLOT)) $(if $(RUNS),--runs $(RUNS))
+	$(PY) -m tools.canary_sim --scenario $(SCENARIO) --seed $(SEED) --plan $(PLAN) $(if $(PLOT),--plot $(PLOT)) $(if $(RUNS),--runs $(RUNS))
 
 MODEL_URI ?=
 
