@@ -146,7 +146,7 @@ class FeedbackSigner:
 
     @staticmethod
     def _tag(key: bytes, payload: bytes) -> bytes:
-        return hmac.new(key, _DOMAIN + payload, hashlib.sha256).digest()[:_TAG]
+        return hmac.digest(key, _DOMAIN + payload, "sha256")[:_TAG]
 
     @staticmethod
     def _split(token: str) -> tuple[bytes, bytes]:
