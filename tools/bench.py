@@ -62,8 +62,8 @@ def log(msg: str) -> None:
 
 # -- quality ------------------------------------------------------------------------------
 def _quality(data_dir: str, fmt: str) -> dict[str, Any]:
-    from recoengine.data.loaders import load_dataset
     from recoengine.comparison import format_table, run_suite
+    from recoengine.data.loaders import load_dataset
 
     result = run_suite(load_dataset(data_dir, fmt))
     print(format_table(result), file=sys.stderr)
