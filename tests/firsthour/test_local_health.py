@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from tests.firsthour.support import ROOT, env_with
-from tools.localstack import free_port
+from tools.localstack import free_port, stop
 
 LISTENING = "local stack listening on "
 
@@ -55,12 +55,7 @@ def listening(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         assert said.startswith(f"{LISTENING}http://127.0.0.1:{port} ("), said
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def test_it_answers_as_soon_as_it_says_it_listens(listening: str) -> None:
