@@ -131,6 +131,10 @@ class RecommendSettings:
     # Feedback tokens (recoengine.feedback_tokens): the signing key (Secret Manager in the
     # cloud; empty locally, where a random key is kept in feedback_key_file) and their lifetime.
     feedback_key: str
+    # Rotation (docs/deploy.md): the key before the current one and the one after it only
+    # verify; tokens are signed with ``feedback_key``. Pinned Secret Manager versions in the cloud.
+    feedback_key_previous: str
+    feedback_key_next: str
     feedback_key_file: Path
     feedback_token_ttl_seconds: int
 
@@ -144,6 +148,8 @@ class RecommendSettings:
             demo_seed=env_int(env, "DEMO_SEED", 7, 0),
             user_events=env_bool(env, "RECO_USER_EVENTS", True),
             feedback_key=_secret(env, "FEEDBACK_SIGNING_KEY", min_chars=32),
+            feedback_key_previous=_secret(env, "FEEDBACK_SIGNING_KEY_PREVIOUS", min_chars=32),
+            feedback_key_next=_secret(env, "FEEDBACK_SIGNING_KEY_NEXT", min_chars=32),
             feedback_key_file=Path(_get(env, "FEEDBACK_KEY_FILE", str(var_dir / "feedback-key"))),
             feedback_token_ttl_seconds=env_int(
                 env, "FEEDBACK_TOKEN_TTL_SECONDS", 86400, 60, 7 * 86400
@@ -241,6 +247,10 @@ class CanarySettings:
     local_scenario: str
     traffic_attempts: int
     traffic_backoff_seconds: float
+    # API endpoints of the Cloud Run Admin API (REST) and Cloud Monitoring (gRPC host:port);
+    # empty means Google's. The cloud-parity stack points them at the project's fakes.
+    run_endpoint: str = ""
+    monitoring_endpoint: str = ""
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> CanarySettings:
@@ -285,6 +295,8 @@ class CanarySettings:
             traffic_backoff_seconds=env_float(
                 env, "CANARY_TRAFFIC_BACKOFF_SECONDS", 0.5, 0.0, 60.0
             ),
+            run_endpoint=_get(env, "CANARY_RUN_ENDPOINT", ""),
+            monitoring_endpoint=_get(env, "CANARY_MONITORING_ENDPOINT", ""),
         )
 
 
