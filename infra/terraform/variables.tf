@@ -289,10 +289,30 @@ variable "spark_training_max_hours" {
 
 variable "feedback_key_version" {
   type        = number
-  description = "Generation of the feedback-token signing key in Secret Manager (feedback_key.tf). Raise it to rotate the key: a new random key is written, and tokens signed with the old one stop verifying."
+  description = "Generation of the CURRENT feedback-token signing key (feedback_key.tf): recommend signs with it and verifies with it. Each generation is one pinned Secret Manager version. Rotate in two applies (docs/deploy.md): first set feedback_key_next_version, then promote it here."
   default     = 1
   validation {
     condition     = var.feedback_key_version >= 1 && floor(var.feedback_key_version) == var.feedback_key_version
     error_message = "feedback_key_version must be a positive integer."
+  }
+}
+
+variable "feedback_key_previous_version" {
+  type        = number
+  description = "Generation of the PREVIOUS feedback signing key, still verified (tokens signed by revisions deployed before the last promotion), never used to sign; 0 = none. Must be below feedback_key_version."
+  default     = 0
+  validation {
+    condition     = floor(var.feedback_key_previous_version) == var.feedback_key_previous_version && var.feedback_key_previous_version >= 0 && var.feedback_key_previous_version < var.feedback_key_version
+    error_message = "feedback_key_previous_version must be 0 (none) or a whole number below feedback_key_version."
+  }
+}
+
+variable "feedback_key_next_version" {
+  type        = number
+  description = "Generation of the NEXT feedback signing key, verified but not yet used to sign, so that revisions deployed after its promotion are trusted by every revision deployed now; 0 = none. Must be above feedback_key_version."
+  default     = 0
+  validation {
+    condition     = floor(var.feedback_key_next_version) == var.feedback_key_next_version && (var.feedback_key_next_version == 0 ? true : var.feedback_key_next_version > var.feedback_key_version)
+    error_message = "feedback_key_next_version must be 0 (none) or a whole number above feedback_key_version."
   }
 }
