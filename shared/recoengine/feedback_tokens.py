@@ -16,7 +16,9 @@ Layout (then base64url, no padding, after ``v1.``)::
 
 User and item ids enter as 8-byte SHA-256 prefixes: the tag makes them unforgeable, and a
 forged item id matches one of 100 served prefixes with probability 100 / 2^64. Several keys
-verify (the first signs), so the key can be rotated without refusing tokens in flight.
+verify (the first signs), so the key can be rotated without refusing tokens in flight: an
+instance holds its current key (signs), and the previous and next ones (verify only), as the
+wiring reads them (``recoengine.wiring.recommend.signing_keys``).
 """
 
 from __future__ import annotations
@@ -106,6 +108,11 @@ class FeedbackSigner:
         self._keys = tuple(keys)
         self.ttl_seconds = ttl_seconds
         self._clock = clock
+
+    @property
+    def key_count(self) -> int:
+        """How many keys verify (for the health report: a rotation's step is visible)."""
+        return len(self._keys)
 
     def issue(self, user_id: str, revision: str, item_ids: Sequence[str]) -> str:
         rev = revision.encode()[:MAX_REVISION]

@@ -37,6 +37,7 @@ __all__ = [
     "recent_events",
     "recommender",
     "recommender_status",
+    "signing_keys",
     "user_events",
 ]
 
@@ -50,12 +51,16 @@ def recent_events(user_id: str) -> list[str]:
 
 
 # -- feedback tokens ------------------------------------------------------------------------
-def build_signer(cfg: RecommendSettings, *, on_cloud_run: bool) -> FeedbackSigner:
-    """The signer over ``FEEDBACK_SIGNING_KEY``. Locally, without one, a random key kept in
-    ``var/feedback-key``; on Cloud Run a missing key is an error, since every instance must
-    verify what any other signed (Terraform sets it from Secret Manager)."""
-    from recoengine.feedback_tokens import FeedbackSigner
+def signing_keys(cfg: RecommendSettings, *, on_cloud_run: bool) -> list[bytes]:
+    """The feedback keys of this instance, the signing one first: current, previous, next.
 
+    Tokens are signed with ``FEEDBACK_SIGNING_KEY`` (current) and verified with it and with
+    ``FEEDBACK_SIGNING_KEY_PREVIOUS`` / ``FEEDBACK_SIGNING_KEY_NEXT`` when set. A rotation moves
+    a key from next to current to previous across two deployments (docs/deploy.md), so any two
+    revisions one step apart share the other's signing key and accept each other's tokens.
+    Locally, without a current key, a random one kept in ``var/feedback-key``; on Cloud Run a
+    missing current key is an error, since every instance must verify what any other signed
+    (Terraform sets the keys from pinned Secret Manager versions, feedback_key.tf)."""
     key = cfg.feedback_key
     if not key and on_cloud_run:
         raise ServiceUnavailable(
@@ -64,7 +69,19 @@ def build_signer(cfg: RecommendSettings, *, on_cloud_run: bool) -> FeedbackSigne
         )
     if not key:
         key = local_secret.load_or_create(cfg.feedback_key_file, "feedback signing key")
-    return FeedbackSigner([key.encode()], cfg.feedback_token_ttl_seconds)
+    keys = [key]
+    for other in (cfg.feedback_key_previous, cfg.feedback_key_next):
+        if other and other not in keys:
+            keys.append(other)
+    return [k.encode() for k in keys]
+
+
+def build_signer(cfg: RecommendSettings, *, on_cloud_run: bool) -> FeedbackSigner:
+    """The signer over ``signing_keys``: signs with the current key, verifies with all."""
+    from recoengine.feedback_tokens import FeedbackSigner
+
+    keys = signing_keys(cfg, on_cloud_run=on_cloud_run)
+    return FeedbackSigner(keys, cfg.feedback_token_ttl_seconds)
 
 
 def _ledger() -> FeedbackLedger:
@@ -84,6 +101,7 @@ feedback: Provider[FeedbackLedger] = Provider("feedback", _ledger)
 
 
 def feedback_status() -> dict[str, Any]:
-    """The "feedback" health component: the signing key is there (never shows it)."""
-    ledger = feedback()
-    return {"status": "ok", "token_ttl_seconds": ledger.signer.ttl_seconds}
+    """The "feedback" health component: the signing key is there (never shows it), and how
+    many keys verify (2 or 3 while a rotation is under way: docs/deploy.md)."""
+    signer = feedback().signer
+    return {"status": "ok", "token_ttl_seconds": signer.ttl_seconds, "keys": signer.key_count}
