@@ -6,7 +6,9 @@ names) are read from the code, never from a copy in the test.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from recoengine import storage_schema
 from recoengine.web import metrics, routing
 from tests.infra import tfconfig as tf
+from tests.infra import tfeval
 
 CONFIG_SOURCE = "\n".join(
     (tf.ROOT / "shared" / "recoengine" / name).read_text(encoding="utf-8")
@@ -372,3 +375,95 @@ def test_the_code_writes_the_log_fields_the_metrics_extract() -> None:
         assert re.search(field, code), f"no log entry carries {field}"
     canary = tf.resources("google_logging_metric")["canary_events"]
     assert canary["label_extractors"]["action"] == "EXTRACT(jsonPayload.canary_event)"
+
+
+# -- the feedback signing keys (feedback_key.tf) ---------------------------------------------
+def _secret_env(tmp: Path, generations: dict[str, int]) -> dict[str, Any]:
+    """``local.secret_env`` computed by Terraform from the real variables and locals, with the
+    Secret Manager version of generation g stubbed as ``"v<g>"`` (the only resource attribute
+    the locals read)."""
+    source = (tf.TF_DIR / "feedback_key.tf").read_text(encoding="utf-8")
+    block = re.search(r"(?ms)^locals \{.*?^\}", source)
+    assert block, "feedback_key.tf has no locals block"
+    versions = re.compile(r"(?m)^  feedback_key_versions = .*$")
+    assert versions.search(block.group(0)), "the versions local moved: update this stub"
+    stubbed = versions.sub(
+        '  feedback_key_versions = { for g in local.feedback_key_generations : g => "v${g}" }',
+        block.group(0),
+    ).replace("google_secret_manager_secret.feedback_key.secret_id", '"SECRET"')
+    required = {
+        "project_id": "test-project",
+        "domain": "a.example.com",
+        "operators_group": "o@x.io",
+    }
+    tfvars = {**required, **generations}
+    files = {
+        "variables.tf": (tf.TF_DIR / "variables.tf").read_text(encoding="utf-8"),
+        "locals.tf": stubbed,
+        "outputs.tf": 'output "env" {\n  value = local.secret_env\n}\n'
+        'output "generations" {\n  value = local.feedback_key_generations\n}\n',
+        "terraform.tfvars": "".join(f"{k} = {json.dumps(v)}\n" for k, v in tfvars.items()),
+    }
+    return tfeval.run_module(files, tmp)
+
+
+ROTATION = [  # (variables, the pinned versions recommend gets)
+    ({}, {"FEEDBACK_SIGNING_KEY": "v1"}),
+    (
+        {"feedback_key_next_version": 2},
+        {"FEEDBACK_SIGNING_KEY": "v1", "FEEDBACK_SIGNING_KEY_NEXT": "v2"},
+    ),
+    (
+        {"feedback_key_version": 2, "feedback_key_previous_version": 1},
+        {"FEEDBACK_SIGNING_KEY": "v2", "FEEDBACK_SIGNING_KEY_PREVIOUS": "v1"},
+    ),
+    ({"feedback_key_version": 2}, {"FEEDBACK_SIGNING_KEY": "v2"}),
+]
+
+
+@pytest.mark.parametrize(("generations", "pinned"), ROTATION)
+def test_recommend_gets_each_feedback_key_at_a_pinned_version(
+    generations: dict[str, int], pinned: dict[str, str], tmp_path: Path
+) -> None:
+    """The shape services.tf reads (``local.secret_env``): each key the code reads, at the
+    version of its generation, the optional ones only while set; one version per generation."""
+    out = _secret_env(tmp_path, generations)
+    assert set(out["env"]) == {"recommend"}
+    env = out["env"]["recommend"]
+    assert {name: ref["version"] for name, ref in env.items()} == pinned
+    assert {ref["secret"] for ref in env.values()} == {"SECRET"}
+    assert sorted(out["generations"]) == sorted(v[1:] for v in pinned.values())
+    for name in env:
+        assert f'"{name}"' in CONFIG_SOURCE, f"config.py does not read {name}"
+
+
+@pytest.mark.parametrize(
+    "generations",
+    [
+        {"feedback_key_previous_version": 1},  # previous must be older than current
+        {"feedback_key_next_version": 1},  # next must be newer than current
+        {"feedback_key_version": 0},
+        {"feedback_key_version": 2, "feedback_key_next_version": 1.5},
+    ],
+)
+def test_feedback_key_generations_out_of_order_are_refused(
+    generations: dict[str, float], tmp_path: Path
+) -> None:
+    with pytest.raises(AssertionError, match="Invalid value for variable"):
+        _secret_env(tmp_path, generations)  # type: ignore[arg-type]
+
+
+def test_feedback_keys_are_write_only_per_generation_and_never_latest() -> None:
+    """Cloud Run reads a secret at instance start: ``latest`` would give instances of one
+    revision different keys after a rotation. Keys never enter the state (write-only, from
+    an ephemeral value), and a retired generation is disabled, not destroyed."""
+    assert not re.search(r'(?m)^\s*version\s*=\s*"latest"', tf.source_text())
+    version = tf.resources("google_secret_manager_secret_version")["feedback_key"]
+    assert version["for_each"] == "${local.feedback_key_generations}"
+    assert version["secret_data_wo"] == "${ephemeral.random_password.feedback_key[each.key].result}"
+    assert "secret_data" not in version
+    assert version["deletion_policy"] == "DISABLE"
+    ephemeral = tf.parse()["ephemeral"][0]["random_password"]["feedback_key"]
+    assert ephemeral["for_each"] == "${local.feedback_key_generations}"
+    services = (tf.TF_DIR / "services.tf").read_text(encoding="utf-8")
+    assert "local.secret_env" in services, "services.tf must take the keys from local.secret_env"
