@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from recoengine.errors import ServiceUnavailable
 from recoengine.sessions import SessionNotFound, SessionState, is_session_id
 from recoengine.sessions.firestore_store import FirestoreSessionStore
 from recoengine.sessions.model import RecommendedItem, decode_seq, encode_seq
@@ -315,16 +316,67 @@ def test_a_claim_succeeds_once_per_key_even_under_concurrency(store, clock):
     from datetime import timedelta
 
     until = clock() + timedelta(hours=1)
-    assert store.claim_once("list-a/item-1/click", until) is True
-    assert store.claim_once("list-a/item-1/click", until) is False
-    assert store.claim_once("list-a/item-1/accept", until) is True
-    results: list[bool] = []
+    assert store.claim_all(["list-a/item-1/click"], until) == {"list-a/item-1/click"}
+    assert store.claim_all(["list-a/item-1/click"], until) == frozenset()
+    assert store.claim_all(["list-a/item-1/accept"], until) == {"list-a/item-1/accept"}
+    results: list[frozenset[str]] = []
     threads = [
-        threading.Thread(target=lambda: results.append(store.claim_once("race", until)))
+        threading.Thread(target=lambda: results.append(store.claim_all(["race"], until)))
         for _ in range(8)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [False] * 7 + [True]
+    assert sorted(map(len, results)) == [0] * 7 + [1]
+
+
+def test_claim_all_claims_what_is_new_in_one_write(store, clock):
+    """An item's claim and its list's claim: the second item of a list finds the list claimed;
+    a race of several items of one list gives the list to exactly one of them."""
+    until = clock() + timedelta(hours=1)
+    assert store.claim_all(["i1", "list"], until) == {"i1", "list"}
+    assert store.claim_all(["i2", "list"], until) == {"i2"}
+    assert store.claim_all(["i1", "list"], until) == frozenset()
+    assert store.claim_all(["i3", "i3"], until) == {"i3"}
+    results: list[frozenset[str]] = []
+    threads = [
+        threading.Thread(target=lambda n=n: results.append(store.claim_all([f"r{n}", "L"], until)))
+        for n in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum("L" in r for r in results) == 1
+    assert all(len(r - {"L"}) == 1 for r in results)  # every item claimed by its own call
+
+
+def test_firestore_claim_whose_commit_reply_is_lost_is_settled_by_rereading(
+    firestore_client, clock, monkeypatch
+):
+    """The commit applies but the caller sees a deadline error (the reply was lost): the
+    store rereads its documents, finds its own attempt and reports the keys as claimed, so
+    the client's retry is not refused as already recorded with nothing counted."""
+    from google.api_core.exceptions import DeadlineExceeded
+    from google.cloud.firestore_v1.batch import WriteBatch
+
+    store = FirestoreSessionStore(firestore_client, TTL, clock=clock)
+    commit = WriteBatch.commit
+
+    def commit_then_lose_the_reply(self, *args, **kwargs):
+        commit(self, *args, **kwargs)
+        raise DeadlineExceeded("reply lost")
+
+    until = clock() + timedelta(hours=1)
+    monkeypatch.setattr(WriteBatch, "commit", commit_then_lose_the_reply)
+    assert store.claim_all(["lost-1", "lost-list"], until) == {"lost-1", "lost-list"}
+
+    def commit_fails(self, *args, **kwargs):
+        raise DeadlineExceeded("not applied")
+
+    monkeypatch.setattr(WriteBatch, "commit", commit_fails)
+    with pytest.raises(ServiceUnavailable):
+        store.claim_all(["lost-2", "lost-list"], until)
+    monkeypatch.setattr(WriteBatch, "commit", commit)
+    assert store.claim_all(["lost-2", "lost-list"], until) == {"lost-2"}  # nothing left behind

@@ -13,6 +13,12 @@ invents may reach them:
 - **The A/B conversion is per list**: the first click (or accept) on a list counts, so a list
   converts at most once and the conversion rate stays a proportion of served lists. Further
   clicks on other items of the list are still recorded in the user's history.
+- **Both claims are one write** (``claim_all``): the item's claim and the list's claim commit
+  together or not at all, so a failure leaves nothing behind and the client's retry is counted
+  (with two writes, a failure between them left the item claimed, the retry got 409 and the
+  conversion was never counted). A commit whose outcome is unknown is settled by the store
+  (Firestore rereads the claims it tried to write); one it cannot settle is never counted twice,
+  at worst not at all.
 
 Metric updates and the store are injected (``count``, ``claims``, ``events``), so this module
 imports neither Prometheus nor a store backend.
@@ -33,7 +39,7 @@ CONVERSION_EVENTS = ("click", "accept")
 
 
 class ClaimStore(Protocol):
-    def claim_once(self, key: str, expires_at: datetime) -> bool: ...
+    def claim_all(self, keys: Sequence[str], expires_at: datetime) -> frozenset[str]: ...
 
 
 class EventRecorder(Protocol):
@@ -78,20 +84,22 @@ class FeedbackLedger:
         if event not in CONVERSION_EVENTS:
             raise ValueError(f"{event!r} is not a client event")
         proof = self.signer.verify(token, user_id, item_id)
-        if not self._claim(proof, proof.claim_key(item_id, event)):
+        item_claim, list_claim = proof.claim_key(item_id, event), proof.list_claim_key(event)
+        new = self._claim(proof, (item_claim, list_claim))
+        if item_claim not in new:
             raise AlreadyRecorded
-        counted = self._claim(proof, proof.list_claim_key(event))
+        counted = list_claim in new
         if counted:
             self._count(event, proof.revision)
         stored = self._events.record(user_id, item_id, event)
         return Recorded(proof.revision, counted, stored)
 
-    def _claim(self, proof: Verified, key: str) -> bool:
+    def _claim(self, proof: Verified, keys: Sequence[str]) -> frozenset[str]:
         """Without the store a repeat cannot be told apart, so nothing is counted: 503, and the
         client retries (within the token's lifetime) once the store is back."""
         until = datetime.fromtimestamp(proof.expires_at, UTC)
         try:
-            return self._claims().claim_once(key, until)
+            return self._claims().claim_all(keys, until)
         except Exception as exc:
             raise ServiceUnavailable(
                 "feedback cannot be recorded while the session store is unavailable; retry later"

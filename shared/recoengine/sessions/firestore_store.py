@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -81,6 +82,13 @@ def unavailable_as_503(method: Callable[P, R]) -> Callable[P, R]:
             raise ServiceUnavailable("session store unavailable", retry_after=2) from None
 
     return wrapper
+
+
+def _conflicts() -> tuple[type[Exception], ...]:
+    """What a conditional commit raises when another writer got there first: reread, retry."""
+    from google.api_core import exceptions
+
+    return (exceptions.FailedPrecondition, exceptions.AlreadyExists, exceptions.Aborted)
 
 
 def _aware(value: Any) -> datetime:
@@ -162,13 +170,11 @@ class FirestoreSessionStore:
         No locks are held between read and write (Firestore's server transactions lock the
         documents they read, and the emulator resolves contending locks slowly).
         """
-        from google.api_core import exceptions
-
         delay = 0.005
         for _ in range(_OCC_ATTEMPTS):
             try:
                 return attempt()
-            except (exceptions.FailedPrecondition, exceptions.AlreadyExists, exceptions.Aborted):
+            except _conflicts():
                 log.info("concurrent update of %s, retrying", what)
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
@@ -327,15 +333,41 @@ class FirestoreSessionStore:
 
     # -- once-only claims (counted feedback) -------------------------------------------
     @unavailable_as_503
-    def claim_once(self, key: str, expires_at: datetime) -> bool:
-        from google.api_core.exceptions import AlreadyExists
+    def claim_all(self, keys: Sequence[str], expires_at: datetime) -> frozenset[str]:
+        """The absent claim documents are created in one batch: a batch commits atomically,
+        and a ``create`` of a document that exists fails it whole, so a concurrent claimer
+        makes this attempt reread and claim what is left. The documents carry this call's
+        random ``attempt`` id: when a commit fails without saying whether it applied (a
+        deadline, a lost connection), rereading them settles it, so a claim that did commit
+        is reported as this call's, never left for a retry to find "already recorded"."""
+        from google.api_core.exceptions import GoogleAPICallError
 
-        ref = self.client.collection(FEEDBACK_CLAIMS).document(key)
-        try:
-            ref.create({EXPIRY_FIELD: expires_at}, **self._write)
-        except AlreadyExists:
-            return False
-        return True
+        refs = {key: self.client.collection(FEEDBACK_CLAIMS).document(key) for key in keys}
+        attempt_id = secrets.token_hex(8)
+
+        def attempt() -> frozenset[str]:
+            got = self.client.get_all(list(refs.values()), **self._read)
+            snaps = {snap.reference.path: snap for snap in got}
+            absent = [key for key, ref in refs.items() if not snaps[ref.path].exists]
+            if not absent:
+                return frozenset()
+            batch = self.client.batch()
+            for key in absent:
+                batch.create(refs[key], {EXPIRY_FIELD: expires_at, "attempt": attempt_id})
+            try:
+                batch.commit(**self._write)
+            except GoogleAPICallError as exc:
+                if isinstance(exc, _conflicts()) or not self._claimed(refs, absent, attempt_id):
+                    raise
+                log.info("claim commit reported %s but had applied", type(exc).__name__)
+            return frozenset(absent)
+
+        return self._optimistic(attempt, "the feedback claims")
+
+    def _claimed(self, refs: dict[str, Any], keys: list[str], attempt_id: str) -> bool:
+        """Whether this attempt's batch is stored (all of it or none: batches are atomic)."""
+        snaps = self.client.get_all([refs[k] for k in keys], **self._read)
+        return all(s.exists and (s.to_dict() or {}).get("attempt") == attempt_id for s in snaps)
 
     # -- per-user item events --------------------------------------------------------
     def _events_ref(self, user_id: str) -> Any:

@@ -239,9 +239,11 @@ class SessionStore(Protocol):
 
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]: ...
 
-    def claim_once(self, key: str, expires_at: datetime) -> bool:
-        """Atomically record ``key`` until ``expires_at``: True the first time, False after
-        (counted feedback: each served list, item and event counts once)."""
+    def claim_all(self, keys: Sequence[str], expires_at: datetime) -> frozenset[str]:
+        """Record every key of ``keys`` not recorded yet, until ``expires_at``, in ONE atomic
+        write, and return those (counted feedback: each served list, item and event counts
+        once, and a list converts once). All or nothing: a failure records none of them, so a
+        retry finds them all new again."""
         ...
 
     def ping(self) -> None: ...

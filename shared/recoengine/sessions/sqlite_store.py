@@ -356,14 +356,19 @@ class SqliteSessionStore:
         finally:  # after the commit (or a failure that may have committed): readers re-read
             self._token.change()
 
-    def claim_once(self, key: str, expires_at: datetime) -> bool:
-        with self._write() as conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO feedback_claims (key, expires_at) VALUES (?, ?)",
-                (key, _ts(expires_at)),
-            ).rowcount
+    def claim_all(self, keys: Sequence[str], expires_at: datetime) -> frozenset[str]:
+        with self._write() as conn:  # one transaction: every key or none
+            new = frozenset(
+                key
+                for key in dict.fromkeys(keys)
+                if conn.execute(
+                    "INSERT OR IGNORE INTO feedback_claims (key, expires_at) VALUES (?, ?)",
+                    (key, _ts(expires_at)),
+                ).rowcount
+                == 1
+            )
             self._maybe_purge(conn)
-        return inserted == 1
+        return new
 
     def recent_item_events(self, user_id: str, limit: int = 20) -> list[ItemEvent]:
         n = max(0, min(limit, self.events_max))
