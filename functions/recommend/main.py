@@ -32,7 +32,8 @@ log = logging.getLogger("recoengine.recommend")
 app = HttpApp("recommend")
 
 Id = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")
-_TOKEN = re.compile(r"^[^\x00-\x1f]{1,64}$")
+# Matched whole (fullmatch): with re.match, "$" also matches before a trailing newline.
+_TOKEN = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 
 class Context(BaseModel):
@@ -47,7 +48,7 @@ class Context(BaseModel):
     @classmethod
     def _tokens(cls, values: list[str]) -> list[str]:
         for v in values:
-            if not _TOKEN.match(v):
+            if not _TOKEN.fullmatch(v):
                 raise ValueError("entries must be 1-64 printable characters")
         return values
 
@@ -55,7 +56,7 @@ class Context(BaseModel):
     @classmethod
     def _persona(cls, values: dict[str, str]) -> dict[str, str]:
         for k, v in values.items():
-            if not _TOKEN.match(k) or not _TOKEN.match(v):
+            if not _TOKEN.fullmatch(k) or not _TOKEN.fullmatch(v):
                 raise ValueError("persona keys and values must be 1-64 printable characters")
         return values
 

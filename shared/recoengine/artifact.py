@@ -211,21 +211,53 @@ def _rmtree(path: Path) -> None:
 
 
 def _download(uri: str, cache_root: Path) -> Path:
-    """Copy ``gs://bucket/prefix`` to a local directory (once per instance)."""
+    """Copy ``gs://bucket/prefix`` to a local directory (once per instance).
+
+    Whoever can write to the bucket controls the manifest, so its file names are checked
+    (``_listed_files``) before anything is written: a name such as ``../../x`` or ``/etc/x``
+    is refused, and nothing lands outside (or inside) the cache folder."""
     import google.cloud.storage as storage  # heavy: imported only for a gs:// model
 
     bucket_name, _, prefix = uri[len("gs://") :].partition("/")
     prefix = prefix.rstrip("/")
-    target = cache_root / hashlib.sha256(uri.encode()).hexdigest()[:16]
-    target.mkdir(parents=True, exist_ok=True)
     client = storage.Client()
     bucket = client.bucket(bucket_name)
-    manifest_blob = bucket.blob(f"{prefix}/manifest.json")
-    manifest_blob.download_to_filename(str(target / "manifest.json"))
-    manifest = json.loads((target / "manifest.json").read_text())
-    for name in manifest.get("files", {}):
+    raw = bucket.blob(f"{prefix}/manifest.json").download_as_bytes()
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:
+        raise ArtifactError(f"unreadable model manifest at {uri}: {exc}") from None
+    names = _listed_files(manifest, uri)
+    target = cache_root / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
         bucket.blob(f"{prefix}/{name}").download_to_filename(str(target / name))
+    (target / "manifest.json").write_bytes(raw)
     return target
+
+
+def _expected_files() -> set[str]:
+    return {f"{n}.npy" for n in (*_ARRAYS, *_USERS)} | {"catalog.json"}
+
+
+def _listed_files(manifest: Any, uri: str) -> list[str]:
+    """The files a manifest lists, refused unless the format is this engine's and they are
+    exactly its files: plain names (no path separator, no ``..``, nothing absolute), nothing
+    extra, nothing missing. Checked before a download writes any of them."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(
+            f"unknown artifact format {found!r} at {uri} (this engine reads format {FORMAT}; "
+            "retrain with make train)"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ArtifactError(f"artifact at {uri} has no file list")
+    names = [str(n) for n in files]
+    unsafe = [n for n in names if n != Path(n).name or n in ("", ".", "..") or "\\" in n]
+    if unsafe or set(names) != _expected_files():
+        raise ArtifactError(f"artifact at {uri} lists unexpected files")
+    return names
 
 
 def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, Any]]:
@@ -233,6 +265,8 @@ def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, A
         if uri.startswith("gs://"):
             try:
                 root = _download(uri, cache_root or Path(tempfile.gettempdir()) / "model-cache")
+            except ArtifactError:
+                raise
             except Exception as exc:  # NotFound, Forbidden, network: all "no model"
                 raise ArtifactError(f"cannot download model artifact {uri}: {exc}") from None
         else:
@@ -242,16 +276,8 @@ def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, A
         raise ArtifactError(f"no model artifact at {uri}") from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"unreadable model manifest at {uri}: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ArtifactError(
-            f"unknown artifact format {found!r} at {uri} (this engine reads format {FORMAT}; "
-            "retrain with make train)"
-        )
-    files = manifest.get("files", {})
-    expected = {f"{n}.npy" for n in (*_ARRAYS, *_USERS)} | {"catalog.json"}
-    if set(files) != expected:
-        raise ArtifactError(f"artifact at {uri} lists unexpected files")
+    _listed_files(manifest, uri)
+    files = manifest["files"]
     # hashlib releases the GIL on large buffers: the files are checked two at a time.
     with ThreadPoolExecutor(max_workers=2) as pool:
         found = pool.map(lambda n: _sha256(root / n) if (root / n).exists() else "", files)

@@ -76,6 +76,14 @@ def test_cold_start_with_context_and_warnings(stack: str) -> None:
         ({"user_id": "u", "unexpected": 1}, 422),
         ([1, 2], 422),
         ({"user_id": "u" * 70000}, 413),
+        # A trailing newline must not pass a pattern ending in "$" (re.match allows it).
+        ({"user_id": "u\n"}, 422),
+        ({"user_id": "u", "context": {"features": ["x\n"]}}, 422),
+        ({"user_id": "u", "context": {"exclude": ["x\n"]}}, 422),
+        ({"user_id": "u", "context": {"recent_items": ["x\n"]}}, 422),
+        ({"user_id": "u", "context": {"persona": {"age\n": "young"}}}, 422),
+        ({"user_id": "u", "context": {"persona": {"age": "young\n"}}}, 422),
+        ({"user_id": "u", "context": {"features": ["x\x7f"]}}, 422),
     ],
 )
 def test_invalid_input_gets_a_json_error(stack: str, payload: object, status: int) -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_RETRY_SECONDS",
+    "MODEL_UNAVAILABLE",
     "authenticate",
     "authenticator",
     "build_recommender",
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 # A model that failed to load is tried again after this long; until then requests get 503.
 MODEL_RETRY_SECONDS = 30.0
+MODEL_UNAVAILABLE = "the recommendation model is not available right now; retry later"
 
 
 # -- the recommender ----------------------------------------------------------------------
@@ -84,8 +86,10 @@ def _load_recommender() -> RecommenderService:
     try:
         return build_recommender(cfg.recommend, cfg.service.var_dir / "model-cache")
     except Exception as exc:  # any failure to load is "model unavailable", never a crash
-        log.error("recommendation model unavailable: %s", exc)
-        raise ServiceUnavailable(f"recommendation model unavailable: {exc}") from None
+        # The details (the model URI, the storage error: bucket, paths, service account) go to
+        # the log only; the client learns that the model is unavailable and when to retry.
+        log.error("recommendation model unavailable: %s: %s", type(exc).__name__, exc)
+        raise ServiceUnavailable(MODEL_UNAVAILABLE) from None
 
 
 recommender: Provider[RecommenderService] = Provider(
