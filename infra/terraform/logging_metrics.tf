@@ -8,6 +8,9 @@
 #   jsonPayload.cache                               "hit" | "miss"
 #   jsonPayload.event = "feedback", .feedback_event, .revision   (recommendation feedback)
 #   jsonPayload.canary_event, .service                            (canary audit: enable, step, rollback, ...)
+#   jsonPayload.chat_reply, .chat_understanding   "model" | "fallback" | "offline"  (one per chat turn)
+# chat's rollback rules (shared/recoengine/rollback_rules.yml) judge multiturn_engine_latency (the
+# turn minus the model's wait) and chat_turns (the fallback rates) per revision_name.
 # In PromQL they are logging_googleapis_com:user_<name>{monitored_resource="cloud_run_revision"}.
 # A log-based metric counts entries of whatever resource type matches its filter, so in PromQL
 # it can map to several resource types: every query names monitored_resource (tests/infra).
@@ -143,6 +146,62 @@ resource "google_logging_metric" "canary_events" {
 
   label_extractors = {
     action  = "EXTRACT(jsonPayload.canary_event)"
+    service = "EXTRACT(jsonPayload.service)"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_logging_metric" "chat_turns" {
+  project     = var.project_id
+  name        = "chat_turns"
+  description = "Chat turns by who wrote the reply and who understood the message (model, fallback: the model failed and the offline part stood in, offline: configured so): chat's fallback rates, judged per revision by the canary."
+  filter      = "${local.run_filter} AND jsonPayload.chat_reply:*"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "reply"
+      value_type  = "STRING"
+      description = "Who wrote the reply: model, fallback or offline."
+    }
+    labels {
+      key         = "understanding"
+      value_type  = "STRING"
+      description = "Who understood the message: model, fallback or offline."
+    }
+  }
+
+  label_extractors = {
+    reply         = "EXTRACT(jsonPayload.chat_reply)"
+    understanding = "EXTRACT(jsonPayload.chat_understanding)"
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_logging_metric" "canary_needs_attention" {
+  project     = var.project_id
+  name        = "canary_needs_attention"
+  description = "Canary controller entries saying live traffic could not be repaired to match a stored rollout (a human must act): the alert in alerts.tf."
+  filter      = "${local.run_filter} AND jsonPayload.canary_event=\"needs_attention\""
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+
+    labels {
+      key         = "service"
+      value_type  = "STRING"
+      description = "Service whose rollout needs attention."
+    }
+  }
+
+  label_extractors = {
     service = "EXTRACT(jsonPayload.service)"
   }
 

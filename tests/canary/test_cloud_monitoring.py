@@ -8,7 +8,9 @@ import pytest
 from google.cloud import monitoring_v3
 
 from recoengine.canary.cloud_monitoring import (
+    CHAT_TURNS,
     CPU,
+    ENGINE_LATENCY,
     FEEDBACK,
     MEMORY,
     REQUEST_COUNT,
@@ -117,7 +119,15 @@ def test_queries_ask_for_aligned_per_revision_series(loaded):
     metrics = CloudMonitoringMetrics("test-project", 60, client=loaded.client(), timeout_s=5)
     metrics.windows(query(T0 + 7, T0 + 125))  # unaligned bounds
     by_type = {r.filter.split('"')[1]: r for r in loaded.requests}
-    assert set(by_type) == {REQUEST_COUNT, REQUEST_LATENCIES, CPU, MEMORY, FEEDBACK}
+    assert set(by_type) == {
+        REQUEST_COUNT,
+        REQUEST_LATENCIES,
+        CPU,
+        MEMORY,
+        FEEDBACK,
+        CHAT_TURNS,
+        ENGINE_LATENCY,
+    }
     req = by_type[REQUEST_COUNT]
     assert req.name == "projects/test-project"
     assert 'resource.labels.service_name = "recommend"' in req.filter
@@ -131,6 +141,64 @@ def test_queries_ask_for_aligned_per_revision_series(loaded):
         monitoring_v3.Aggregation.Aligner.ALIGN_PERCENTILE_95
     )
     assert "metric.labels.revision" in by_type[FEEDBACK].filter
+    # Chat's signals: per revision (the resource's label), split by who replied / understood.
+    for metric in (CHAT_TURNS, ENGINE_LATENCY):
+        assert 'resource.labels.service_name = "recommend"' in by_type[metric].filter
+        assert "resource.labels.revision_name" in by_type[metric].aggregation.group_by_fields
+    assert {"metric.labels.reply", "metric.labels.understanding"} <= set(
+        by_type[CHAT_TURNS].aggregation.group_by_fields
+    )
+
+
+def turns(revision: str, reply: str, understanding: str, end: int, n: int):
+    return monitoring_v3.TimeSeries(
+        metric={"type": CHAT_TURNS, "labels": {"reply": reply, "understanding": understanding}},
+        resource={
+            "type": "cloud_run_revision",
+            "labels": {"service_name": "chat", "revision_name": revision},
+        },
+        points=[point(end, int64_value=n)],
+    )
+
+
+def seconds(counts) -> dict:
+    """A distribution as the multiturn_engine_latency log-based metric has it: seconds,
+    exponential buckets from 1 ms doubling (logging_metrics.tf)."""
+    return {
+        "count": sum(counts),
+        "bucket_options": {
+            "exponential_buckets": {"num_finite_buckets": 24, "growth_factor": 2, "scale": 0.001}
+        },
+        "bucket_counts": counts,
+    }
+
+
+def test_chat_turns_fallbacks_and_engine_latency_per_revision(monitoring):
+    end = T0 + 60
+    monitoring.series[CHAT_TURNS] = [
+        turns("cand-2", "model", "model", end, 90),
+        turns("cand-2", "fallback", "model", end, 6),
+        turns("cand-2", "fallback", "fallback", end, 4),
+        turns("cand-2", "model", "fallback", end, 5),
+        turns("stable-1", "model", "model", end, 1000),
+        turns("stable-1", "offline", "offline", end, 7),  # offline on purpose: no fallback
+        turns("other-9", "fallback", "fallback", end, 50),  # a third revision: ignored
+    ]
+    fast = [0] * 6 + [100]  # [32, 64) ms
+    slow = [0] * 10 + [100]  # [512, 1024) ms
+    monitoring.series[ENGINE_LATENCY] = [
+        series("stable-1", [point(end, distribution_value=seconds(fast))]),
+        series("cand-2", [point(end, distribution_value=seconds(slow))]),
+    ]
+    metrics = CloudMonitoringMetrics("test-project", 60, client=monitoring.client(), timeout_s=5)
+    (w,) = metrics.windows(MetricsQuery("chat", "stable-1", "cand-2", T0, T0 + 60))
+    c, s = w.candidate, w.stable
+    assert (c.turns, c.reply_fallbacks, c.understanding_fallbacks) == (105, 10, 9)
+    assert (s.turns, s.reply_fallbacks, s.understanding_fallbacks) == (1007, 0, 0)
+    # Seconds become milliseconds on the canonical bounds.
+    assert 32 <= s.engine_latency_quantile(0.5) <= 64
+    assert 512 <= c.engine_latency_quantile(0.95) <= 1024
+    assert c.latency.sum() == 0  # request latencies are a separate series
 
 
 def test_no_complete_window_means_no_query(monitoring):

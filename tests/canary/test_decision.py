@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+import yaml
 
 from recoengine.canary import state
-from recoengine.canary.decision import Action, decide, observe
+from recoengine.canary.decision import Action, decide, fired_triggers, observe
 from recoengine.canary.policy import CanaryPolicy
+from recoengine.canary.rules import RULES_PATH, load_rules
+from recoengine.canary.scenarios import Scenario, SyntheticMetrics
 from recoengine.canary.state import Cause, Phase, Rollout
+from recoengine.canary.windows import MetricsQuery, RevisionWindow
 from recoengine.errors import Conflict
-from tests.canary.helpers import fast_policy, rev, window
+from tests.canary.helpers import fast_policy, histogram_of, rev, window
 
 SVC = {"service": "svc", "stable": "svc-1", "candidate": "svc-2"}
 BAD = {
@@ -137,3 +144,142 @@ def test_rollout_round_trips_through_its_document():
     assert back.to_dict() == r.to_dict()
     assert back.totals["candidate"].latency.sum() == 1000
     assert "totals" not in r.public()
+
+
+# --- rules per service -------------------------------------------------------------------------
+
+
+def chat_rev(
+    requests: int = 1000,
+    errors: int = 1,
+    latency_ms: float = 1500.0,
+    engine_ms: float = 60.0,
+    reply_fallbacks: int = 3,
+    understanding_fallbacks: int = 10,
+    seed: int = 0,
+    **kw,
+) -> RevisionWindow:
+    """A chat revision's window: every request a turn, slow because it waits on the model."""
+    w = rev(requests, errors, latency_ms, seed=seed, **kw)
+    engine = np.random.default_rng(seed + 1000).lognormal(np.log(engine_ms), 0.4, requests)
+    w.turns, w.engine_latency = requests, histogram_of(engine)
+    w.reply_fallbacks, w.understanding_fallbacks = reply_fallbacks, understanding_fallbacks
+    return w
+
+
+def rollout_of(service: str, policy: CanaryPolicy) -> Rollout:
+    svc = {"service": service, "stable": f"{service}-1", "candidate": f"{service}-2"}
+    r, _ = state.start(None, policy.plan, Cause(0.0, "test", "start"), **svc)
+    return r
+
+
+def run(service: str, windows: list[tuple[RevisionWindow, RevisionWindow]], policy: CanaryPolicy):
+    """Observe ``windows`` (stable, candidate) in order; the first rollback decision or None."""
+    r = rollout_of(service, policy)
+    for i, (stable, candidate) in enumerate(windows):
+        observe(r, window(i, stable, candidate), policy)
+        d = decide(r, 60.0 * (i + 1), policy)
+        if d.action == Action.ROLLBACK:
+            return i, d
+    return None
+
+
+def test_each_service_is_judged_by_its_own_rules_from_the_one_file():
+    policy = fast_policy()
+    chat = policy.rules_for("chat")
+    assert {r.trigger for r in chat.rules} == {
+        "error_rate",
+        "engine_latency_p95_ms",
+        "reply_fallback_rate",
+        "understanding_fallback_rate",
+        "memory_utilization",
+        "cpu_utilization",
+    }
+    assert chat.get("latency_p95_ms") is None  # no absolute 500 ms on a turn waiting on Gemini
+    # recommend, canary and any other service keep the product spec's rules (the default).
+    for service in ("recommend", "canary", "svc"):
+        assert policy.rules_for(service) is policy.rules
+    assert all(r.min_requests == 100 for r in (*policy.rules.rules, *chat.rules))
+
+
+def test_a_chat_turn_waiting_on_the_model_is_not_a_latency_breach_but_its_engine_is():
+    policy = fast_policy()
+    slow_model = [(chat_rev(seed=i), chat_rev(seed=i + 50)) for i in range(6)]  # p95 ~2.9 s
+    assert run("chat", slow_model, policy) is None
+    # The same windows on a service judged by the spec's 500 ms roll back at the 3rd window.
+    at, d = run("recommend", slow_model, policy)
+    assert (at, d.trigger) == (2, "latency_p95_ms")
+    slow_engine = [(chat_rev(seed=i), chat_rev(engine_ms=450.0, seed=i + 50)) for i in range(6)]
+    at, d = run("chat", slow_engine, policy)
+    assert (at, d.trigger) == (2, "engine_latency_p95_ms")
+
+
+def test_chat_fallback_rates_fire_on_the_candidates_excess_not_on_a_model_outage():
+    policy = fast_policy()
+    broken = [(chat_rev(seed=i), chat_rev(reply_fallbacks=200, seed=i + 50)) for i in range(6)]
+    at, d = run("chat", broken, policy)
+    assert (at, d.trigger) == (2, "reply_fallback_rate")
+    misread = [
+        (chat_rev(seed=i), chat_rev(understanding_fallbacks=300, seed=i + 50)) for i in range(6)
+    ]
+    at, d = run("chat", misread, policy)
+    assert (at, d.trigger) == (2, "understanding_fallback_rate")
+    outage = [
+        (
+            chat_rev(reply_fallbacks=900, understanding_fallbacks=900, seed=i),
+            chat_rev(reply_fallbacks=900, understanding_fallbacks=900, seed=i + 50),
+        )
+        for i in range(6)
+    ]
+    assert run("chat", outage, policy) is None
+
+
+def test_a_window_under_the_rules_minimum_neither_counts_nor_resets_for_every_trigger():
+    policy = fast_policy()
+    r = rollout_of("recommend", policy)
+    # 99 requests, all failing, CPU and memory pegged: a cold start on a thin candidate.
+    for i in range(5):
+        thin = rev(99, 99, latency_ms=2000.0, cpu=0.99, memory=0.99, seed=i)
+        assert observe(r, window(i, rev(), thin), policy) == []
+    assert r.breaches == {}
+    assert decide(r, 300.0, policy).action != Action.ROLLBACK
+    c = rollout_of("chat", policy)
+    thin_turns = chat_rev(99, reply_fallbacks=99, engine_ms=2000.0)
+    for i in range(5):
+        assert observe(c, window(i, chat_rev(), thin_turns), policy) == []
+
+
+def test_the_minimum_is_read_from_the_rules_file(tmp_path: Path):
+    doc = yaml.safe_load(RULES_PATH.read_text())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            rule["labels"]["min_requests"] = "50"
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(doc))
+    policy = fast_policy(rules=load_rules(path))
+    assert policy.rules_for("chat").by_trigger("error_rate").min_requests == 50
+    bad = [(rev(), rev(60, 30, seed=i)) for i in range(4)]
+    at, d = run("recommend", bad, policy)
+    assert (at, d.trigger) == (2, "error_rate")
+    assert run("recommend", bad, fast_policy()) is None  # the shipped minimum: 100
+
+
+def test_the_chat_scenarios_through_the_local_metrics_backend():
+    """SyntheticMetrics gives the chat service turns; chat's rules judge them."""
+    policy = fast_policy()
+    metrics = SyntheticMetrics("slow-model")
+    for scenario, expected in (("slow-model", None), ("model-fallback", "reply_fallback_rate")):
+        metrics.scenario = scenario
+        query = MetricsQuery("chat", "chat-1", "chat-2", 0.0, 40 * 60.0, share=0.1)
+        r = rollout_of("chat", policy)
+        fired: list[str] = []
+        at = -1
+        for w in metrics.windows(query):
+            assert w.candidate.turns == w.candidate.requests > 0
+            observe(r, w, policy)
+            at += 1
+            if fired := fired_triggers(r, policy):
+                break
+        assert (fired[0] if fired else None) == expected, (scenario, at, r.breaches)
+        if expected:
+            assert at == Scenario(scenario).onset + 2  # the 3rd bad window in a row

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from recoengine.canary.judge import Verdict, judge
 from recoengine.canary.policy import CanaryPolicy
-from tests.canary.helpers import rev
+from tests.canary.helpers import histogram_of, rev
 
 POLICY = CanaryPolicy()
 
@@ -61,3 +63,69 @@ def test_cpu_and_memory_over_thresholds_fail_and_missing_data_is_inconclusive():
     no_cpu = judge(rev(20000, 20), rev(5000, 5, cpu=None, seed=1), POLICY)
     assert no_cpu.verdict == Verdict.INCONCLUSIVE
     assert no_cpu.to_dict()["checks"][2]["verdict"] == "inconclusive"
+
+
+# --- chat: its own rules -----------------------------------------------------------------------
+
+
+def chat_rev(
+    requests, errors, latency_ms=1500.0, engine_ms=60.0, reply=3, understanding=10, seed=0
+):
+    w = rev(requests, errors, latency_ms, seed=seed)
+    engine = np.random.default_rng(seed + 1000).lognormal(np.log(engine_ms), 0.4, requests)
+    w.turns, w.engine_latency = requests, histogram_of(engine)
+    w.reply_fallbacks, w.understanding_fallbacks = reply, understanding
+    return w
+
+
+def test_chat_turns_waiting_on_the_model_pass_where_the_default_rules_fail():
+    stable, candidate = chat_rev(20000, 20), chat_rev(5000, 5, seed=1)
+    assert candidate.latency_quantile(0.95) > 2000  # the model's wait, both revisions alike
+    chat = judge(stable, candidate, POLICY, "chat")
+    assert chat.verdict == Verdict.PASS, chat.to_dict()
+    assert [c.name for c in chat.checks] == [
+        "error_rate",
+        "latency",
+        "engine_latency",
+        "reply_fallback",
+        "understanding_fallback",
+        "cpu",
+        "memory",
+    ]
+    # The same numbers judged by the spec's absolute 500 ms fail.
+    assert check(judge(stable, candidate, POLICY, "recommend"), "latency").verdict == Verdict.FAIL
+
+
+def test_chat_engine_latency_is_judged_relatively_and_against_its_threshold():
+    j = judge(chat_rev(20000, 20), chat_rev(5000, 5, engine_ms=120.0, seed=1), POLICY, "chat")
+    assert check(j, "engine_latency").verdict == Verdict.FAIL  # 2x the stable engine
+    assert "significantly" in check(j, "engine_latency").reason
+    j = judge(
+        chat_rev(20000, 20, engine_ms=400.0),
+        chat_rev(5000, 5, engine_ms=420.0, seed=1),
+        POLICY,
+        "chat",
+    )
+    assert check(j, "engine_latency").values["candidate_p95_ms"] > 500
+    assert check(j, "engine_latency").verdict == Verdict.FAIL
+    assert "over 500 ms" in check(j, "engine_latency").reason
+    # A model that got slower for the candidate only is caught by the relative request check.
+    j = judge(chat_rev(20000, 20), chat_rev(5000, 5, latency_ms=2500.0, seed=1), POLICY, "chat")
+    assert check(j, "latency").verdict == Verdict.FAIL
+
+
+def test_chat_fallback_rates_fail_on_a_material_excess_over_the_stable_revision():
+    stable = chat_rev(20000, 20, reply=60, understanding=200)
+    worse = judge(stable, chat_rev(5000, 5, reply=400, seed=1), POLICY, "chat")  # 0.3% -> 8%
+    assert check(worse, "reply_fallback").verdict == Verdict.FAIL
+    assert worse.verdict == Verdict.FAIL
+    misread = judge(stable, chat_rev(5000, 5, understanding=900, seed=1), POLICY, "chat")
+    assert check(misread, "understanding_fallback").verdict == Verdict.FAIL  # 1% -> 18%
+    # 0.3% -> 2%: significant, but under the 5-point margin that matters.
+    slight = judge(stable, chat_rev(5000, 5, reply=100, seed=1), POLICY, "chat")
+    assert check(slight, "reply_fallback").verdict == Verdict.PASS
+    no_turns = chat_rev(5000, 5, seed=1)
+    no_turns.turns = 0
+    assert check(judge(stable, no_turns, POLICY, "chat"), "reply_fallback").verdict == (
+        Verdict.INCONCLUSIVE
+    )

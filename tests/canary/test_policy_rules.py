@@ -15,31 +15,76 @@ from recoengine.errors import ConfigError
 
 def test_rules_are_read_from_the_shared_rules_file():
     rules = load_rules()
-    spec = {r.trigger: (r.threshold, r.windows) for r in rules.rules}
+    spec = {r.trigger: (r.threshold, r.windows, r.min_requests) for r in rules.rules}
     assert spec == {
-        "error_rate": (0.01, 3),
-        "latency_p95_ms": (500.0, 3),
-        "memory_utilization": (0.85, 2),
-        "cpu_utilization": (0.8, 3),
+        "error_rate": (0.01, 3, 100),
+        "latency_p95_ms": (500.0, 3, 100),
+        "memory_utilization": (0.85, 2, 100),
+        "cpu_utilization": (0.8, 3, 100),
     }
-    assert rules.window_seconds == 60
+    chat = rules.for_service("chat")
+    assert {r.trigger: (r.threshold, r.windows, r.min_requests) for r in chat.rules} == {
+        "error_rate": (0.01, 3, 100),
+        "engine_latency_p95_ms": (500.0, 3, 100),
+        "reply_fallback_rate": (0.05, 3, 100),
+        "understanding_fallback_rate": (0.1, 3, 100),
+        "memory_utilization": (0.85, 2, 100),
+        "cpu_utilization": (0.8, 3, 100),
+    }
+    assert rules.window_seconds == chat.window_seconds == 60
+    assert (rules.service, chat.service) == ("default", "chat")
+    assert rules.for_service("recommend") is rules and chat.for_service("canary") is rules
     # Agreement with the alert itself: "N windows in a row" is `for: (N-1) minutes`.
     doc = yaml.safe_load(RULES_PATH.read_text())
-    for raw in doc["groups"][0]["rules"]:
-        minutes = int(str(raw["for"]).rstrip("m"))
-        assert minutes == int(raw["labels"]["windows"]) - 1
+    for group in doc["groups"]:
+        for raw in group["rules"]:
+            minutes = int(str(raw["for"]).rstrip("m"))
+            assert minutes == int(raw["labels"]["windows"]) - 1
+
+
+def test_the_policy_gives_each_service_its_rules():
+    policy = CanaryPolicy()
+    assert policy.rules_for("chat").get("latency_p95_ms") is None
+    assert policy.rules_for("chat").by_trigger("engine_latency_p95_ms").threshold == 500
+    assert policy.rules_for("recommend") is policy.rules
 
 
 def test_a_changed_rules_file_changes_the_policy(tmp_path: Path):
     doc = yaml.safe_load(RULES_PATH.read_text())
     doc["groups"][0]["rules"][0]["labels"]["windows"] = "5"
+    doc["groups"][1]["rules"][1]["labels"]["threshold"] = "800"
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump(doc))
-    assert load_rules(path).by_trigger("error_rate").windows == 5
+    rules = load_rules(path)
+    assert rules.by_trigger("error_rate").windows == 5
+    assert rules.for_service("chat").by_trigger("engine_latency_p95_ms").threshold == 800
+    assert CanaryPolicy(rules=rules).rules_for("chat").by_trigger("error_rate").windows == 3
+
+
+def rule(service: str, trigger: str, extra: str = ", min_requests: '5'") -> str:
+    labels = f"service: {service}, trigger: {trigger}, threshold: '1', windows: '2'{extra}"
+    return f"{{alert: A, labels: {{{labels}}}}}"
+
+
+def rules_doc(*rules: str) -> str:
+    return f"groups: [{{rules: [{', '.join(rules)}]}}]"
 
 
 @pytest.mark.parametrize(
-    "content", ["groups: [{rules: [{alert: X, labels: {trigger: error_rate}}]}]", "{}", ": :"]
+    "content",
+    [
+        "groups: [{rules: [{alert: X, labels: {trigger: error_rate}}]}]",
+        "{}",
+        ": :",
+        rules_doc(rule("default", "error_rate", "")),  # no minimum request count
+        rules_doc(rule("default", "error_rate", ", min_requests: '0'")),  # one request decides
+        rules_doc(rule("default", "error_rate"), rule("default", "error_rate")),  # a duplicate
+        rules_doc(rule("chat", "error_rate")),  # no default rules for every other service
+        rules_doc(rule("default", "p99")),  # an unknown trigger
+        # groups with different windows
+        rules_doc(rule("default", "error_rate")).replace("{rules", "{interval: 1m, rules")[:-1]
+        + ", {interval: 2m, rules: []}]",
+    ],
 )
 def test_broken_rules_fail_at_start_up(tmp_path: Path, content: str):
     path = tmp_path / "rules.yml"

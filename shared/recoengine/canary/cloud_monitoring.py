@@ -7,6 +7,12 @@ to the rules' window (1 minute): ``request_count`` by ``response_code_class`` (5
 ``container/cpu/utilizations`` and ``container/memory/utilizations``, and the log-based
 ``recommendation_feedback`` metric (labels ``event``, ``revision``) for the A/B test. These are
 Cloud Run's own numbers, so they also see failures the application never logs.
+
+Chat's own signals come from two more log-based metrics (infra/terraform/logging_metrics.tf),
+per revision through the monitored resource's ``revision_name``: ``chat_turns`` (labels ``reply``
+and ``understanding``: ``model``, ``fallback`` or ``offline``) and ``multiturn_engine_latency``
+(a distribution in seconds: the turn's time minus the model's wait). Other services have no
+such entries, so their turns stay at zero.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
 CPU = "run.googleapis.com/container/cpu/utilizations"
 MEMORY = "run.googleapis.com/container/memory/utilizations"
 FEEDBACK = "logging.googleapis.com/user/recommendation_feedback"
+CHAT_TURNS = "logging.googleapis.com/user/chat_turns"
+ENGINE_LATENCY = "logging.googleapis.com/user/multiturn_engine_latency"
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,10 @@ def _bounds(options: Any) -> np.ndarray:
     return np.asarray([], dtype=float)
 
 
-def distribution_histogram(dist: Any) -> np.ndarray:
-    bounds = _bounds(dist.bucket_options)
+def distribution_histogram(dist: Any, to_ms: float = 1.0) -> np.ndarray:
+    """A distribution re-binned into the canonical milliseconds layout (``to_ms``: the factor
+    from the distribution's unit to milliseconds, 1000 for a metric in seconds)."""
+    bounds = _bounds(dist.bucket_options) * to_ms
     counts = np.zeros(bounds.size + 1, dtype=np.int64)
     raw = list(dist.bucket_counts)[: counts.size]
     counts[: len(raw)] = raw
@@ -146,14 +156,33 @@ class CloudMonitoringMetrics:
                 if c is not None:
                     c.requests += int(p.value.int64_value)
                     c.errors += int(p.value.int64_value) if is_error else 0
+        for metric, attr, to_ms in (
+            (REQUEST_LATENCIES, "latency", 1.0),
+            (ENGINE_LATENCY, "engine_latency", 1000.0),
+        ):
+            for ts in self._query(
+                Series(metric, res, "ALIGN_DELTA", "REDUCE_SUM", by_rev), start, end
+            ):
+                rev = ts.resource.labels.get("revision_name", "")
+                for p in ts.points:
+                    c = cell(p, rev)
+                    if c is not None:
+                        hist = distribution_histogram(p.value.distribution_value, to_ms)
+                        setattr(c, attr, getattr(c, attr) + hist)
+        by_who = (*by_rev, "metric.labels.reply", "metric.labels.understanding")
         for ts in self._query(
-            Series(REQUEST_LATENCIES, res, "ALIGN_DELTA", "REDUCE_SUM", by_rev), start, end
+            Series(CHAT_TURNS, res, "ALIGN_DELTA", "REDUCE_SUM", by_who), start, end
         ):
             rev = ts.resource.labels.get("revision_name", "")
+            reply = ts.metric.labels.get("reply", "") == "fallback"
+            understanding = ts.metric.labels.get("understanding", "") == "fallback"
             for p in ts.points:
                 c = cell(p, rev)
                 if c is not None:
-                    c.latency = c.latency + distribution_histogram(p.value.distribution_value)
+                    n = int(p.value.int64_value)
+                    c.turns += n
+                    c.reply_fallbacks += n if reply else 0
+                    c.understanding_fallbacks += n if understanding else 0
         for metric, attr in ((CPU, "cpu"), (MEMORY, "memory")):
             for ts in self._query(
                 Series(metric, res, "ALIGN_PERCENTILE_95", "REDUCE_MAX", by_rev), start, end

@@ -5,10 +5,12 @@ breach counters of each rollback rule, a short chart history. ``decide`` turns t
 one action (continue, hold, advance, promote, rollback, pause) with its reason. Neither talks
 to the outside world, so ``make canary-sim`` replays timelines through exactly this code.
 
-Breach counting follows the alert rules: a window over the threshold adds one, a window under
-it resets to zero, and the rule fires at its ``windows``-th consecutive bad window. A window
-with fewer than ``min_window_requests`` requests (or no utilisation sample) has no reliable
-value: it neither counts nor resets (one error in 20 requests is not a 5% error rate).
+Breach counting follows the alert rules of the rollout's service (``policy.rules_for``): a
+window over the threshold adds one, a window under it resets to zero, and the rule fires at its
+``windows``-th consecutive bad window. A window with fewer samples than the rule's
+``min_requests`` (requests, or turns for chat's turn signals; the alert's own minimum) or with
+no sample at all has no reliable value: it neither counts nor resets (one error in 20 requests
+is not a 5% error rate).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from recoengine.canary.abtest import AbDecision, AbResult, Arm, analyse
 from recoengine.canary.judge import Judgement, Verdict, judge
 from recoengine.canary.policy import CanaryPolicy
+from recoengine.canary.rules import RollbackRule, RollbackRules
 from recoengine.canary.state import Phase, Rollout
 from recoengine.canary.windows import RevisionWindow, Window, zero_total
 
@@ -56,14 +59,48 @@ class Decision:
         }
 
 
-def trigger_values(rev: RevisionWindow, policy: CanaryPolicy) -> dict[str, float | None]:
+_FALLBACK_COUNTS = {
+    "reply_fallback_rate": "reply_fallbacks",
+    "understanding_fallback_rate": "understanding_fallbacks",
+}
+
+
+def trigger_value(trigger: str, rev: RevisionWindow, other: RevisionWindow) -> float | None:
+    """One trigger's metric for ``rev`` in one window (``other``: the other revision).
+
+    The fallback rates are ``rev``'s excess over the whole service's rate in the window, as
+    in the alert: a model outage that hits both revisions alike is no reason to roll back."""
+    if trigger == "error_rate":
+        return rev.error_rate
+    if trigger == "latency_p95_ms":
+        return rev.latency_quantile(0.95)
+    if trigger == "engine_latency_p95_ms":
+        return rev.engine_latency_quantile(0.95)
+    if trigger == "memory_utilization":
+        return rev.memory
+    if trigger == "cpu_utilization":
+        return rev.cpu
+    attr = _FALLBACK_COUNTS[trigger]
+    if rev.turns == 0:
+        return None
+    mine: int = getattr(rev, attr)
+    return mine / rev.turns - (mine + getattr(other, attr)) / (rev.turns + other.turns)
+
+
+def samples(rule: RollbackRule, rev: RevisionWindow) -> int:
+    """What the rule's ``min_requests`` counts: the revision's turns or its requests."""
+    return rev.turns if rule.counts_turns else rev.requests
+
+
+def trigger_values(
+    rev: RevisionWindow, other: RevisionWindow, rules: RollbackRules
+) -> dict[str, float | None]:
     """Each rule's metric for one window; None when the window cannot say."""
-    enough = rev.requests >= policy.min_window_requests
     return {
-        "error_rate": rev.error_rate if enough else None,
-        "latency_p95_ms": rev.latency_quantile(0.95) if enough else None,
-        "memory_utilization": rev.memory,
-        "cpu_utilization": rev.cpu,
+        rule.trigger: trigger_value(rule.trigger, rev, other)
+        if samples(rule, rev) >= rule.min_requests
+        else None
+        for rule in rules.rules
     }
 
 
@@ -71,9 +108,10 @@ def observe(rollout: Rollout, window: Window, policy: CanaryPolicy) -> list[str]
     """Fold ``window`` into ``rollout`` (mutated); returns the triggers that fired."""
     if rollout.last_window_end is not None and window.end <= rollout.last_window_end:
         return []  # already seen: re-reading a window must not count it twice
-    values = trigger_values(window.candidate, policy)
+    rules = policy.rules_for(rollout.service)
+    values = trigger_values(window.candidate, window.stable, rules)
     fired: list[str] = []
-    for rule in policy.rules.rules:
+    for rule in rules.rules:
         value = values[rule.trigger]
         if value is None:
             continue
@@ -90,7 +128,10 @@ def observe(rollout: Rollout, window: Window, policy: CanaryPolicy) -> list[str]
         {
             "t": window.end,
             "traffic": rollout.traffic_percent,
-            "stable": _compact(window.stable, policy),
+            "stable": {
+                "requests": window.stable.requests,
+                **trigger_values(window.stable, window.candidate, rules),
+            },
             "candidate": {"requests": window.candidate.requests, **values},
             "breaches": dict(rollout.breaches),
         }
@@ -99,15 +140,9 @@ def observe(rollout: Rollout, window: Window, policy: CanaryPolicy) -> list[str]
     return fired
 
 
-def _compact(rev: RevisionWindow, policy: CanaryPolicy) -> dict[str, Any]:
-    values = trigger_values(rev, policy)
-    return {"requests": rev.requests, **values}
-
-
 def fired_triggers(rollout: Rollout, policy: CanaryPolicy) -> list[str]:
-    return [
-        r.trigger for r in policy.rules.rules if rollout.breaches.get(r.trigger, 0) >= r.windows
-    ]
+    rules = policy.rules_for(rollout.service).rules
+    return [r.trigger for r in rules if rollout.breaches.get(r.trigger, 0) >= r.windows]
 
 
 def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = False) -> Decision:
@@ -120,7 +155,7 @@ def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = F
         return Decision(Action.CONTINUE, f"rollout is {rollout.phase.value}")
     fired = fired_triggers(rollout, policy)
     if fired:
-        rule = policy.rules.by_trigger(fired[0])
+        rule = policy.rules_for(rollout.service).by_trigger(fired[0])
         return Decision(
             Action.ROLLBACK,
             f"{rule.trigger} over {rule.threshold:g} for {rule.windows} windows in a row",
@@ -140,7 +175,7 @@ def decide(rollout: Rollout, now: float, policy: CanaryPolicy, explain: bool = F
     rollout.last_check_at = now
     stable = rollout.totals.get("stable", zero_total())
     candidate = rollout.totals.get("candidate", zero_total())
-    judgement = judge(stable, candidate, policy)
+    judgement = judge(stable, candidate, policy, rollout.service)
     # The judge acts at gates only: the end of a step, or a scheduled check (08:00/16:00).
     # Between gates, fast failures are the breach counters' job, so a trigger never fires
     # earlier than its window count because of the comparison.

@@ -105,14 +105,20 @@ class JudgeConfig:
 @dataclass(frozen=True)
 class CanaryPolicy:
     plan: RolloutPlan = DEFAULT_PLAN
-    rules: RollbackRules = field(default_factory=load_rules)
+    rules: RollbackRules = field(default_factory=load_rules)  # the default rules (see rules_for)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     ab: AbDesign = field(default_factory=AbDesign)
-    min_window_requests: int = 100  # a window with fewer requests neither counts nor resets
+    # Superseded by each rule's own `min_requests` label (rollback_rules.yml), which the alerts
+    # share; kept so existing configuration (CANARY_MIN_WINDOW_REQUESTS) still constructs.
+    min_window_requests: int = 100
     conversion_event: str = "click"
     exposure_event: str = "impression"
     ab_early_stop: bool = False  # promote before 14 days when the candidate is clearly better
     ab_worse_action: str = "rollback"  # or "pause": a human decides on a conversion drop
+
+    def rules_for(self, service: str) -> RollbackRules:
+        """The rollback rules that judge ``service`` (its own, or the default ones)."""
+        return self.rules.for_service(service)
 
     def is_check_time(self, step: Step, now: datetime, last_check: datetime | None) -> bool:
         """Whether the judge runs now: every call, or once per listed UTC hour."""

@@ -8,6 +8,12 @@ Noise model of the healthy baseline (both revisions): Poisson traffic with a dai
 ~0.1% 5xx, log-normal latencies (median 120 ms, p95 ~250 ms) with occasional shared slow
 minutes and shared one-minute error bursts (a dependency hiccup hits both revisions), colder
 (slower) first minutes for the new revision, CPU following load, memory near 55%.
+
+A chat timeline (``chat=True``, the local backend's ``chat`` service) also has turns: every
+request is a turn that waits on the model (request median ~1.2 s) while the engine itself takes
+~60 ms; ~0.3% of replies and ~1% of understandings fall back. Its failure modes: the candidate
+breaks its model calls (``model-fallback``), or the model slows down for every revision
+(``slow-model``: chat's rules must NOT roll that back, the engine is as fast as before).
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ SCENARIOS = (
     "memory-leak",
     "cpu-saturation",
     "low-traffic",
+    "model-fallback",
+    "slow-model",
 )
+CHAT_SERVICE = "chat"  # the local backend gives this service's timelines chat turns
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,9 @@ class Profile:
     cpu: float = 0.45
     memory: float = 0.55
     conversion: float = 0.05
+    engine_median_ms: float = 60.0  # chat: the turn minus the model's wait
+    reply_fallback: float = 0.003  # chat: the model failed, the offline reply stood in
+    understanding_fallback: float = 0.01  # chat: the model's understanding was not usable
 
 
 def _probs(median: float, sigma: float) -> np.ndarray:
@@ -66,6 +78,7 @@ class Scenario:
     impressions_per_request: float = 0.005  # feedback volume: ~29k impressions a day
     onset: int = 10  # first window of the failure (windows since the rollout began)
     window_seconds: int = 60
+    chat: bool = False  # requests are chat turns waiting on a model (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.name not in SCENARIOS:
@@ -80,6 +93,10 @@ class Scenario:
         k = i - self.onset
         if k < 0 or self.name in ("healthy", "low-traffic"):
             return base
+        if self.name == "model-fallback":
+            return replace(base, reply_fallback=0.3)
+        if self.name == "slow-model":
+            return base  # both revisions: see window()
         if self.name == "error-spike":
             return replace(base, error_rate=0.05)
         if self.name == "latency-creep":
@@ -103,15 +120,19 @@ class Scenario:
         burst = rng.random() < 0.005  # a shared minute of 3% errors (a dependency blip)
         load = cycle * (1.0 + 0.1 * rng.standard_normal())
         base = Profile(error_rate=0.03) if burst else Profile()
+        if self.chat:  # the reply waits on the model: the request is slow, the engine is not
+            wait = 2.5 if self.name == "slow-model" and i >= self.onset else 1.0
+            base = replace(base, latency_median_ms=1200.0 * wait)
         cand = self.candidate_profile(i, base)
         if i < 2:  # cold instances of the new revision answer slower at first
             slower = cand.latency_median_ms * 1.6
             cand = replace(cand, latency_median_ms=slower)
         windows = []
         for profile, n in ((base, total - n_cand), (cand, n_cand)):
-            windows.append(
-                self._revision(rng, profile, n, slow, load, self.impressions_per_request)
-            )
+            w = self._revision(rng, profile, n, slow, load, self.impressions_per_request)
+            if self.chat:
+                self._turns(rng, profile, w)
+            windows.append(w)
         t0 = start + i * self.window_seconds
         return Window(t0, t0 + self.window_seconds, windows[0], windows[1])
 
@@ -133,6 +154,15 @@ class Scenario:
             feedback={"impression": impressions, "click": clicks},
         )
 
+    @staticmethod
+    def _turns(rng: np.random.Generator, p: Profile, w: RevisionWindow) -> None:
+        """Every request of a chat revision is a turn: fallbacks and the engine's latency."""
+        w.turns = w.requests
+        w.reply_fallbacks = int(rng.binomial(w.turns, p.reply_fallback))
+        w.understanding_fallbacks = int(rng.binomial(w.turns, p.understanding_fallback))
+        hist = rng.multinomial(w.turns, _probs(p.engine_median_ms, p.latency_sigma))
+        w.engine_latency = hist.astype(np.int64)
+
 
 class SyntheticMetrics:
     """Local backend: a scenario timeline (healthy by default), starting at the rollout."""
@@ -144,7 +174,8 @@ class SyntheticMetrics:
 
     def windows(self, query: MetricsQuery) -> list[Window]:
         w = self.window_seconds
-        sc = Scenario(self.scenario, seed=self.seed, window_seconds=w)
+        chat = query.service == CHAT_SERVICE
+        sc = Scenario(self.scenario, seed=self.seed, window_seconds=w, chat=chat)
         first = max(0, int((query.start - query.origin) // w))
         last = int((query.end - query.origin) // w)
         return [sc.window(i, query.share, query.origin) for i in range(first, last)]

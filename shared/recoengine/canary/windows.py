@@ -1,4 +1,10 @@
-"""What the canary sees of a revision: per-window counts, a latency histogram, utilisations.
+"""What the canary sees of a revision: per-window counts, latency histograms, utilisations.
+
+Every revision has Cloud Run's request counts, request latencies and utilisations. A chat
+revision also has its turns (by who wrote the reply and who understood the message: the model,
+its offline fallback, or the offline parts configured on purpose) and its engine latency (the
+turn's time minus the model's wait), from the ``chat_turns`` and ``multiturn_engine_latency``
+log-based metrics; other services leave them at zero.
 
 Latencies are kept as a histogram on fixed geometric bounds because Cloud Monitoring returns
 ``request_latencies`` as a distribution; the adapter re-bins whatever bucket layout it gets into
@@ -55,6 +61,21 @@ class RevisionWindow:
     cpu_n: int = 0
     memory_sum: float = 0.0
     memory_n: int = 0
+    turns: int = 0  # chat turns served
+    reply_fallbacks: int = 0  # turns whose configured model failed: the offline reply stood in
+    understanding_fallbacks: int = 0  # turns the model failed to understand: the parser did
+    engine_latency: np.ndarray = field(default_factory=empty_histogram)  # ms, turn minus model
+
+    @property
+    def reply_fallback_rate(self) -> float | None:
+        return self.reply_fallbacks / self.turns if self.turns > 0 else None
+
+    @property
+    def understanding_fallback_rate(self) -> float | None:
+        return self.understanding_fallbacks / self.turns if self.turns > 0 else None
+
+    def engine_latency_quantile(self, q: float) -> float | None:
+        return histogram_quantile(LATENCY_BOUNDS_MS, self.engine_latency, q)
 
     @property
     def error_rate(self) -> float | None:
@@ -76,6 +97,10 @@ class RevisionWindow:
         self.requests += other.requests
         self.errors += other.errors
         self.latency = self.latency + other.latency
+        self.engine_latency = self.engine_latency + other.engine_latency
+        self.turns += other.turns
+        self.reply_fallbacks += other.reply_fallbacks
+        self.understanding_fallbacks += other.understanding_fallbacks
         for key, value in other.feedback.items():
             self.feedback[key] = self.feedback.get(key, 0) + value
         self.windows += other.windows
@@ -101,14 +126,30 @@ class RevisionWindow:
             "cpu": self.cpu_mean,
             "memory": self.memory_mean,
             "feedback": dict(self.feedback),
+            **(
+                {
+                    "turns": self.turns,
+                    "reply_fallback_rate": self.reply_fallback_rate,
+                    "understanding_fallback_rate": self.understanding_fallback_rate,
+                    "engine_latency_ms": {
+                        "p50": self.engine_latency_quantile(0.5),
+                        "p95": self.engine_latency_quantile(0.95),
+                    },
+                }
+                if self.turns
+                else {}
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        nz = np.nonzero(self.latency)[0]
         return {
             "requests": self.requests,
             "errors": self.errors,
-            "latency": {str(int(i)): int(self.latency[i]) for i in nz},
+            "latency": _sparse(self.latency),
+            "turns": self.turns,
+            "reply_fallbacks": self.reply_fallbacks,
+            "understanding_fallbacks": self.understanding_fallbacks,
+            "engine_latency": _sparse(self.engine_latency),
             "cpu": self.cpu,
             "memory": self.memory,
             "feedback": dict(self.feedback),
@@ -121,13 +162,15 @@ class RevisionWindow:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RevisionWindow:
-        hist = empty_histogram()
-        for key, value in (data.get("latency") or {}).items():
-            hist[int(key)] = int(value)
+        """Documents written before the chat signals existed read as zero turns."""
         return cls(
             requests=int(data.get("requests", 0)),
             errors=int(data.get("errors", 0)),
-            latency=hist,
+            latency=_dense(data.get("latency")),
+            turns=int(data.get("turns", 0)),
+            reply_fallbacks=int(data.get("reply_fallbacks", 0)),
+            understanding_fallbacks=int(data.get("understanding_fallbacks", 0)),
+            engine_latency=_dense(data.get("engine_latency")),
             cpu=data.get("cpu"),
             memory=data.get("memory"),
             feedback={str(k): int(v) for k, v in (data.get("feedback") or {}).items()},
@@ -137,6 +180,17 @@ class RevisionWindow:
             memory_sum=float(data.get("memory_sum", 0.0)),
             memory_n=int(data.get("memory_n", 0)),
         )
+
+
+def _sparse(hist: np.ndarray) -> dict[str, int]:
+    return {str(int(i)): int(hist[i]) for i in np.nonzero(hist)[0]}
+
+
+def _dense(sparse: dict[str, Any] | None) -> np.ndarray:
+    hist = empty_histogram()
+    for key, value in (sparse or {}).items():
+        hist[int(key)] = int(value)
+    return hist
 
 
 def zero_total() -> RevisionWindow:
