@@ -3,6 +3,8 @@
 ``google-cloud-monitoring`` has no REST transport, so the fake is a gRPC server in-process:
 ``ListTimeSeries`` answers whatever series a test loaded for the requested metric type and
 records every request, so tests can check the filters and aggregations the adapter sends.
+With ``tls`` (a key and certificate, ``testkit.fake_google_auth.loopback_tls``) it serves TLS
+like Google's endpoint, so the unmodified client reaches it through ``api_endpoint`` alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 class FakeMonitoring:
     """An in-process gRPC MetricService: ``series[metric_type]`` is returned for that type."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[bytes, bytes] | None = None) -> None:
         import grpc
         from google.cloud.monitoring_v3.types import metric_service
 
@@ -40,7 +42,11 @@ class FakeMonitoring:
         )
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers((handler,))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            credentials = grpc.ssl_server_credentials([tls])
+            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
 
     def start(self) -> FakeMonitoring:
         self.server.start()

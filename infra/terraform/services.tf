@@ -14,35 +14,25 @@ locals {
     for fn in local.functions : fn => { SERVER_THREADS = tostring(local.capacity[fn].threads) }
   }
 
-  # Environment each function reads in shared/recoengine/config.py. The settings sections
-  # validate these at start-up, so a typo fails the revision's startup probe, not a request.
-  common_env = {
-    GOOGLE_CLOUD_PROJECT = var.project_id
-    LOG_LEVEL            = "INFO"
-    VAR_DIR              = "/tmp/recoengine"
-    FIRESTORE_DATABASE   = var.firestore_database
-  }
-  # End-user identity for the public functions: with "firebase" a verified Firebase /
-  # Identity Platform ID token names the user, and a body's user_id must match it.
-  identity_env = { AUTH_MODE = var.end_user_auth }
+  # Environment of each function from ONE source, shared with the tests:
+  # shared/recoengine/environment.yml, rendered with these variables (recoengine.environment
+  # renders it the same way for the cloud-parity stack, tools/cloudstack.py; tests/cloudparity
+  # compares the two renderings). Groups merge in order, then the function's own env; a value
+  # that renders empty (model_uri unset) is left out. config.py validates every value at
+  # start-up, so a typo fails the revision's startup probe, not a request.
+  environment = yamldecode(templatefile("${path.module}/../../shared/recoengine/environment.yml", {
+    project_id         = var.project_id
+    region             = var.region
+    firestore_database = var.firestore_database
+    end_user_auth      = var.end_user_auth
+    model_uri          = var.model_uri
+    gemini_model       = var.gemini_model
+  }))
   function_env = {
-    recommend = merge(
-      local.common_env,
-      local.identity_env,
-      var.model_uri == "" ? {} : { MODEL_URI = var.model_uri },
-    )
-    chat = merge(local.common_env, local.identity_env, {
-      SESSION_BACKEND       = "firestore"
-      LLM_BACKEND           = "gemini"
-      GEMINI_MODEL          = var.gemini_model
-      GOOGLE_CLOUD_LOCATION = var.region
-    })
-    canary = merge(local.common_env, {
-      CANARY_AUTH     = "iam"
-      CANARY_PLATFORM = "cloud"
-      CANARY_STORE    = "firestore"
-      CANARY_REGION   = var.region
-    })
+    for fn, spec in local.environment.functions : fn => {
+      for name, value in merge(concat([for g in spec.groups : local.environment.groups[g]], [spec.env])...) :
+      name => value if value != ""
+    }
   }
   # Ingress: recommend and chat answer only through the load balancer; canary also takes
   # direct IAM-authenticated calls (operators, Cloud Scheduler), never anonymous ones.
@@ -102,15 +92,16 @@ resource "google_cloud_run_v2_service" "function" {
         }
       }
 
-      # The feedback-token signing key, from Secret Manager (feedback_key.tf), never a plain value.
+      # Secrets (the feedback-token signing keys) from Secret Manager at PINNED versions
+      # (local.secret_env, feedback_key.tf), never plain values and never `latest`.
       dynamic "env" {
-        for_each = each.key == "recommend" ? [google_secret_manager_secret.feedback_key.secret_id] : []
+        for_each = lookup(local.secret_env, each.key, {})
         content {
-          name = "FEEDBACK_SIGNING_KEY"
+          name = env.key
           value_source {
             secret_key_ref {
-              secret  = env.value
-              version = "latest"
+              secret  = env.value.secret
+              version = env.value.version
             }
           }
         }

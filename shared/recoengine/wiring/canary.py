@@ -2,12 +2,16 @@
 
 ``CANARY_PLATFORM=local`` keeps traffic in the local store and replays a synthetic timeline as
 metrics, so ``make run`` walks a rollout with no Google account; ``CANARY_PLATFORM=cloud`` uses
-the Cloud Run Admin API and Cloud Monitoring. Each dependency is a ``Provider``: built on first
+the Cloud Run Admin API and Cloud Monitoring (at Google's endpoints, or at the ones
+``CANARY_RUN_ENDPOINT`` / ``CANARY_MONITORING_ENDPOINT`` name: the cloud-parity stack's fakes,
+reached by the same real clients). Each dependency is a ``Provider``: built on first
 use (no Google client is imported until a request needs one), swapped in tests with
 ``controller.override(ctrl)``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from recoengine import local_secret
 from recoengine.canary.abtest import AbDesign
@@ -44,6 +48,27 @@ def build_policy(cfg: CanarySettings) -> CanaryPolicy:
     )
 
 
+def run_client(endpoint: str) -> Any:
+    """The Cloud Run Admin API client for ``endpoint`` (REST, e.g. ``http://127.0.0.1:PORT``),
+    or None for Google's (``CloudRunTraffic`` then builds the default client when first used)."""
+    if not endpoint:
+        return None
+    from google.cloud import run_v2
+
+    return run_v2.ServicesClient(transport="rest", client_options={"api_endpoint": endpoint})
+
+
+def monitoring_client(endpoint: str) -> Any:
+    """The Cloud Monitoring client for ``endpoint`` (gRPC ``host:port``, over TLS as Google's),
+    or None for Google's. The cloud-parity stack's fake serves TLS with a certificate that its
+    processes trust through gRPC's ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``."""
+    if not endpoint:
+        return None
+    from google.cloud import monitoring_v3
+
+    return monitoring_v3.MetricServiceClient(client_options={"api_endpoint": endpoint})
+
+
 def build_controller(cfg: CanarySettings, project: str) -> CanaryController:
     policy = build_policy(cfg)
     window_seconds = policy.rules.window_seconds
@@ -56,8 +81,16 @@ def build_controller(cfg: CanarySettings, project: str) -> CanaryController:
     metrics: MetricsPort
     if cfg.platform == "cloud":
         attempts, backoff_s = cfg.traffic_attempts, cfg.traffic_backoff_seconds
-        traffic = CloudRunTraffic(project, cfg.region, attempts=attempts, backoff_s=backoff_s)
-        metrics = CloudMonitoringMetrics(project, window_seconds)
+        traffic = CloudRunTraffic(
+            project,
+            cfg.region,
+            client=run_client(cfg.run_endpoint),
+            attempts=attempts,
+            backoff_s=backoff_s,
+        )
+        metrics = CloudMonitoringMetrics(
+            project, window_seconds, client=monitoring_client(cfg.monitoring_endpoint)
+        )
     else:
         # Local traffic lives in SQLite even when the rollouts are kept in Firestore.
         local = (
@@ -114,6 +147,8 @@ __all__ = [
     "build_policy",
     "controller",
     "local_token",
+    "monitoring_client",
     "prepare_auth",
+    "run_client",
     "state_status",
 ]
