@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recoengine.config import settings
 from recoengine.errors import InvalidArgument, PayloadTooLarge
 from recoengine.web import ApiRequest, HttpApp, Reply
+from recoengine.web.logs import add_request_fields
 from recoengine.web.metrics import SESSION_COUNT
 from recoengine.wiring import chat as wiring
 
@@ -53,7 +54,9 @@ def chat_turn(req: ApiRequest) -> dict[str, Any]:
         raise InvalidArgument(
             "message is blank", details=[{"field": "message", "problem": "blank"}]
         )
-    return wiring.service().turn(body.user_id, body.message, body.session_id).to_dict()
+    result = wiring.service().turn(body.user_id, body.message, body.session_id)
+    add_request_fields(**result.log_fields())  # chat_turns: the canary's fallback rates
+    return result.to_dict()
 
 
 @app.route("GET", "/api/v2/session/{session_id}", guard=wiring.authenticate)

@@ -22,6 +22,7 @@ from recoengine.sessions.firestore_store import FirestoreSessionStore
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from recoengine.wiring import chat as chat_wiring
 from tests.chat.support import TinyRecommender, undocumented
+from tests.infra import tfconfig as tf
 
 MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
 
@@ -225,6 +226,14 @@ def test_access_log_carries_the_chat_latencies(engine_env, capfd) -> None:
     access = [e for e in entries if e.get("route") == "/api/v2/chat"][-1]
     assert 0 < access["multiturn_engine_latency"] < 60  # seconds, not ms
     assert 0 <= access["personality_router_latency_seconds"] < 1
+    # Who replied and who understood (here the offline parts, configured so): chat_turns.
+    assert (access["chat_reply"], access["chat_understanding"]) == ("offline", "offline")
+    turns = tf.resources("google_logging_metric")["chat_turns"]
+    assert "jsonPayload.chat_reply:*" in turns["filter"]
+    assert turns["label_extractors"] == {
+        "reply": "EXTRACT(jsonPayload.chat_reply)",
+        "understanding": "EXTRACT(jsonPayload.chat_understanding)",
+    }
 
 
 def test_korean_and_honest_notes_over_http(server):

@@ -3,11 +3,13 @@ catalogue: sessions, memory across turns, routing, recommendation intents, degra
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
+from recoengine.chat.interpreter import Interpreter
 from recoengine.llm.base import Completion, Prompt
 from recoengine.llm.gemini import GeminiModel
 from recoengine.llm.offline import OFFLINE_NOTE
@@ -260,3 +262,36 @@ def test_concurrent_turns_fold_each_turn_once_on_firestore(firestore_client, tmp
     assert all(sum(text in line for line in lines) == 1 for text in said)
     turns = engine.store.recent_turns(sid, 10)
     assert [t.intent for t in turns] == ["greeting"] + ["chat"] * 6
+
+
+def test_each_turn_says_who_replied_and_who_understood(tmp_path):
+    """The access-log fields the chat_turns log-based metric counts: the canary judges a
+    candidate's fallback rates on them (shared/recoengine/rollback_rules.yml)."""
+    engine, _ = make_engine(tmp_path)
+    offline = engine.turn("kim", "recommend me a comedy")
+    assert offline.log_fields() == {"chat_reply": "offline", "chat_understanding": "offline"}
+    with FakeVertex() as fake:
+        gemini = GeminiModel(
+            project="p",
+            location="us-central1",
+            model="gemini-2.5-flash",
+            base_url=fake.url,
+            credentials=StaticCredentials(),
+            max_retries=0,
+            backoff_seconds=0.01,
+        )
+        engine, _ = make_engine(
+            tmp_path, model=gemini, store=SqliteSessionStore(tmp_path / "g.sqlite3")
+        )
+        engine.interpreter = Interpreter(gemini)
+        fake.script = [Scripted(status=503)] * 2  # understanding, then the reply
+        failed = engine.turn("kim", "recommend me a comedy")
+        assert failed.log_fields() == {"chat_reply": "fallback", "chat_understanding": "fallback"}
+        fake.script = [Scripted(text="{}"), Scripted(text="Gemini says hi")]  # slots rejected
+        half = engine.turn("kim", "hello again", failed.session_id)
+        assert half.log_fields() == {"chat_reply": "model", "chat_understanding": "fallback"}
+        fields = {"intent": "recommend", "genres": ["comedy"], "match": "all", "language": "en"}
+        fake.script = [Scripted(text=json.dumps(fields)), Scripted(text="Try Heat.")]
+        ok = engine.turn("kim", "a comedy please", failed.session_id)
+        assert ok.log_fields() == {"chat_reply": "model", "chat_understanding": "model"}
+        assert "chat_reply" not in ok.to_dict()  # telemetry, not part of the answer

@@ -72,6 +72,18 @@ class TurnResult:
     language: str = "en"
     notes: tuple[str, ...] = ()
     understood: dict[str, Any] | None = None
+    understood_by: str = "offline"  # "model", "fallback" (the model failed) or "offline"
+
+    def log_fields(self) -> dict[str, str]:
+        """The turn's access-log fields, counted per revision by the ``chat_turns`` log-based
+        metric (chat's fallback rates, which the canary's rollback rules judge): who wrote the
+        reply and who understood the message, each ``model``, ``fallback`` (the configured
+        model failed and the offline part stood in) or ``offline`` (configured so)."""
+        if self.fallback:
+            reply = "fallback"
+        else:
+            reply = "offline" if self.responder == OfflineResponder.name else "model"
+        return {"chat_reply": reply, "chat_understanding": self.understood_by}
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -222,6 +234,10 @@ class ChatService:
         what, understand_seconds = self.interpreter.understand(
             message, vocabulary, [i.title for i in state.last_items]
         )
+        if self.interpreter.extractor is None:
+            understood_by = "offline"
+        else:
+            understood_by = "model" if what.source == "model" else "fallback"
         routing = self.router.route(what, message, state.personality, state.topic)
         picks = (
             self._picks(user_id, what, state, vocabulary)
@@ -326,6 +342,7 @@ class ChatService:
             language=what.language,
             notes=picks.notes if picks else (),
             understood=_understood(what, picks) if picks is not None else None,
+            understood_by=understood_by,
         )
 
 
