@@ -1,8 +1,11 @@
 """Generate the Cloud Monitoring and Grafana dashboards from ONE panel definition.
 
-``infra/dashboards/panels.yaml`` holds the product's ten panels (title, unit, chart kind,
-PromQL queries). Writing the two dashboards by hand would let them drift; this script derives
-both, deterministically, so a test can check the committed files are current:
+``infra/dashboards/panels.yaml`` holds the product's ten panels and chat's canary signals
+(title, unit, chart kind, PromQL queries). Threshold lines come from the rollback rules
+(``shared/recoengine/rollback_rules.yml``, the file the alerts and the canary's judge read): a
+panel names the triggers it shows, and each service's threshold for them is drawn, labelled
+with the services it applies to. Writing the two dashboards by hand would let them drift; this
+script derives both, deterministically, so a test can check the committed files are current:
 
     python tools/gen_dashboards.py            # write monitoring.json and grafana.json
     python tools/gen_dashboards.py --check    # exit 1 if either is out of date
@@ -17,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from recoengine.canary.rules import RULES_PATH, load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "infra" / "dashboards"
@@ -35,8 +40,25 @@ class PanelError(ValueError):
     """panels.yaml does not describe a valid dashboard."""
 
 
-def load_panels(path: Path = PANELS_FILE) -> dict[str, Any]:
-    """Read and validate the panel source; errors name the panel so the fix is obvious."""
+def rule_thresholds(triggers: list[str], scale: float, rules_path: Path) -> list[dict[str, Any]]:
+    """One line per distinct threshold of ``triggers`` across the services' rules, labelled
+    with who it applies to (``default`` is every service without rules of its own)."""
+    services = load_rules(rules_path).services
+    by_value: dict[float, list[str]] = {}
+    for trigger in triggers:
+        for name in sorted(services):
+            rule = services[name].get(trigger)
+            if rule is not None:
+                value = round(rule.threshold * scale, 9)
+                by_value.setdefault(value, []).append(f"{name} {trigger}")
+    if not by_value:
+        raise PanelError(f"no rollback rule has the triggers {triggers}")
+    return [{"value": v, "label": ", ".join(who)} for v, who in sorted(by_value.items())]
+
+
+def load_panels(path: Path = PANELS_FILE, rules_path: Path = RULES_PATH) -> dict[str, Any]:
+    """Read and validate the panel source; errors name the panel so the fix is obvious.
+    A panel's ``thresholds`` ({triggers, scale}) are resolved against the rollback rules."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(spec, dict) or not isinstance(spec.get("panels"), list):
         raise PanelError(f"{path}: expected a mapping with a 'panels' list")
@@ -56,6 +78,12 @@ def load_panels(path: Path = PANELS_FILE) -> dict[str, Any]:
             raise PanelError(f"panel {pid}: every panel needs queries with promql")
         if len(queries) > len(_REF_IDS):
             raise PanelError(f"panel {pid}: too many queries")
+        wanted = panel.get("thresholds")
+        if wanted is not None:
+            if not isinstance(wanted, dict) or not wanted.get("triggers"):
+                raise PanelError(f"panel {pid}: thresholds needs triggers (and a scale)")
+            scale = float(wanted.get("scale", 1))
+            panel["thresholds"] = rule_thresholds(list(wanted["triggers"]), scale, rules_path)
     return spec
 
 
@@ -85,8 +113,9 @@ def monitoring_dashboard(spec: dict[str, Any]) -> dict[str, Any]:
             "yAxis": {"label": unit, "scale": "LINEAR"},
         }
         if panel.get("thresholds"):
+            # An XyChart's thresholds take no color or direction (the API refuses them there).
             chart["thresholds"] = [
-                {"value": t, "color": "RED", "direction": "ABOVE", "targetAxis": "Y1"}
+                {"label": t["label"], "value": t["value"], "targetAxis": "Y1"}
                 for t in panel["thresholds"]
             ]
         tiles.append(
@@ -112,7 +141,7 @@ def grafana_dashboard(spec: dict[str, Any]) -> dict[str, Any]:
     for i, panel in enumerate(spec["panels"]):
         stacked = panel["chart"] != "line"
         steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
-        steps += [{"color": "red", "value": t} for t in panel.get("thresholds", [])]
+        steps += [{"color": "red", "value": t["value"]} for t in panel.get("thresholds", [])]
         panels.append(
             {
                 "id": i + 1,
