@@ -9,6 +9,7 @@ from __future__ import annotations
 EXPIRY_FIELD = "expires_at"
 
 SESSIONS = "sessions"
+SESSION_SCHEMA_FIELD = "schema_version"  # on session documents (sessions.model.SCHEMA_VERSION)
 SESSION_MESSAGES = "messages"  # subcollection of a session document
 USER_EVENTS = "user_events"
 CANARY_ROLLOUTS = "canary_rollouts"

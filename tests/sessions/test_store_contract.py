@@ -11,10 +11,15 @@ import pytest
 from recoengine.errors import ServiceUnavailable
 from recoengine.sessions import SessionNotFound, SessionState, is_session_id
 from recoengine.sessions.firestore_store import FirestoreSessionStore
-from recoengine.sessions.model import RecommendedItem, decode_seq, encode_seq
+from recoengine.sessions.model import SCHEMA_VERSION, RecommendedItem, decode_seq, encode_seq
 from recoengine.sessions.sizing import document_size
 from recoengine.sessions.sqlite_store import SqliteSessionStore
-from recoengine.storage_schema import EXPIRY_FIELD, SESSION_MESSAGES, SESSIONS
+from recoengine.storage_schema import (
+    EXPIRY_FIELD,
+    SESSION_MESSAGES,
+    SESSION_SCHEMA_FIELD,
+    SESSIONS,
+)
 from tests.support.clock import Clock
 
 TTL = timedelta(hours=24)
@@ -380,3 +385,175 @@ def test_firestore_claim_whose_commit_reply_is_lost_is_settled_by_rereading(
         store.claim_all(["lost-2", "lost-list"], until)
     monkeypatch.setattr(WriteBatch, "commit", commit)
     assert store.claim_all(["lost-2", "lost-list"], until) == {"lost-2"}  # nothing left behind
+
+
+# -- sessions across revisions: the layout version -------------------------------------------
+# A canary serves one user's session from the stable revision and the candidate in turn. The
+# "older revision" writes documents without the version field (what this code wrote before it
+# existed); the "newer revision" writes a higher version with fields this code does not know.
+# Both are played here by raw writes to the backend, exactly as those revisions would store them.
+V1_STATE = {
+    "personality": "curator",
+    "topic": "films",
+    "summary": "likes comedies",
+    "summarized_through": 2,
+    "last_items": [{"id": "item-1", "title": "One"}],
+    "shown_items": ["item-1"],
+    "last_features": ["comedy"],
+    "last_match": "all",
+}
+
+
+def _raw_put(store, sid: str, doc: dict) -> None:
+    """Store ``doc`` (Firestore field names) as that revision would, replacing the session."""
+    if store.backend == "firestore":
+        store.client.collection(SESSIONS).document(sid).set(doc)
+        return
+    import json
+    import sqlite3
+
+    with sqlite3.connect(store.path) as conn:
+        have = {row[1] for row in conn.execute("PRAGMA table_info(sessions)")}
+        row = {k: v for k, v in doc.items() if k != EXPIRY_FIELD}
+        row["expires_at"] = doc[EXPIRY_FIELD]
+        for name in set(row) - have:  # a newer revision's column
+            conn.execute(f"ALTER TABLE sessions ADD COLUMN {name}")
+        row = {
+            k: v.timestamp() if hasattr(v, "timestamp") else json.dumps(v) if k == "state" else v
+            for k, v in row.items()
+        }
+        conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        names = ", ".join(["id", *row])
+        marks = ", ".join("?" * (len(row) + 1))
+        conn.execute(f"INSERT INTO sessions ({names}) VALUES ({marks})", (sid, *row.values()))
+
+
+def _raw_update(store, sid: str, fields: dict) -> None:
+    """Update some fields only, as a revision's append does."""
+    if store.backend == "firestore":
+        store.client.collection(SESSIONS).document(sid).update(fields)
+        return
+    import json
+    import sqlite3
+
+    values = {k: json.dumps(v) if k == "state" else v for k, v in fields.items()}
+    with sqlite3.connect(store.path) as conn:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*values.values(), sid))
+
+
+def _raw_get(store, sid: str) -> dict:
+    if store.backend == "firestore":
+        return store.client.collection(SESSIONS).document(sid).get().to_dict()
+    import json
+    import sqlite3
+
+    with sqlite3.connect(store.path) as conn:
+        conn.row_factory = sqlite3.Row
+        row = dict(conn.execute("SELECT * FROM sessions WHERE id = ?", (sid,)).fetchone())
+    row["state"] = json.loads(row["state"])
+    return row
+
+
+def _doc(clock, **extra) -> dict:
+    now = clock()
+    return {
+        "user_id": "alice",
+        "created_at": now,
+        "updated_at": now,
+        EXPIRY_FIELD: now + TTL,
+        "turns": 0,
+        "state": dict(V1_STATE),
+        **extra,
+    }
+
+
+def test_new_sessions_carry_the_layout_version(store):
+    sid = store.create("alice").session_id
+    assert _raw_get(store, sid)[SESSION_SCHEMA_FIELD] == SCHEMA_VERSION
+    assert store.get(sid).schema == SCHEMA_VERSION
+
+
+def test_a_session_of_an_older_revision_continues_here_and_back(store, clock):
+    """Stable (no version field) -> this revision -> stable again -> this revision."""
+    sid = "OlderRevisionSession01"
+    _raw_put(store, sid, _doc(clock))
+    if store.backend == "sqlite":  # the row has the column's default: what the old code left
+        assert _raw_get(store, sid)[SESSION_SCHEMA_FIELD] == 1
+    read = store.get(sid)
+    assert read.schema == 1 and read.state.to_dict() == V1_STATE
+    updated, _ = store.append_turn(
+        sid, "q", "a", "curator", lambda s: replace(s, topic="books"), expected=read
+    )
+    raw = _raw_get(store, sid)
+    assert raw[SESSION_SCHEMA_FIELD] == SCHEMA_VERSION and updated.schema == SCHEMA_VERSION
+    assert raw["state"] == {**V1_STATE, "topic": "books"} and raw["turns"] == 1
+    assert raw["user_id"] == "alice"
+    # The older revision continues it: it rewrites the fields it knows, not the version.
+    _raw_update(store, sid, {"turns": 2, "state": {**V1_STATE, "summary": "and books"}})
+    again = store.get(sid)
+    assert again.turns == 2 and again.state.summary == "and books"
+    store.append_turn(sid, "q2", "a2", "curator")
+    assert _raw_get(store, sid)["turns"] == 3
+
+
+def test_a_session_of_a_newer_revision_continues_here_without_losing_its_fields(store, clock):
+    """Candidate (version 3, fields unknown here) -> this revision -> candidate: what the
+    newer revision stored is still there, and the version does not go down."""
+    newer_state = {**V1_STATE, "embedding": [0.25, 0.5], "mood": {"calm": 0.9}}
+    sid = "NewerRevisionSession01"
+    _raw_put(store, sid, _doc(clock, state=newer_state, schema_version=3, locale="fr-FR"))
+    read = store.get(sid)
+    assert read is not None and read.schema == 3 and read.state.topic == "films"
+    store.append_turn(sid, "q", "a", "curator", lambda s: replace(s, topic="music"))
+    raw = _raw_get(store, sid)
+    assert raw[SESSION_SCHEMA_FIELD] == 3
+    assert raw["locale"] == "fr-FR"
+    assert raw["state"]["embedding"] == [0.25, 0.5] and raw["state"]["mood"] == {"calm": 0.9}
+    assert raw["state"]["topic"] == "music" and raw["turns"] == 1
+    # Back on the newer revision: it changes its own field; this revision keeps it again.
+    _raw_update(store, sid, {"state": {**raw["state"], "mood": {"calm": 0.1}}})
+    store.append_turn(sid, "q2", "a2", "curator")
+    assert _raw_get(store, sid)["state"]["mood"] == {"calm": 0.1}
+    assert [t.seq for t in store.recent_turns(sid, 10)] == [0, 1]
+
+
+def test_a_malformed_version_reads_as_the_first(store, clock):
+    for value in ("two", 0, -3, True):
+        sid = f"BadVersionSession{str(value)[:4]:_<5}"
+        _raw_put(store, sid, _doc(clock, schema_version=value))
+        assert store.get(sid).schema == 1
+
+
+def test_sqlite_database_of_the_first_layout_is_migrated(tmp_path, clock):
+    """A database file an older revision created (no version column, no turn metadata)
+    opens, reads its sessions as version 1 and continues them."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE sessions (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+              user_id TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+              expires_at REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL);
+            CREATE TABLE messages (rid INTEGER NOT NULL, seq INTEGER NOT NULL,
+              created_at REAL NOT NULL, expires_at REAL NOT NULL, personality TEXT NOT NULL,
+              user_text TEXT NOT NULL, reply_text TEXT NOT NULL,
+              fallback INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (rid, seq)) WITHOUT ROWID;
+            """
+        )
+        now = clock().timestamp()
+        conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, turns, state)"
+            " VALUES ('OldDatabaseSession0001', 'alice', ?, ?, ?, 0, '{}')",
+            (now, now, now + 3600),
+        )
+    store = SqliteSessionStore(path, TTL, clock=clock)
+    try:
+        assert store.get("OldDatabaseSession0001").schema == 1
+        updated, _ = store.append_turn("OldDatabaseSession0001", "q", "a", "guide")
+        assert updated.schema == SCHEMA_VERSION
+        assert store.get("OldDatabaseSession0001").schema == SCHEMA_VERSION
+    finally:
+        store.close()

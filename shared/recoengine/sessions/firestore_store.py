@@ -46,6 +46,7 @@ from recoengine.sessions.model import (
     decode_seq,
     encode_seq,
     new_session,
+    schema_of,
     turn_meta,
     user_key,
     utcnow,
@@ -54,6 +55,7 @@ from recoengine.storage_schema import (
     EXPIRY_FIELD,
     FEEDBACK_CLAIMS,
     SESSION_MESSAGES,
+    SESSION_SCHEMA_FIELD,
     SESSIONS,
     USER_EVENTS,
 )
@@ -159,6 +161,7 @@ class FirestoreSessionStore:
             int(data.get("turns", 0)),
             SessionState.from_dict(data.get("state")),
             version=snap.update_time,
+            schema=schema_of(data.get(SESSION_SCHEMA_FIELD)),
         )
 
     def _optimistic(self, attempt: Callable[[], T], what: str) -> T:
@@ -193,6 +196,7 @@ class FirestoreSessionStore:
                 EXPIRY_FIELD: session.expires_at,
                 "turns": 0,
                 "state": session.state.to_dict(),
+                SESSION_SCHEMA_FIELD: session.schema,
             },
             **self._write,
         )
@@ -275,11 +279,13 @@ class FirestoreSessionStore:
             if turn.items:
                 doc["r"] = list(turn.items)
             writer.create(ref.collection(SESSION_MESSAGES).document(encode_seq(turn.seq)), doc)
+            # Only the fields this code owns: a newer revision's other fields stay as they are.
             fields = {
                 "turns": updated.turns,
                 "updated_at": updated.updated_at,
                 EXPIRY_FIELD: updated.expires_at,
                 "state": updated.state.to_dict(),
+                SESSION_SCHEMA_FIELD: updated.schema,
             }
             writer.update(ref, fields, option=precondition)
             return updated, turn

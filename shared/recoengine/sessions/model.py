@@ -6,6 +6,17 @@ and the reply) in its ``messages`` subcollection. Neither grows with the convers
 session document holds only bounded state, and each turn document holds two length-limited
 texts, so no document ever comes near Firestore's 1 MiB limit however long the conversation.
 This module is pure (standard library only); backends live next to it.
+
+Sessions outlive revisions: during a canary, a session written by the stable revision continues
+on the candidate and back. So session documents carry ``SCHEMA_VERSION`` (field
+``storage_schema.SESSION_SCHEMA_FIELD``), and a layout change follows these rules:
+
+- a new version only ADDS fields (top level or in ``state``); it never renames or removes one,
+  nor changes what one means (that would need a new collection);
+- a document without the field was written before it existed: version 1;
+- a reader accepts any version: unknown ``state`` keys are kept (``SessionState.extra``) and
+  written back unchanged, backends update only the fields they own, and the stored version never
+  goes down (``stored_schema``), so an older revision continuing a newer session loses nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +44,10 @@ MAX_STATE_CHARS = 200_000  # hard cap on the serialised state (documents stay fa
 MAX_ITEM_ID_CHARS = 256
 MAX_EVENT_CHARS = 32
 MAX_USER_ID_CHARS = 256
+
+# The session document layout this code writes. 1: before the field existed (no field).
+# 2: the field itself, and unknown state keys kept across revisions.
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -88,9 +103,12 @@ class SessionState:
     shown_items: tuple[str, ...] = ()  # every item shown in this session (bounded, newest last)
     last_features: tuple[str, ...] = ()  # the filter of the previous recommendation ("a comedy")
     last_match: str = "all"  # how that filter combined several features: "all" (AND) or "any"
+    # Keys a newer revision stored that this one does not know: written back unchanged.
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **self.extra,
             "personality": self.personality,
             "topic": self.topic,
             "summary": self.summary,
@@ -116,6 +134,7 @@ class SessionState:
             shown_items=tuple(str(i) for i in data.get("shown_items", [])),
             last_features=tuple(str(f) for f in data.get("last_features", [])),
             last_match="any" if data.get("last_match") == "any" else "all",
+            extra={k: v for k, v in data.items() if k not in _STATE_KEYS},
         )
 
     def bounded(self) -> SessionState:
@@ -133,6 +152,21 @@ class SessionState:
         return state
 
 
+# The keys this code owns in a stored state (its fields); any other key is a newer revision's.
+_STATE_KEYS = frozenset(f.name for f in fields(SessionState)) - {"extra"}
+
+
+def schema_of(value: Any) -> int:
+    """The layout version of a stored session: its field's value, or 1 when it has none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
+def stored_schema(read: int) -> int:
+    """The version to store after this code wrote a session read at ``read``: never lower
+    than what is stored (a newer revision's fields are still there), at least ours."""
+    return max(read, SCHEMA_VERSION)
+
+
 @dataclass(frozen=True)
 class Session:
     session_id: str
@@ -145,6 +179,7 @@ class Session:
     # The backend's change marker of the stored record (Firestore's update time): an append
     # that passes the session it read commits in one write if nothing changed since.
     version: Any = field(default=None, compare=False, repr=False)
+    schema: int = field(default=SCHEMA_VERSION, compare=False)  # the stored layout version
 
 
 @dataclass(frozen=True)
@@ -300,6 +335,13 @@ def appended(
     texts = (new.user_text, new.reply_text, new.personality)
     turn = Turn(session.turns, *texts, now, expires, new.fallback, new.intent, new.items)
     updated = Session(
-        session.session_id, session.user_id, session.created_at, now, expires, turn.seq + 1, state
+        session.session_id,
+        session.user_id,
+        session.created_at,
+        now,
+        expires,
+        turn.seq + 1,
+        state,
+        schema=stored_schema(session.schema),
     )
     return updated, turn

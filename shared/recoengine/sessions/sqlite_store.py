@@ -40,6 +40,7 @@ from recoengine.sessions.model import (
     appended,
     check_event,
     new_session,
+    schema_of,
     turn_meta,
     utcnow,
 )
@@ -169,15 +170,23 @@ class SqliteSessionStore:
         self._wall_clock = clock is utcnow  # then time.time() is the clock, a datetime cheaper
 
     def _migrate(self) -> None:
-        """Columns added after the first release (a turn's intent and item ids)."""
+        """Columns added after the first release: a turn's intent and item ids, and the
+        session's layout version (rows written before it existed, or by a revision that does
+        not know it, get the default 1: ``sessions.model.schema_of``)."""
         conn = self._conn()
-        have = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
-        for column in ("intent", "items"):
-            if column not in have:
-                with contextlib.suppress(sqlite3.OperationalError):  # another process added it
-                    conn.execute(
-                        f"ALTER TABLE messages ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
-                    )
+        added = {
+            "messages": (
+                ("intent", "TEXT NOT NULL DEFAULT ''"),
+                ("items", "TEXT NOT NULL DEFAULT ''"),
+            ),
+            "sessions": (("schema_version", "INTEGER NOT NULL DEFAULT 1"),),
+        }
+        for table, columns in added.items():
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns:
+                if column not in have:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process did
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # -- connections -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -224,7 +233,7 @@ class SqliteSessionStore:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, turns,"
-                " state) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                " state, schema_version) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
                 (
                     session.session_id,
                     user_id,
@@ -232,6 +241,7 @@ class SqliteSessionStore:
                     _ts(now),
                     _ts(session.expires_at),
                     json.dumps(session.state.to_dict(), separators=(",", ":")),
+                    session.schema,
                 ),
             )
             self._maybe_purge(conn)
@@ -239,13 +249,13 @@ class SqliteSessionStore:
 
     def _row(self, conn: sqlite3.Connection, session_id: str) -> tuple[int, Session] | None:
         row = conn.execute(
-            "SELECT rid, user_id, created_at, updated_at, expires_at, turns, state FROM sessions"
-            " WHERE id = ? AND expires_at > ?",
+            "SELECT rid, user_id, created_at, updated_at, expires_at, turns, state,"
+            " schema_version FROM sessions WHERE id = ? AND expires_at > ?",
             (session_id, _ts(self.clock())),
         ).fetchone()
         if row is None:
             return None
-        rid, user_id, created, updated, expires, turns, state = row
+        rid, user_id, created, updated, expires, turns, state, schema = row
         session = Session(
             session_id,
             user_id,
@@ -254,6 +264,7 @@ class SqliteSessionStore:
             _dt(expires),
             turns,
             SessionState.from_dict(json.loads(state)),
+            schema=schema_of(schema),
         )
         return rid, session
 
@@ -306,13 +317,14 @@ class SqliteSessionStore:
                 (rid, turn.seq, *when, *texts, *meta),
             )
             conn.execute(
-                "UPDATE sessions SET turns = ?, updated_at = ?, expires_at = ?, state = ?"
-                " WHERE rid = ?",
+                "UPDATE sessions SET turns = ?, updated_at = ?, expires_at = ?, state = ?,"
+                " schema_version = ? WHERE rid = ?",
                 (
                     updated.turns,
                     _ts(updated.updated_at),
                     _ts(updated.expires_at),
                     json.dumps(updated.state.to_dict(), separators=(",", ":")),
+                    updated.schema,
                     rid,
                 ),
             )
