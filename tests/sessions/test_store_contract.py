@@ -247,15 +247,50 @@ def test_append_with_a_stale_read_still_numbers_turns_correctly(store):
 
 
 @pytest.mark.firestore
-def test_firestore_delete_removes_every_turn_document(firestore_client):
+def test_firestore_delete_is_one_write_and_the_turns_follow_off_the_request(firestore_client):
+    """The request deletes the session only: absent for every reader at once. Its turns are
+    deleted by a background job (held back here to look in between); until then they are
+    unreachable (turns are read through their session) and each carries an expiry no later
+    than the session's, so the TTL policy removes them even if the job never runs."""
+    jobs: list = []
+    store = FirestoreSessionStore(firestore_client, TTL, purge=jobs.append)
+    sid = store.create("alice").session_id
+    for i in range(3):
+        session, _ = store.append_turn(sid, f"q{i}", "a", "guide")
+    assert store.delete(sid) is True
+    ref = firestore_client.collection(SESSIONS).document(sid)
+    assert not ref.get().exists
+    assert store.get(sid) is None and store.recent_turns(sid, 10) == []
+    assert store.delete(sid) is False
+    left = list(ref.collection(SESSION_MESSAGES).stream())
+    assert len(left) == 3 and len(jobs) == 1
+    assert all(d.to_dict()[EXPIRY_FIELD] <= session.expires_at for d in left)
+    jobs[0]()
+    assert list(ref.collection(SESSION_MESSAGES).stream()) == []
+
+
+@pytest.mark.firestore
+def test_firestore_background_purge_deletes_every_turn_document(firestore_client):
     store = FirestoreSessionStore(firestore_client, TTL)
     sid = store.create("alice").session_id
     for i in range(3):
         store.append_turn(sid, f"q{i}", "a", "guide")
     assert store.delete(sid) is True
+    store.close()  # waits for the background worker
     ref = firestore_client.collection(SESSIONS).document(sid)
-    assert not ref.get().exists
     assert list(ref.collection(SESSION_MESSAGES).stream()) == []
+
+
+@pytest.mark.firestore
+def test_firestore_turn_purge_failure_is_left_to_the_ttl(firestore_client, caplog):
+    jobs: list = []
+    store = FirestoreSessionStore(firestore_client, TTL, purge=jobs.append)
+    sid = store.create("alice").session_id
+    store.append_turn(sid, "q", "a", "guide")
+    store.delete(sid)
+    store.client = None  # the store is gone when the job runs
+    jobs[0]()  # logs, never raises
+    assert "left to their TTL" in caplog.text
 
 
 def test_concurrent_item_events_are_all_kept(store):

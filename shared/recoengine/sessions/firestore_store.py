@@ -25,8 +25,10 @@ import functools
 import logging
 import random
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -66,6 +68,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _OCC_ATTEMPTS = 25  # conditional-commit attempts under contention (about 6 s at most)
 _BATCH = 400  # deletes per batch (Firestore allows 500 writes per batch)
+_PURGES_QUEUED = 64  # deleted sessions whose turns wait for the background worker
 
 
 def unavailable_as_503(method: Callable[P, R]) -> Callable[P, R]:
@@ -112,6 +115,7 @@ class FirestoreSessionStore:
         events_max: int = 50,
         clock: Clock = utcnow,
         timeout: float = 2.0,
+        purge: Callable[[Callable[[], None]], object] | None = None,
     ) -> None:
         if client is None:
             from google.cloud import firestore  # heavy import only when this backend is used
@@ -133,8 +137,35 @@ class FirestoreSessionStore:
             "timeout": timeout,
         }
         self._write = {"retry": None, "timeout": timeout}
+        # Runs the deletion of a deleted session's turns off the request (tests pass their own).
+        self._purge = purge
+        self._purger: ThreadPoolExecutor | None = None
+        self._purges = threading.BoundedSemaphore(_PURGES_QUEUED)
+
+    def _submit_purge(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` on the one background worker; when ``_PURGES_QUEUED`` jobs wait
+        already, drop it (the TTL policy deletes those turns): bounded memory and threads."""
+        if self._purge is not None:
+            self._purge(job)
+            return
+        if not self._purges.acquire(blocking=False):
+            log.warning("turn purge queue full: a deleted session's turns are left to their TTL")
+            return
+        if self._purger is None:
+            self._purger = ThreadPoolExecutor(1, thread_name_prefix="session-purge")
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                self._purges.release()
+
+        self._purger.submit(run)
 
     def close(self) -> None:
+        if self._purger is not None:
+            self._purger.shutdown(wait=True)
+            self._purger = None
         self.client.close()
 
     @unavailable_as_503
@@ -311,21 +342,35 @@ class FirestoreSessionStore:
 
     @unavailable_as_503
     def delete(self, session_id: str) -> bool:
-        """Delete the session and every turn document (named by the turn counter, so no
-        query is needed); expired but not yet collected sessions are deleted too."""
+        """Delete the session: one write, after which every reader finds it absent (turns are
+        read only through their session, so they are unreachable from then on, for the owner
+        and everyone else). Its turn documents are deleted afterwards, off the request, by
+        ``purge_turns`` on a bounded background worker; whatever that misses (an instance
+        stopped, a full queue, a failure) the TTL policy on ``messages`` removes, since every
+        turn carries an expiry no later than its session's. Expired but not yet collected
+        sessions are deleted too."""
         ref = self._ref(session_id)
         snap = ref.get(**self._read)
         if not snap.exists:
             return False
         turns = int((snap.to_dict() or {}).get("turns", 0))
-        messages = ref.collection(SESSION_MESSAGES)
-        for start in range(0, turns, _BATCH):
-            batch = self.client.batch()
-            for seq in range(start, min(turns, start + _BATCH)):
-                batch.delete(messages.document(encode_seq(seq)))
-            batch.commit(**self._read)  # deletes are idempotent: safe to retry
-        ref.delete(**self._read)
+        ref.delete(**self._read)  # deletes are idempotent: safe to retry
+        if turns:
+            self._submit_purge(lambda: self.purge_turns(session_id, turns))
         return True
+
+    def purge_turns(self, session_id: str, turns: int) -> None:
+        """Delete the turn documents of a deleted session (named by the turn counter, so no
+        query is needed), in batches; a failure is logged and left to the TTL policy."""
+        try:
+            messages = self._ref(session_id).collection(SESSION_MESSAGES)
+            for start in range(0, turns, _BATCH):
+                batch = self.client.batch()
+                for seq in range(start, min(turns, start + _BATCH)):
+                    batch.delete(messages.document(encode_seq(seq)))
+                batch.commit(**self._read)
+        except Exception as exc:  # the TTL policy deletes them later
+            log.warning("turns of a deleted session left to their TTL: %s", exc)
 
     @unavailable_as_503
     def count_active(self) -> int:
