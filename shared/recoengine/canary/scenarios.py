@@ -34,9 +34,9 @@ SCENARIOS = (
     "memory-leak",
     "cpu-saturation",
     "low-traffic",
-    "model-fallback",
-    "slow-model",
 )
+# A chat timeline's own failure modes; on any other service they are healthy timelines.
+CHAT_SCENARIOS = ("model-fallback", "slow-model")
 CHAT_SERVICE = "chat"  # the local backend gives this service's timelines chat turns
 
 
@@ -81,8 +81,9 @@ class Scenario:
     chat: bool = False  # requests are chat turns waiting on a model (see the module docstring)
 
     def __post_init__(self) -> None:
-        if self.name not in SCENARIOS:
-            raise ValueError(f"unknown scenario {self.name!r}; one of {', '.join(SCENARIOS)}")
+        known = SCENARIOS + CHAT_SCENARIOS
+        if self.name not in known:
+            raise ValueError(f"unknown scenario {self.name!r}; one of {', '.join(known)}")
 
     def daily_impressions(self) -> int:
         """What the A/B design should plan for with this timeline's traffic."""
@@ -91,7 +92,11 @@ class Scenario:
 
     def candidate_profile(self, i: int, base: Profile) -> Profile:
         k = i - self.onset
-        if k < 0 or self.name in ("healthy", "low-traffic"):
+        if (
+            k < 0
+            or self.name in ("healthy", "low-traffic")
+            or (self.name in CHAT_SCENARIOS and not self.chat)
+        ):
             return base
         if self.name == "model-fallback":
             return replace(base, reply_fallback=0.3)
