@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from recoengine import storage_schema
+from recoengine import environment, storage_schema
 from recoengine.web import metrics, routing
 from tests.infra import tfconfig as tf
 from tests.infra import tfeval
@@ -127,10 +127,8 @@ def _env_names(env_local: Any) -> set[str]:
 
 def test_every_environment_variable_is_one_the_code_reads() -> None:
     """A typo in an env name would silently fall back to a default: catch it here."""
-    set_by_terraform = (
-        _env_names(tf.locals_()["common_env"])
-        | _env_names(tf.locals_()["function_env"])
-        | _env_names(tf.locals_()["server_env"])
+    set_by_terraform = {n for fn in routing.FUNCTIONS for n in _env_values(fn)} | _env_names(
+        tf.locals_()["server_env"]
     )
     framework = {"FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"}
     assert {"GOOGLE_CLOUD_PROJECT", "SESSION_BACKEND", "LLM_BACKEND", "SERVER_THREADS"} <= (
@@ -326,24 +324,23 @@ def test_dashboard_is_the_generated_one() -> None:
     )
 
 
-def _env_values(fn: str) -> dict[str, str]:
-    """The environment Terraform gives ``fn``: literal values, and variables at their defaults
-    (empty values are left out, as the code treats empty as unset)."""
+def _deployed() -> dict[str, environment.FunctionEnv]:
+    """What Terraform gives each function (environment.yml, rendered as services.tf renders
+    it), with the variables at their defaults (and the required ones at sample values)."""
     variables = tf.named("variable")
     sample = {"project_id": "test-project", "domain": "api.example.com"}
+    values = {
+        name: str(sample.get(name, variables[name].get("default")))
+        for name in environment.TEMPLATE_VARIABLES
+    }
+    return environment.deployed(values)
 
-    def value(expr: str) -> str:
-        m = re.fullmatch(r"\$\{var\.(\w+)\}|var\.(\w+)", expr)
-        if m:
-            var = m.group(1) or m.group(2)
-            return str(sample.get(var, variables[var].get("default")))
-        return expr
 
-    env = {k: value(v) for k, v in tf.locals_()["common_env"].items()}
-    text = tf.locals_()["function_env"][fn]
-    for name, expr in re.findall(r"\b([A-Z][A-Z0-9_]{2,})\s*=\s*(\"[^\"]*\"|var\.\w+)", text):
-        env[name] = value(expr.strip('"'))
-    return {k: v for k, v in env.items() if v}
+def _env_values(fn: str) -> dict[str, str]:
+    """The environment Terraform gives ``fn``: plain values, and each secret at a sample value
+    of the length the code requires."""
+    deployed = _deployed()[fn]
+    return {**deployed.env, **{name: "s" * 48 for name in deployed.secrets}}
 
 
 @pytest.mark.parametrize("fn", routing.FUNCTIONS)
