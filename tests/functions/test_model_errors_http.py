@@ -27,7 +27,7 @@ DENIAL = (
     f"{ACCOUNT} does not have storage.objects.get access to the Google Cloud Storage object. "
     "Permission 'storage.objects.get' denied on resource (or it may not exist)."
 )
-SECRET_DIR = "secret-models-dir-5512"
+PRIVATE_DIR = "private-models-dir-5512"
 
 
 class DeniedGCS(FakeGCS):
@@ -60,7 +60,7 @@ def denied_stack(gcs_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 def corrupt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var = tmp_path_factory.mktemp("var")
-    model = var / SECRET_DIR
+    model = var / PRIVATE_DIR
     model.mkdir()
     (model / "manifest.json").write_text("{ not json")
     with local_stack({"MODEL_URI": str(model), "VAR_DIR": str(var), "LOG_LEVEL": "WARNING"}) as b:
@@ -88,13 +88,13 @@ def test_a_model_storage_refuses_is_a_generic_503(denied_stack: str) -> None:
 
 def test_an_unreadable_model_is_a_generic_503(corrupt_stack: str) -> None:
     r = requests.post(corrupt_stack + URL, json={"user_id": "u1"}, timeout=10)
-    _assert_generic(r, SECRET_DIR, "Expecting", "JSON")
+    _assert_generic(r, PRIVATE_DIR, "Expecting", "JSON")
 
 
 def test_the_details_go_to_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("MODEL_URI", str(tmp_path / SECRET_DIR))
+    monkeypatch.setenv("MODEL_URI", str(tmp_path / PRIVATE_DIR))
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     reset_all()
     try:
@@ -102,7 +102,7 @@ def test_the_details_go_to_the_log(
             common.recommender()
         assert info.value.message == common.MODEL_UNAVAILABLE
         logged = "\n".join(r.getMessage() for r in caplog.records)
-        assert SECRET_DIR in logged and "ArtifactError" in logged
+        assert PRIVATE_DIR in logged and "ArtifactError" in logged
     finally:
         reset_all()
 
