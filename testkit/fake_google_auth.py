@@ -24,6 +24,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from google.auth import crypt, jwt
+from google.auth import crypt, exceptions, jwt
 
 from testkit.fake_vertex import send_json
 
@@ -156,6 +157,21 @@ class FakeGoogleAuth:
         }
         return jwt.encode(self._signer, claims).decode()
 
+    def check_invoker(self, headers: Mapping[str, str], audience: str) -> str | None:
+        """Cloud Run's IAM check, as far as it concerns the caller's credentials: a Google ID
+        token signed by this key, unexpired, for ``audience`` (the service's URL), naming a
+        verified email. Returns what is wrong, or None to let the request in."""
+        token = bearer(headers)
+        if not token:
+            return "an ID token is required (Authorization: Bearer)"
+        try:
+            claims = jwt.decode(token, certs={KEY_ID: self.cert_pem}, audience=audience)
+        except (ValueError, exceptions.GoogleAuthError):
+            return "the ID token is not valid for this service"
+        if claims.get("iss") != "https://accounts.google.com" or not claims.get("email_verified"):
+            return "the ID token does not name a verified Google account"
+        return None
+
     def google_id_token(self, email: str, audience: str) -> str:
         """A Google ID token for ``email`` (what ``gcloud auth print-identity-token`` gives an
         operator, and what Cloud Run's IAM check admits)."""
@@ -170,6 +186,13 @@ class FakeGoogleAuth:
             "exp": now + 3600,
         }
         return jwt.encode(self._signer, claims).decode()
+
+
+def bearer(headers: Mapping[str, str]) -> str:
+    """The bearer credential of an ``Authorization`` header ("" when there is none)."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    scheme, _, credential = value.partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" else ""
 
 
 def _self_signed(key: rsa.RSAPrivateKey, *, loopback: bool = False) -> str:

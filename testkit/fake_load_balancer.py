@@ -1,18 +1,25 @@
-"""A local stand-in for the production load balancer: one port, routed by path to the
-functions' own servers, several instances of a function taken in turn.
+"""A local stand-in for the production load balancer and Cloud Run's front end: one port,
+routed by path to the functions' own servers, several instances of a function taken in turn.
 
 The path table is the URL map's (``recoengine.web.routing``, which a structural test holds
 equal to Terraform's). Requests and answers pass through unchanged, streamed (a chat answer
 sent as Server-Sent Events arrives as it is written); hop-by-hop headers are dropped, as a
 proxy must. An instance that cannot be reached is a 502, as Google's load balancer answers.
+
+A ``guard`` per function plays Cloud Run's IAM check in front of a service that is not public
+(the canary): it names what is wrong with the request's credentials, and the request is then
+refused with 401 before any instance sees it. (Cloud Run's own refusal is an HTML page; this
+one uses the API's JSON error envelope, so clients see one shape.)
 """
 
 from __future__ import annotations
 
 import http.client
 import itertools
+import json
+import secrets
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,12 +39,19 @@ HOP_BY_HOP = frozenset(
     }
 )
 _CHUNK = 64 * 1024
+SERVER = "Google Frontend"
 
 
 class LoadBalancer:
     """``backends[function]`` lists the ``host:port`` of each instance of that function."""
 
-    def __init__(self, backends: Mapping[str, Sequence[str]], port: int = 0) -> None:
+    def __init__(
+        self,
+        backends: Mapping[str, Sequence[str]],
+        port: int = 0,
+        guards: Mapping[str, Callable[[Mapping[str, str]], str | None]] | None = None,
+    ) -> None:
+        self._guards = dict(guards or {})
         self._turns: dict[str, Iterator[str]] = {
             name: itertools.cycle(list(addresses)) for name, addresses in backends.items()
         }
@@ -47,14 +61,22 @@ class LoadBalancer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"  # the answer's end is the connection's end
 
+            def version_string(self) -> str:
+                """Every answer from behind Google's front end says so (the functions' own
+                Server header is replaced), its own refusals included."""
+                return SERVER
+
             def log_message(self, *args: Any) -> None:
                 pass
 
             def _forward(self) -> None:
                 balancer.forward(self)
 
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
-            setattr(Handler, f"do_{method}", Handler._forward)
+            def __getattr__(self, name: str) -> Any:
+                # Every method goes through (TRACE, PROPFIND...): the function answers it.
+                if name.startswith("do_"):
+                    return self._forward
+                raise AttributeError(name)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
@@ -70,25 +92,27 @@ class LoadBalancer:
         self.server.shutdown()
         self.server.server_close()
 
-    def next_instance(self, path: str) -> str:
-        with self._lock:
-            return next(self._turns[function_for(path.split("?", 1)[0])])
-
     def forward(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
-        host, port = self.next_instance(handler.path).rsplit(":", 1)
+        function = function_for(handler.path.split("?", 1)[0])
+        guard = self._guards.get(function)
+        refused = guard(headers) if guard is not None else None
+        if refused is not None:
+            return _error(handler, 401, "unauthenticated", refused)
+        with self._lock:
+            host, port = next(self._turns[function]).rsplit(":", 1)
         upstream = http.client.HTTPConnection(host, int(port), timeout=120)
         try:
             try:
                 upstream.request(handler.command, handler.path, body=body, headers=headers)
                 answer = upstream.getresponse()
             except OSError:
-                return _bad_gateway(handler)
+                return _error(handler, 502, "bad_gateway", "the instance did not answer")
             handler.send_response(answer.status, answer.reason)
             for name, value in answer.getheaders():
-                if name.lower() not in HOP_BY_HOP:
+                if name.lower() not in HOP_BY_HOP and name.lower() not in ("server", "date"):
                     handler.send_header(name, value)
             handler.end_headers()
             if handler.command != "HEAD":
@@ -101,10 +125,13 @@ class LoadBalancer:
             upstream.close()
 
 
-def _bad_gateway(handler: BaseHTTPRequestHandler) -> None:
-    body = b'{"error": {"code": "bad_gateway", "message": "the instance did not answer"}}'
-    handler.send_response(502)
+def _error(handler: BaseHTTPRequestHandler, status: int, code: str, message: str) -> None:
+    error = {"code": code, "message": message, "status": status}
+    body = json.dumps({"error": error, "request_id": secrets.token_hex(12)}).encode()
+    handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))
+    if status == 401:
+        handler.send_header("WWW-Authenticate", "Bearer")
     handler.end_headers()
     handler.wfile.write(body)

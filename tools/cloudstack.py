@@ -16,9 +16,9 @@ that routes by the URL map's path table (``testkit.fake_load_balancer``). Each p
 The fakes (``testkit``): Vertex AI's ``generateContent`` (the real ``google-genai`` client via
 ``LLM_BASE_URL``), the Cloud Run Admin API (REST, ``CANARY_RUN_ENDPOINT``), Cloud Monitoring
 (gRPC over TLS, ``CANARY_MONITORING_ENDPOINT``) and Google sign-in (a service-account key whose
-token endpoint is local; Firebase certs; ID tokens). Not emulated: Cloud Run's IAM invoker
-check in front of the canary (Terraform's invoker bindings are checked by tests/infra) and the
-CloudEvent service canary-incident.
+token endpoint is local; Firebase certs; ID tokens), which also plays Cloud Run's IAM check in
+front of the canary: an ID token for the stack's URL is required (who may invoke is Terraform's
+IAM bindings, checked by tests/infra). Not run here: the CloudEvent service canary-incident.
 """
 
 from __future__ import annotations
@@ -305,8 +305,12 @@ def running(
         deadline = time.monotonic() + timeout
         for instance in stack.instances:
             _wait_ready(instance, deadline)
+        # The canary is never public (ingress with IAM-only invokers, iam.tf): Cloud Run admits
+        # only callers with an ID token for its URL, the function then reads who they are.
         balancer = LoadBalancer(
-            {fn: [f"127.0.0.1:{i.port}" for i in stack.of(fn)] for fn in FUNCTIONS}, port
+            {fn: [f"127.0.0.1:{i.port}" for i in stack.of(fn)] for fn in FUNCTIONS},
+            port,
+            guards={"canary": lambda headers: auth.check_invoker(headers, stack.url)},
         ).start()
         cleanup.callback(balancer.stop)
         stack.url = balancer.url

@@ -151,7 +151,16 @@ def test_end_to_end_through_the_load_balancer(stack: CloudStack) -> None:
 
     canary = operator_headers(stack)
     body = {"service": "recommend"}
-    assert requests.post(f"{base}/api/v2/canary/status", json=body, timeout=30).status_code == 401
+    for refused in (  # Cloud Run's IAM check, before the function
+        {},
+        {"Authorization": "Bearer not-an-id-token"},
+        {"Authorization": f"Bearer {stack.fakes.auth.google_id_token(OPERATOR, 'https://x')}"},
+        alice,  # a Firebase token is no Google ID token
+    ):
+        answer = requests.post(
+            f"{base}/api/v2/canary/status", json=body, headers=refused, timeout=30
+        )
+        assert answer.status_code == 401, refused
     status = requests.post(f"{base}/api/v2/canary/status", json=body, headers=canary, timeout=30)
     assert status.status_code == 200, status.text
     assert status.json()["traffic"] == {
