@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -337,24 +338,35 @@ def main(argv: list[str] | None = None) -> int:
     if runnable_jar() is None:
         print("error: the Firestore emulator is needed (google-cloud-cli-firestore-emulator, Java)")
         return 2
-    model = _demo_model(ROOT / "var")
+    var = ROOT / "var"
+    model = _demo_model(var)
+    # SIGTERM ends the stack like Ctrl-C: the with block stops every process and fake.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with running(model, port=args.port, console=True) as stack:
-        auth = stack.fakes.auth
         print(f"cloud-parity stack listening on {stack.url}", flush=True)
         for instance in stack.instances:
             print(
                 f"  {instance.function:<9} {instance.url}  revision {revision(instance.function)}"
             )
         print(f"  Firestore emulator {stack.emulator_host}")
-        print("A signed-in user (AUTH_MODE=firebase): -H 'Authorization: Bearer TOKEN' with")
-        print(f"  alice's ID token: {auth.firebase_token('alice')}")
+        tokens = {  # valid for an hour
+            "alice.token": stack.fakes.auth.firebase_token("alice"),
+            "operator.token": stack.fakes.auth.google_id_token("oncall@example.com", stack.url),
+        }
+        for name, token in tokens.items():
+            (var / "cloudstack" / name).write_text(token, encoding="utf-8")
         print(
-            f"  an operator's ID token for the canary API: "
-            f"{auth.google_id_token('oncall@example.com', stack.url)}"
+            "Sign-in is on, as in the cloud: alice's Firebase ID token is in "
+            "var/cloudstack/alice.token, an operator's Google ID token for the canary API in "
+            "var/cloudstack/operator.token, e.g.\n"
+            f"  curl -s {stack.url}/api/v2/recommendations -H 'Content-Type: application/json' "
+            '-H "Authorization: Bearer $(cat var/cloudstack/alice.token)" '
+            """-d '{"user_id": "alice"}'""",
+            flush=True,
         )
         try:
-            while True:
-                time.sleep(3600)
+            while True:  # short sleeps: Ctrl-C is handled between them
+                time.sleep(0.5)
         except KeyboardInterrupt:
             print("stopping", flush=True)
     return 0
