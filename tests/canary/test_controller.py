@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from recoengine.canary.controller import CanaryController
+from recoengine.canary.incidents import Incident
+from recoengine.canary.notify import Notifier
 from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
 from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
-from recoengine.canary.traffic import CloudRunTraffic
-from recoengine.errors import Conflict, NotFound
+from recoengine.canary.store import SqliteCanaryStore
+from recoengine.canary.traffic import CloudRunTraffic, LocalTraffic
+from recoengine.errors import Conflict, NotFound, ServiceError
 from testkit.fake_cloud_run import run_client
+from tests.canary.helpers import fast_policy
+from tests.canary.stateful_ports import (
+    FAIL,
+    OK,
+    FaultyMetrics,
+    FaultyStore,
+    FaultyTraffic,
+    NoFaults,
+    Scripted,
+    Switch,
+    SwitchableMetrics,
+    served,
+    wanted,
+)
 
 P, R = "test-project", "europe-west1"
 T0 = 1_767_225_600.0
@@ -101,15 +121,164 @@ def test_conflicts_and_unknown_services(run_admin, sqlite_store):
     assert ctrl.status("recommend")["phase"] == Phase.ROLLED_BACK.value
 
 
-def test_a_lost_race_reconciles_traffic_to_the_winner(run_admin, sqlite_store):
+def test_a_stale_transition_loses_the_compare_and_set_and_moves_nothing(run_admin, sqlite_store):
     from recoengine.canary import state
 
     ctrl, clock, full = make(run_admin, sqlite_store, "healthy")
     ctrl.enable("recommend", 5, None, "a")
     stale = ctrl.store.get("recommend")  # the scheduler read this...
     ctrl.rollback("recommend", "incident", "incident:x")  # ...then an incident won
+    updates = len(run_admin.updates)
     late, audit = state.set_traffic(stale, 50, state.Cause(clock(), "scheduler", "late decision"))
     with pytest.raises(Conflict):
-        ctrl._commit(late, audit)
-    assert run_admin.split(full)["recommend-00002-new"] == 0  # traffic follows the winner
+        ctrl._commit(late, audit, "scheduler")
+    assert len(run_admin.updates) == updates  # intent first: the loser never touched traffic
+    assert run_admin.split(full)["recommend-00002-new"] == 0
     assert ctrl.store.get("recommend").phase == Phase.ROLLED_BACK
+
+
+# -- issue 18: each defect the stateful test found, replayed as one schedule -----------------
+# (tests/canary/test_controller_stateful.py explores such schedules at random.)
+
+S = "recommend"
+OLD, NEW = f"{S}-00001-old", f"{S}-00002-new"
+INCIDENT = Incident("0.reg", "open", S, NEW, "CanaryErrorRateHigh", "errors", "error_rate", None)
+
+
+class Lab:
+    """One controller over the real SQLite store and LocalTraffic, with scripted faults."""
+
+    def __init__(self, tmp_path) -> None:
+        self.store = SqliteCanaryStore(tmp_path / "canary.sqlite3")
+        self.traffic = LocalTraffic(self.store, (S,))
+        self.metrics = SwitchableMetrics()
+        self.clock = Clock()
+        self.switch = Switch()
+        self.ctrl = CanaryController(
+            fast_policy(),
+            FaultyStore(self.store, self.switch),
+            FaultyTraffic(self.traffic, self.switch),
+            FaultyMetrics(self.metrics, self.switch),
+            clock=self.clock,
+            metrics_lag_s=0.0,
+        )
+
+    def live(self) -> dict[str, int]:
+        return served(self.traffic.describe(S))
+
+    def faults(self, script: dict) -> None:
+        self.switch.source = Scripted(script)
+
+    def no_faults(self) -> None:
+        self.switch.source = NoFaults()
+
+
+def once(action):
+    """``action`` the first time, nothing afterwards (one interleaving at whichever of several
+    calls comes first)."""
+    done = []
+
+    def run() -> None:
+        if not done:
+            done.append(True)
+            action()
+
+    return run
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    lab = Lab(tmp_path)
+    lab.ctrl.enable(S, 5, None, "op:alice")
+    yield lab
+    lab.store.close()
+
+
+def test_a_stale_promote_cannot_leave_traffic_on_a_rolled_back_candidate(lab):
+    # Defect 1: an incident rolls back while a promote that read the rollout before is between
+    # its read and its write; the promote's next traffic call fails once (a 503).
+    incident = once(lambda: lab.ctrl.handle_incident(INCIDENT))
+    lab.faults({"store.save": [incident], "traffic.set_split": [incident, OK, FAIL]})
+    with pytest.raises(ServiceError):
+        lab.ctrl.promote(S, "ship it", "op:bob")
+    lab.no_faults()
+    lab.ctrl.advance(S)
+    rollout = lab.store.get(S)
+    assert rollout.phase == Phase.ROLLED_BACK and not rollout.needs_attention
+    assert lab.live() == {OLD: 100}
+
+
+@pytest.mark.parametrize(
+    "fault", ["store.save", "store.get"], ids=["rollback-save-fails", "read-fails"]
+)
+def test_an_incident_whose_handler_failed_still_rolls_back_on_redelivery(lab, fault):
+    # Defect 2: the claim must not outlive a rollback that was not stored.
+    lab.faults({fault: [FAIL]})
+    try:
+        lab.ctrl.handle_incident(INCIDENT)
+    except ServiceError:  # not acknowledged: Pub/Sub redelivers
+        lab.no_faults()
+        assert lab.ctrl.handle_incident(INCIDENT)["action"] == "rolled_back"
+    assert lab.store.get(S).phase == Phase.ROLLED_BACK
+    assert lab.live() == {OLD: 100}
+
+
+def test_a_pause_during_a_traffic_change_leaves_no_drift(lab):
+    # Defect 3a: a pause lands while `enable 50%` is between its read and its write.
+    pause = once(lambda: lab.ctrl.pause(S, "looking", "op:carol"))
+    lab.faults({"store.save": [pause], "traffic.set_split": [pause]})
+    with pytest.raises(ServiceError):
+        lab.ctrl.enable(S, 50, None, "op:alice")
+    lab.no_faults()
+    lab.ctrl.advance(S)
+    rollout = lab.store.get(S)
+    assert rollout.phase == Phase.PAUSED
+    assert lab.live() == wanted(rollout) == {OLD: 95, NEW: 5}
+
+
+def test_a_paused_rollout_is_still_rolled_back_by_the_rules(lab):
+    # Defect 3b: a pause stops progress, not protection.
+    lab.ctrl.pause(S, "weekend", "op:carol")
+    lab.metrics.set_bad(lab.clock.now, True)
+    lab.clock.now += 300
+    out = lab.ctrl.advance(S)
+    assert out["decision"]["action"] == "rollback"
+    assert lab.store.get(S).phase == Phase.ROLLED_BACK
+    assert lab.live() == {OLD: 100}
+    assert lab.store.audit(S)[0]["from_phase"] == "paused"
+
+
+def test_the_rollback_webhook_follows_the_traffic_change_and_does_not_hold_it(lab):
+    # Defect 8a / I5: the message goes out after traffic moved, and a slow webhook does not
+    # keep the handler: it answers while the webhook is still busy.
+    at_arrival: list[dict[str, int]] = []
+    arrived, release = threading.Event(), threading.Event()
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            at_arrival.append(lab.live())  # what users were getting when the message arrived
+            arrived.set()
+            release.wait(5)
+            self.send_response(204)
+            self.end_headers()
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    serving = threading.Thread(target=hook.serve_forever, kwargs={"poll_interval": 0.05})
+    serving.start()
+    try:
+        lab.ctrl.notifier = Notifier(f"http://127.0.0.1:{hook.server_address[1]}/", timeout_s=2)
+        lab.ctrl.notifier.wait_s = 0.1
+        result = lab.ctrl.handle_incident(INCIDENT)
+        still_busy = not release.is_set()
+        assert arrived.wait(10)
+    finally:
+        release.set()
+        hook.shutdown()
+        hook.server_close()
+        serving.join()
+    assert result["action"] == "rolled_back" and still_busy
+    assert at_arrival == [{OLD: 100}]

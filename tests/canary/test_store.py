@@ -7,6 +7,7 @@ import pytest
 from recoengine.canary import state
 from recoengine.canary.policy import SHORT_PLAN
 from recoengine.canary.state import Cause, Phase
+from recoengine.canary.store import DuplicateIncident, IncidentClaim
 from recoengine.errors import Conflict
 from recoengine.storage_schema import CANARY_INCIDENTS, EXPIRY_FIELD
 from tests.canary.helpers import rev
@@ -58,22 +59,48 @@ def test_audit_trail_is_per_service_newest_first(any_store):
     assert [e["service"] for e in any_store.audit("chat")] == ["chat"]
 
 
-def test_incident_ids_are_claimed_once(any_store):
-    assert any_store.claim_incident("0.abc", {"service": "recommend"}, 3600) is True
-    assert all(not any_store.claim_incident("0.abc", {}, 3600) for _ in range(4))
-    assert any_store.claim_incident("0.other", {}, 3600) is True
-    assert any_store.claim_incident("a/b", {}, 3600) is True  # odd ids are still safe
+def claim(incident_id: str, ttl_s: float = 3600) -> IncidentClaim:
+    return IncidentClaim(incident_id, {"service": "recommend"}, ttl_s)
+
+
+def test_an_incident_is_claimed_once_in_the_same_write_as_its_save(any_store):
+    rollout, audit = started()
+    saved = any_store.save(rollout, audit)
+    rolled, entry = state.rollback(saved, Cause(150.0, "incident", "errors"))
+    rolled = any_store.save(rolled, entry, claim=claim("0.abc"))
+    again, entry2 = state.rollback(rolled, Cause(151.0, "incident", "errors again"))
+    with pytest.raises(DuplicateIncident):
+        any_store.save(again, entry2, claim=claim("0.abc"))
+    assert any_store.get("recommend").version == rolled.version  # nothing was written
+    assert [e["action"] for e in any_store.audit("recommend")] == ["rollback", "start"]
+    assert any_store.save(again, entry2, claim=claim("a/b")).version == rolled.version + 1
+
+
+def test_a_save_that_loses_its_race_claims_nothing(any_store):
+    rollout, audit = started()
+    v1 = any_store.save(rollout, audit)
+    paused, a2 = state.pause(v1, Cause(200.0, "alice", "look"))
+    any_store.save(paused, a2)
+    rolled, a3 = state.rollback(v1, Cause(201.0, "incident", "errors"))  # based on version 1
+    with pytest.raises(Conflict):
+        any_store.save(rolled, a3, claim=claim("0.race"))
+    current = any_store.get("recommend")
+    rolled, a3 = state.rollback(current, Cause(202.0, "incident", "errors"))
+    assert any_store.save(rolled, a3, claim=claim("0.race")).phase == Phase.ROLLED_BACK
 
 
 def test_an_expired_claim_counts_as_absent(any_store):
-    assert any_store.claim_incident("0.old", {}, -1) is True
-    assert any_store.claim_incident("0.old", {}, 3600) is True
+    rollout, audit = started()
+    saved = any_store.save(rollout, audit, claim=claim("0.old", ttl_s=-1))
+    paused, entry = state.pause(saved, Cause(150.0, "alice", "look"))
+    assert any_store.save(paused, entry, claim=claim("0.old")).version == saved.version + 1
 
 
 @pytest.mark.firestore
 def test_incident_claims_carry_the_expiry_field_for_the_ttl_policy(firestore_client):
     from recoengine.canary.store import FirestoreCanaryStore
 
-    FirestoreCanaryStore(firestore_client).claim_incident("0.ttl", {"service": "s"}, 3600)
+    rollout, audit = started()
+    FirestoreCanaryStore(firestore_client).save(rollout, audit, claim=claim("0.ttl"))
     doc = firestore_client.collection(CANARY_INCIDENTS).document("0.ttl").get().to_dict()
     assert EXPIRY_FIELD in doc and doc["incident_id"] == "0.ttl"

@@ -62,6 +62,17 @@ class Rollout:
     def active(self) -> bool:
         return self.phase in ACTIVE
 
+    def serving(self) -> dict[str, int]:
+        """Who should serve how much, by revision (shares above 0): the stored state that live
+        traffic must converge to in every phase (rolled back: stable 100%; promoted: candidate
+        100%; paused: the share it was paused at)."""
+        share = min(max(self.traffic_percent, 0), 100)
+        if share == 100:
+            return {self.candidate_revision: 100}
+        if share == 0:
+            return {self.stable_revision: 100}
+        return {self.stable_revision: 100 - share, self.candidate_revision: share}
+
     def reset_step(self, now: float) -> None:
         self.step_started_at = now
         self.totals = {"stable": zero_total(), "candidate": zero_total()}

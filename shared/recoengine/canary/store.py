@@ -3,9 +3,13 @@
 Two backends with one contract (tests run the same suite on both): SQLite for ``make run`` and
 Firestore in the cloud (``google-cloud-firestore``, imported lazily). Saves are compare-and-set
 on the rollout's ``version``, so two instances acting at once (the scheduler and an incident)
-cannot both win: the loser gets ``Conflict`` and re-reads. Incident ids are claimed with a
-create-if-absent write, which is what makes five deliveries of one incident one rollback; the
-claim documents carry ``expires_at`` for Firestore's TTL policy.
+cannot both win: the loser gets ``Conflict`` and re-reads.
+
+An incident's id is claimed in the same transaction as the rollback it causes (``save(...,
+claim=...)``): five deliveries of one incident make one rollback, and a rollback that could not
+be stored leaves the id unclaimed, so Pub/Sub's redelivery still rolls back (invariant I3; a
+claim written apart from the rollback would swallow that redelivery as a duplicate). Claim
+documents carry ``expires_at`` for Firestore's TTL policy; an expired claim counts as absent.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,18 +27,34 @@ from recoengine.errors import Conflict, ServiceUnavailable
 from recoengine.storage_schema import CANARY_AUDIT, CANARY_INCIDENTS, CANARY_ROLLOUTS, EXPIRY_FIELD
 
 
+@dataclass(frozen=True)
+class IncidentClaim:
+    """An incident id to claim together with a save (what it was about goes into the record)."""
+
+    incident_id: str
+    info: dict[str, Any]
+    ttl_s: float
+
+
+class DuplicateIncident(Conflict):
+    """The incident id was claimed by an earlier, stored rollback (within the claim's TTL)."""
+
+
 class CanaryStore(Protocol):
     def get(self, service: str) -> Rollout | None: ...
 
-    def save(self, rollout: Rollout, audit: AuditEntry | None = None) -> Rollout:
-        """Write if the stored version equals ``rollout.version``; returns it with version + 1."""
+    def save(
+        self,
+        rollout: Rollout,
+        audit: AuditEntry | None = None,
+        claim: IncidentClaim | None = None,
+    ) -> Rollout:
+        """Write if the stored version equals ``rollout.version``; returns it with version + 1.
+        With ``claim``, the incident id is claimed in the same transaction: ``DuplicateIncident``
+        (and nothing written) if it already is."""
         ...
 
     def audit(self, service: str, limit: int = 50) -> list[dict[str, Any]]: ...
-
-    def claim_incident(self, incident_id: str, info: dict[str, Any], ttl_s: float) -> bool:
-        """True the first time an incident id is seen (within its TTL), False afterwards."""
-        ...
 
 
 # Table names are constants from storage_schema, never input.
@@ -81,13 +102,20 @@ class SqliteCanaryStore:
         rollout.version = int(row[1])
         return rollout
 
-    def save(self, rollout: Rollout, audit: AuditEntry | None = None) -> Rollout:
+    def save(
+        self,
+        rollout: Rollout,
+        audit: AuditEntry | None = None,
+        claim: IncidentClaim | None = None,
+    ) -> Rollout:
         new_version = rollout.version + 1
         rollout_doc = {**rollout.to_dict(), "version": new_version}
         doc = json.dumps(rollout_doc)
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                if claim is not None:
+                    self._claim(claim)
                 row = self._conn.execute(_GET_VERSION, (rollout.service,)).fetchone()
                 stored = int(row[0]) if row else 0
                 if stored != rollout.version:
@@ -124,18 +152,17 @@ class SqliteCanaryStore:
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def claim_incident(self, incident_id: str, info: dict[str, Any], ttl_s: float) -> bool:
+    def _claim(self, claim: IncidentClaim) -> None:
+        """Inside the save's transaction: claim the id or raise ``DuplicateIncident``."""
         now = time.time()
-        with self._lock:
-            self._conn.execute(
-                _PURGE_INCIDENTS, (now,)
-            )  # expired claims are absent, as with Firestore's TTL
-            cur = self._conn.execute(
-                f"INSERT OR IGNORE INTO {CANARY_INCIDENTS}(incident_id, {EXPIRY_FIELD}, doc) "  # noqa: S608
-                "VALUES (?, ?, ?)",
-                (incident_id, now + ttl_s, json.dumps(info, default=str)),
-            )
-            return cur.rowcount == 1
+        self._conn.execute(_PURGE_INCIDENTS, (now,))  # expired claims are absent, as with TTL
+        cur = self._conn.execute(
+            f"INSERT OR IGNORE INTO {CANARY_INCIDENTS}(incident_id, {EXPIRY_FIELD}, doc) "  # noqa: S608
+            "VALUES (?, ?, ?)",
+            (claim.incident_id, now + claim.ttl_s, json.dumps(claim.info, default=str)),
+        )
+        if cur.rowcount != 1:
+            raise DuplicateIncident(f"incident {claim.incident_id} was already handled")
 
     # Local traffic backend (CANARY_PLATFORM=local) keeps its service documents here too.
     def load_local_service(self, service: str) -> dict[str, Any] | None:
@@ -185,7 +212,14 @@ class FirestoreCanaryStore:
             return None
         return Rollout.from_dict(snap.to_dict())
 
-    def save(self, rollout: Rollout, audit: AuditEntry | None = None) -> Rollout:
+    def save(
+        self,
+        rollout: Rollout,
+        audit: AuditEntry | None = None,
+        claim: IncidentClaim | None = None,
+    ) -> Rollout:
+        from datetime import UTC, datetime, timedelta
+
         from google.api_core import exceptions as gexc
         from google.cloud import firestore
 
@@ -193,10 +227,18 @@ class FirestoreCanaryStore:
         doc = {**rollout.to_dict(), "version": new_version}
         ref = self.db.collection(CANARY_ROLLOUTS).document(rollout.service)
         audit_ref = self.db.collection(CANARY_AUDIT).document() if audit else None
+        claims = self.db.collection(CANARY_INCIDENTS)
+        claim_ref = claims.document(_doc_id(claim.incident_id)) if claim else None
 
         @firestore.transactional
         def write(tx: Any) -> None:
-            snap = ref.get(transaction=tx)
+            snap = ref.get(transaction=tx)  # a transaction reads everything before it writes
+            held = claim_ref.get(transaction=tx) if claim_ref is not None else None
+            now = datetime.now(UTC)
+            if held is not None and held.exists:
+                expires = (held.to_dict() or {}).get(EXPIRY_FIELD)
+                if expires is None or expires > now:  # TTL deletion lags: expired = absent
+                    raise DuplicateIncident(f"incident {held.id} was already handled")
             stored = int((snap.to_dict() or {}).get("version", 0)) if snap.exists else 0
             if stored != rollout.version:
                 raise Conflict(
@@ -206,6 +248,10 @@ class FirestoreCanaryStore:
             tx.set(ref, doc)
             if audit_ref is not None and audit is not None:
                 tx.set(audit_ref, audit.to_dict())
+            if claim_ref is not None and claim is not None:
+                expiry = now + timedelta(seconds=claim.ttl_s)
+                record = {**claim.info, "incident_id": claim.incident_id, EXPIRY_FIELD: expiry}
+                tx.set(claim_ref, record)
 
         try:
             write(self.db.transaction())
@@ -230,26 +276,3 @@ class FirestoreCanaryStore:
             raise self._wrap(exc) from None
         entries.sort(key=lambda e: e.get("at", 0.0), reverse=True)
         return entries[:limit]
-
-    def claim_incident(self, incident_id: str, info: dict[str, Any], ttl_s: float) -> bool:
-        from datetime import UTC, datetime, timedelta
-
-        from google.api_core import exceptions as gexc
-
-        ref = self.db.collection(CANARY_INCIDENTS).document(_doc_id(incident_id))
-        now = datetime.now(UTC)
-        try:
-            snap = ref.get()
-            if snap.exists:
-                expires = (snap.to_dict() or {}).get(EXPIRY_FIELD)
-                if expires is None or expires > now:
-                    return False  # TTL deletion lags: expired-but-present counts as absent
-                ref.delete()
-            ref.create(
-                {**info, "incident_id": incident_id, EXPIRY_FIELD: now + timedelta(seconds=ttl_s)}
-            )
-            return True
-        except gexc.AlreadyExists:
-            return False
-        except gexc.GoogleAPICallError as exc:
-            raise self._wrap(exc) from None
