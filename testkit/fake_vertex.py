@@ -109,6 +109,24 @@ class FakeVertex:
         self.server.server_close()
 
 
+def reading_model(body: dict[str, Any]) -> Scripted:
+    """A ``responder`` that plays a sensible model: a structured-output request (the chat's
+    understanding step) gets the slots its schema asks for, with the catalogue's genres that
+    the message names; any other request gets a short reply."""
+    config = body.get("generationConfig") or {}
+    if config.get("responseMimeType") != "application/json":
+        return Scripted(text="Here are a few picks you may like.")
+    message = " ".join(
+        part.get("text", "")
+        for content in body.get("contents", [])
+        for part in content.get("parts", [])
+    ).lower()
+    genre = config.get("responseSchema", {}).get("properties", {}).get("genres", {})
+    named = [g for g in genre.get("items", {}).get("enum", []) if g.lower() in message]
+    slots = {"intent": "recommend" if named else "chat", "genres": named, "match": "all"}
+    return Scripted(text=json.dumps({**slots, "language": "en"}))
+
+
 class StaticCredentials(google.auth.credentials.Credentials):
     """Credentials whose refresh sets a token: no Google account, no metadata server."""
 

@@ -45,7 +45,7 @@ from testkit.fake_cloud_monitoring import FakeMonitoring
 from testkit.fake_cloud_run import FakeRunAdmin
 from testkit.fake_google_auth import FakeGoogleAuth, loopback_tls
 from testkit.fake_load_balancer import LoadBalancer
-from testkit.fake_vertex import FakeVertex
+from testkit.fake_vertex import FakeVertex, reading_model
 from testkit.firestore_emulator import PROJECT, FirestoreEmulator, runnable_jar
 from tools.localstack import bind_error, free_port, stop
 
@@ -254,6 +254,7 @@ def running(
             emulator_host = emulator.host
         auth = cleanup.enter_context(FakeGoogleAuth(chosen["project_id"]))
         vertex = cleanup.enter_context(FakeVertex())
+        vertex.responder = reading_model
         run_admin = FakeRunAdmin().start()
         cleanup.callback(run_admin.stop)
         for name in ("recommend", "chat"):

@@ -114,9 +114,9 @@ def test_a_click_replayed_to_two_instances_is_counted_once(stack: CloudStack) ->
 
 
 def test_end_to_end_through_the_load_balancer(stack: CloudStack) -> None:
-    """recommend, feedback, a chat turn answered by Gemini (the fake, through google-genai with
-    the stack's credentials), the session read back, and the canary with an operator's ID token
-    moving traffic on the Cloud Run Admin API and reading Cloud Monitoring."""
+    """recommend, feedback, a chat turn understood and answered by Gemini (the fake, through
+    google-genai with the stack's credentials), the session read back, and the canary with an
+    operator's ID token moving traffic on the Cloud Run Admin API and reading Cloud Monitoring."""
     base, alice = stack.url, user_headers(stack, "alice")
     assert requests.post(f"{base}{RECO}", json={"user_id": "alice"}, timeout=30).status_code == 401
     served = requests.post(f"{base}{RECO}", json={"user_id": "alice"}, headers=alice, timeout=30)
@@ -135,11 +135,14 @@ def test_end_to_end_through_the_load_balancer(stack: CloudStack) -> None:
 
     turn = requests.post(
         f"{base}/api/v2/chat",
-        json={"user_id": "alice", "message": "hello"},
+        json={"user_id": "alice", "message": "recommend a comedy"},
         headers=alice,
         timeout=60,
     )
     assert turn.status_code == 200, turn.text
+    # understood by the model (structured output), as LLM_BACKEND=gemini configures it
+    assert turn.json()["understood"]["source"] == "model"
+    assert "comedy" in turn.json()["understood"]["features"]
     assert turn.json()["responder"] == "gemini" and turn.json()["fallback"] is False
     issued = stack.fakes.auth.issued
     assert issued and stack.fakes.vertex.requests[-1]["auth"] == f"Bearer {issued[-1]}"
