@@ -9,7 +9,8 @@ Sections (each written into one JSON file, then printed as a table):
 - http: maximum throughput of the recommend function vs a bare functions-framework function
   (wrk, same server settings, same run), and p99 at half the recommend function's maximum;
 - cold_start: process start to the first successful recommendation;
-- canary: the automatic-rollback path, incident in -> traffic changed at a fake Admin API;
+- canary: the automatic-rollback path, incident in -> traffic changed at a fake Admin API,
+  with a rollback webhook that takes 5 s to answer;
 - chat: the chat benchmarks (``tools/bench_chat.py``);
 - quality_toys: the evaluation suite on Amazon Toys (sequences, no item features);
 - scale: generated catalogs at real size through ``make train``'s command (``bench_scale``);
@@ -265,10 +266,35 @@ def bench_cold_start(model_dir: Path, runs: int = 3) -> dict[str, Any]:
     return {"seconds": times, "median_s": float(np.median(times))}
 
 
-def bench_canary(trials: int = 20) -> dict[str, Any]:
+def slow_webhook(delay_s: float) -> Any:
+    """A local HTTP server that answers every POST after ``delay_s`` (a slow chat webhook)."""
+    import http.server
+    import threading
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(delay_s)
+            self.send_response(204)
+            self.end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    return server
+
+
+def bench_canary(trials: int = 20, webhook_delay_s: float = 5.0) -> dict[str, Any]:
     """The automatic-rollback path, in-process: a Pub/Sub CloudEvent with an open incident
     enters ``canary_incident`` and ends as a traffic change at a fake Cloud Run Admin API,
-    through the real google-cloud-run client (target: < 1 s)."""
+    through the real google-cloud-run client, with ``ROLLBACK_WEBHOOK_URL`` pointing at a
+    webhook that takes ``webhook_delay_s`` to answer (target: traffic moved < 1 s after the
+    incident arrived; the handler returns after the notifier's bounded wait)."""
     import base64
     import contextlib
     import io
@@ -277,6 +303,7 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
     import functions_framework
 
     from recoengine.canary.controller import CanaryController
+    from recoengine.canary.notify import Notifier
     from recoengine.canary.policy import SHORT_PLAN, CanaryPolicy
     from recoengine.canary.scenarios import SyntheticMetrics
     from recoengine.canary.store import SqliteCanaryStore
@@ -299,7 +326,9 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
         "ce-specversion": "1.0",
         "Content-Type": "application/json",
     }
-    seconds = []
+    seconds, handler_seconds = [], []
+    hook = slow_webhook(webhook_delay_s)
+    webhook = f"http://127.0.0.1:{hook.server_address[1]}/hook"
     # The canary's JSON logs (one rollback notification per trial) would drown the table.
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         for trial in range(trials):
@@ -309,7 +338,11 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
                 full = admin.add_service(project, region, service, old, new)
                 traffic = CloudRunTraffic(project, region, client=run_client(admin.endpoint))
                 ctrl = CanaryController(
-                    CanaryPolicy(plan=SHORT_PLAN), store, traffic, SyntheticMetrics("healthy")
+                    CanaryPolicy(plan=SHORT_PLAN),
+                    store,
+                    traffic,
+                    SyntheticMetrics("healthy"),
+                    Notifier(webhook),
                 )
                 ctrl.enable(service, 5, None, "bench")
                 incident = {
@@ -334,13 +367,20 @@ def bench_canary(trials: int = 20) -> dict[str, Any]:
                 with wiring.controller.override(ctrl):
                     started = time.perf_counter()
                     status = client.post("/", data=json.dumps(event), headers=headers).status_code
+                    handler_seconds.append(time.perf_counter() - started)
                 if status != 200 or admin.split(full)[new] != 0:
                     raise RuntimeError(f"rollback did not happen (status {status})")
                 seconds.append(admin.update_times[-1] - started)
             finally:
                 store.close()
                 admin.stop()
-    return {"incident_to_traffic_change_ms": summary_of_seconds(seconds)}
+    hook.shutdown()
+    hook.server_close()
+    return {
+        "webhook_delay_s": webhook_delay_s,
+        "incident_to_traffic_change_ms": summary_of_seconds(seconds),
+        "incident_handler_ms": summary_of_seconds(handler_seconds),
+    }
 
 
 def bench_chat(out_dir: Path) -> dict[str, Any]:
@@ -424,6 +464,9 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     add("cold start s", c.get("median_s"), TARGETS["cold_start_s"], False, ".2f")
     rb = results.get("canary", {}).get("incident_to_traffic_change_ms", {})
     add("canary incident -> rollback ms (max)", rb.get("max_ms"), 1000.0, False, ".1f")
+    handler = results.get("canary", {}).get("incident_handler_ms", {})
+    # With a 5 s webhook: the notifier waits at most 2 s after traffic moved (notify.py).
+    add("canary incident handler ms (max)", handler.get("max_ms"), 3000.0, False, ".1f")
     for check, passed in results.get("chat", {}).get("pass", {}).items():
         rows.append((f"chat {check}", "-", "(bench_chat)", "PASS" if passed else "MISS"))
     t = results.get("quality_toys", {}).get("targets", {})
