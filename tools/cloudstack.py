@@ -159,6 +159,9 @@ def _instance_env(
     work: Path,
     port: int,
 ) -> dict[str, str]:
+    """One instance's environment: the process basics, the image's, Terraform's and the
+    secrets, then what Cloud Run sets and the stack's overrides, every one of them declared in
+    ``LOCAL_OVERRIDES`` (an undeclared one is a programming error here, not a silent drift)."""
     var_dir = work / f"{function}-{port}"
     var_dir.mkdir(parents=True, exist_ok=True)
     env = {k: os.environ[k] for k in BASE_ENV if k in os.environ}

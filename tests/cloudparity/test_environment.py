@@ -10,7 +10,6 @@ every name and accepts every value.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -179,6 +178,6 @@ def test_the_reader_renders_escapes_as_templatefile_does() -> None:
     )
 
 
-def test_the_environment_file_is_in_the_package(tmp_path: Path) -> None:
+def test_the_environment_file_is_in_the_package() -> None:
     """The image installs the wheel: the file must travel with the package, like capacity.yml."""
     assert environment.source().startswith("# The environment of each function")
