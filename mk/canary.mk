@@ -15,11 +15,12 @@ canary-sim: $(DEV_VENV) ## Replay a canary timeline: make canary-sim SCENARIO=he
 	$(PY) -m tools.canary_sim --scenario $(SCENARIO) --seed $(SEED) --plan $(PLAN) $(if $(PLOT),--plot $(PLOT)) $(if $(RUNS),--runs $(RUNS))
 
 # The controller's invariants (docs/canary.md, "Invariants") under many more random schedules
-# than `make test` runs; no hypothesis database is written.
+# than `make test` runs, shrinking any failure to a minimal schedule (no time limit; no
+# hypothesis database is written).
 STATEFUL_EXAMPLES ?= 3000
 .PHONY: canary-stateful
 canary-stateful: $(DEV_VENV) ## Long run of the canary controller's stateful property test: make canary-stateful [STATEFUL_EXAMPLES=3000]
-	CANARY_STATEFUL=long CANARY_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/canary/test_controller_stateful.py
+	CANARY_STATEFUL=long CANARY_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 tests/canary/test_controller_stateful.py
 
 MODEL_URI ?=
 
