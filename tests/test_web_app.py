@@ -215,3 +215,21 @@ def test_logs_are_cloud_logging_json_with_trace(client, capfd):
         == "projects/test-project/traces/105445aa7843bc8bf206b12000100000"
     )
     assert entry["httpRequest"]["status"] == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/robots.txt", "/favicon.ico", "/api/v2/session/a%0Ab?user_id=x", "/a%0A"]
+)
+def test_paths_functions_framework_answers_itself_get_the_json_envelope(path):
+    """functions-framework 404s these before the function runs; they still get JSON."""
+    import functions_framework
+
+    from tools.localstack import ROOT
+
+    app = functions_framework.create_app(
+        target="chat", source=str(ROOT / "functions" / "chat" / "main.py")
+    )
+    resp = app.test_client().get(path)
+    assert resp.status_code == 404
+    assert resp.content_type == "application/json"
+    assert resp.get_json()["error"]["status"] == 404

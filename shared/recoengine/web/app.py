@@ -303,6 +303,11 @@ class HttpApp:
         self.route("GET", "/health/detailed")(self._health_detailed)
         self.route("GET", "/metrics")(self._metrics)
         self.route("GET", "/openapi.json")(self._openapi)
+        if flask.has_app_context():  # functions-framework loads main.py inside its app
+            # It answers some paths itself, before the function runs, with an HTML 404
+            # (/robots.txt, /favicon.ico, a path its route cannot match, such as one with an
+            # encoded newline): send those through the function too, so they get the envelope.
+            flask.current_app.register_error_handler(404, lambda _exc: self(flask.request))
         cfg = settings().service
         configure_logging(
             cfg.project, cfg.log_level, {"service": cfg.service, "revision": cfg.revision}
