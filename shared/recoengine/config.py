@@ -230,7 +230,6 @@ class CanarySettings:
     error_margin: float
     latency_margin: float
     min_requests: int
-    min_window_requests: int
     ab_alpha: float
     ab_base_rate: float
     ab_mde: float
@@ -274,7 +273,6 @@ class CanarySettings:
             error_margin=env_float(env, "CANARY_ERROR_MARGIN", 0.005, 0.0, 1.0),
             latency_margin=env_float(env, "CANARY_LATENCY_MARGIN", 0.2, 0.0, 10.0),
             min_requests=env_int(env, "CANARY_MIN_REQUESTS", 500, 1),
-            min_window_requests=env_int(env, "CANARY_MIN_WINDOW_REQUESTS", 100, 1),
             ab_alpha=env_float(env, "CANARY_AB_ALPHA", 0.05, 1e-4, 0.5),
             ab_base_rate=env_float(env, "CANARY_AB_BASE_RATE", 0.05, 1e-4, 0.99),
             ab_mde=env_float(env, "CANARY_AB_MDE", 0.10, 0.001, 10.0),

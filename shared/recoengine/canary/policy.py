@@ -108,9 +108,6 @@ class CanaryPolicy:
     rules: RollbackRules = field(default_factory=load_rules)  # the default rules (see rules_for)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     ab: AbDesign = field(default_factory=AbDesign)
-    # Superseded by each rule's own `min_requests` label (rollback_rules.yml), which the alerts
-    # share; kept so existing configuration (CANARY_MIN_WINDOW_REQUESTS) still constructs.
-    min_window_requests: int = 100
     conversion_event: str = "click"
     exposure_event: str = "impression"
     ab_early_stop: bool = False  # promote before 14 days when the candidate is clearly better

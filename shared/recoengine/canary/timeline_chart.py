@@ -263,7 +263,8 @@ def _draw_metric(
         ax.text(
             0.5,
             0.5,
-            f"no value: fewer than {policy.min_window_requests} requests in each window",
+            f"no value: fewer than {policy.rules.by_trigger(panel.key).min_requests} requests "
+            "in each window",
             ha="center",
             va="center",
             transform=ax.transAxes,

@@ -40,7 +40,6 @@ def build_policy(cfg: CanarySettings) -> CanaryPolicy:
             relative_mde=cfg.ab_mde,
             daily_exposures=cfg.ab_daily_exposures,
         ),
-        min_window_requests=cfg.min_window_requests,
         conversion_event=cfg.conversion_event,
         exposure_event=cfg.exposure_event,
         ab_early_stop=cfg.ab_early_stop,
