@@ -91,18 +91,18 @@ class FaultyStore:
         self.faults = faults
 
     def get(self, service: str) -> Rollout | None:
-        return _run(self.faults, "store.get", lambda: self.inner.get(service))  # type: ignore[no-any-return]
+        return _run(self.faults, "store.get", lambda: self.inner.get(service))
 
     def save(self, rollout: Rollout, audit: Any = None, **kw: Any) -> Rollout:
-        return _run(self.faults, "store.save", lambda: self.inner.save(rollout, audit, **kw))  # type: ignore[no-any-return]
+        return _run(self.faults, "store.save", lambda: self.inner.save(rollout, audit, **kw))
 
     def audit(self, service: str, limit: int = 50) -> list[dict[str, Any]]:
-        return self.inner.audit(service, limit)  # type: ignore[no-any-return]
+        return self.inner.audit(service, limit)
 
     def claim_incident(self, incident_id: str, info: dict[str, Any], ttl_s: float) -> bool:
         """The separate claim of the controller before issue 18 (the old-code run)."""
         call = "store.claim_incident"
-        return _run(self.faults, call, lambda: self.inner.claim_incident(incident_id, info, ttl_s))  # type: ignore[no-any-return]
+        return _run(self.faults, call, lambda: self.inner.claim_incident(incident_id, info, ttl_s))
 
 
 class FaultyTraffic:
@@ -111,13 +111,13 @@ class FaultyTraffic:
         self.faults = faults
 
     def describe(self, service: str) -> ServiceTraffic:
-        return _run(self.faults, "traffic.describe", lambda: self.inner.describe(service))  # type: ignore[no-any-return]
+        return _run(self.faults, "traffic.describe", lambda: self.inner.describe(service))
 
     def set_split(self, service: str, stable: str, candidate: str, percent: int) -> bool:
         def apply() -> bool:
-            return self.inner.set_split(service, stable, candidate, percent)  # type: ignore[no-any-return]
+            return self.inner.set_split(service, stable, candidate, percent)
 
-        return _run(self.faults, "traffic.set_split", apply)  # type: ignore[no-any-return]
+        return _run(self.faults, "traffic.set_split", apply)
 
 
 class FaultyMetrics:
@@ -126,7 +126,7 @@ class FaultyMetrics:
         self.faults = faults
 
     def windows(self, query: MetricsQuery) -> list[Window]:
-        return _run(self.faults, "metrics.windows", lambda: self.inner.windows(query))  # type: ignore[no-any-return]
+        return _run(self.faults, "metrics.windows", lambda: self.inner.windows(query))
 
 
 GOOD = rev(1000, 1, latency_ms=120.0, cpu=0.3, memory=0.4, seed=1)
