@@ -1,5 +1,5 @@
-"""Command line: ``python -m recoengine.cli train|eval|demo-data|demo-model`` (behind make
-train/eval/demo-data and ``make run``'s first start).
+"""Command line: ``python -m recoengine.cli train|eval|demo-data|demo-model|catalog-update``
+(behind make train/eval/demo-data/catalog-update and ``make run``'s first start).
 
 A ``DataError`` (a bad file, a path that holds the wrong thing, an output folder that cannot be
 written, data too thin to train on) or a ``ConfigError`` (a bad setting) ends with one
@@ -18,11 +18,14 @@ import importlib
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from recoengine import console, eval_chart, outputs
 from recoengine.data.loaders import FORMATS, resolve_format
 from recoengine.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from recoengine.data.dataset import Dataset
 
 
 def _spark(command: str, args: argparse.Namespace) -> None:
@@ -91,13 +94,61 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     if args.engine == "spark":
+        if args.catalog_updates:
+            _fail("--catalog-updates is not supported with ENGINE=spark yet; train locally")
         _spark("train", args)
         return
     from recoengine.pipeline import train_and_save
 
-    data = console.load(args.data, args.format)
+    data = _with_catalog_updates(console.load(args.data, args.format), args.catalog_updates)
     path, report = train_and_save(data, args.out, tune=not args.no_tune, progress=console.progress)
     console.print_trained(path, report)
+
+
+def _with_catalog_updates(data: Dataset, model_uri: str | None) -> Dataset:
+    """``data`` with the catalog updates published beside ``model_uri`` absorbed (new items in,
+    withdrawn ones out: ``recoengine.catalog.absorb``)."""
+    if not model_uri:
+        return data
+    from recoengine.catalog.absorb import absorb, read_published
+    from recoengine.catalog.update import UpdateError
+
+    try:
+        update = read_published(model_uri)
+    except UpdateError as exc:
+        raise DataError(model_uri, None, f"catalog updates unreadable: {exc}") from None
+    if update is None:
+        print(f"no catalog updates published at {model_uri}", file=sys.stderr)
+        return data
+    absorbed = absorb(data, update)
+    print(
+        f"absorbed catalog update {update.version}: {len(update.changes)} items changed "
+        f"({len(update.withdrawn)} withdrawn); {absorbed.n_items:,} items",
+        file=sys.stderr,
+    )
+    return absorbed
+
+
+def cmd_catalog_update(args: argparse.Namespace) -> None:
+    """Validate ``--items`` against the model at ``--model-uri`` and publish it beside it."""
+    from recoengine.catalog import store
+    from recoengine.catalog.settings import refresh_seconds
+    from recoengine.catalog.update import UpdateError
+
+    if args.model_uri is None:
+        from recoengine.config import settings
+
+        args.model_uri = settings().recommend.model_uri
+    try:
+        update = store.publish(args.model_uri, args.items)
+    except UpdateError as exc:
+        _fail(str(exc))
+    print(
+        f"published catalog update {update.version} beside model {update.model_version} at "
+        f"{args.model_uri}: {len(update.changes)} items changed since training "
+        f"({len(update.withdrawn)} withdrawn); running instances apply it within "
+        f"CATALOG_REFRESH_SECONDS ({refresh_seconds():g} s)"
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -111,6 +162,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     data = console.load(args.data, args.format)
     result = run_suite(data, seed=args.seed, progress=console.progress)
+    if not args.no_cold_items:
+        from recoengine.catalog import cold
+
+        print("cold items: training without the newest items ...", file=sys.stderr, flush=True)
+        result["cold_items"] = cold.evaluate(data)
     console.write_comparison(result, args.out, args.plot)
 
 
@@ -183,8 +239,17 @@ def main(argv: list[str] | None = None) -> None:
             )
             p.add_argument("--force", action="store_true", help="replace a model at --out")
             p.add_argument("--no-tune", action="store_true", help="skip hyper-parameter tuning")
+            p.add_argument(
+                "--catalog-updates",
+                default=None,
+                metavar="MODEL_URI",
+                help="absorb the catalog updates published beside this model",
+            )
         else:
             p.add_argument("--out", required=True, help="results file (JSON)")
+            p.add_argument(
+                "--no-cold-items", action="store_true", help="skip the cold-item evaluation"
+            )
     p = sub.add_parser("demo-data", help="write generated data in the generic format")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=7)
@@ -196,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default=None, help="where to write it ($VAR_DIR/model)")
     p.add_argument("--seed", type=int, default=None, help="generator seed ($DEMO_SEED, 7)")
     p.add_argument("--force", action="store_true", help="train even if a model is there")
+    p = sub.add_parser("catalog-update", help="publish an items file beside a served model")
+    p.add_argument("--items", required=True, help="items file: item_id,title,features[,available]")
+    p.add_argument("--model-uri", default=None, help="model folder or gs:// URI ($MODEL_URI)")
     args = parser.parse_args(argv)
     try:
         if args.command in ("train", "eval"):
@@ -206,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
             "eval": cmd_eval,
             "demo-data": cmd_demo_data,
             "demo-model": cmd_demo_model,
+            "catalog-update": cmd_catalog_update,
         }
         commands[args.command](args)
     except (DataError, ConfigError) as exc:

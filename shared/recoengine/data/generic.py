@@ -100,12 +100,12 @@ def _read_items(path: Path, progress: bool) -> tuple[pa.Array, list[str], list[l
     if table.num_rows == 0:
         raise DataError(str(path), None, "no items")
     codes, ids = table.ids("item_id")
-    _check_unique(table, "item_id", codes, ids)
+    check_unique(table, "item_id", codes, ids)
     titles = pc.if_else(pc.equal(table.texts("title"), ""), ids, table.texts("title"))
-    return ids, titles.to_pylist(), _features(table)
+    return ids, titles.to_pylist(), item_features(table)
 
 
-def _features(table: Table) -> list[list[str]]:
+def item_features(table: Table) -> list[list[str]]:
     """``|``-separated tokens per item, trimmed, empties dropped, case kept; one string object
     per distinct token (a million items share a small vocabulary)."""
     n = table.num_rows
@@ -130,7 +130,7 @@ def _features(table: Table) -> list[list[str]]:
 def _read_users(path: Path, progress: bool) -> tuple[pa.Array, dict[str, list[str]]]:
     table = read_table(path, ("user_id",), progress)
     codes, ids = table.ids("user_id")
-    _check_unique(table, "user_id", codes, ids)
+    check_unique(table, "user_id", codes, ids)
     attrs = {name: _shared_texts(table, name) for name in table.column_names if name != "user_id"}
     return ids, attrs
 
@@ -143,7 +143,7 @@ def _shared_texts(table: Table, name: str) -> list[str]:
     return shared
 
 
-def _check_unique(table: Table, name: str, codes: np.ndarray, values: pa.Array) -> None:
+def check_unique(table: Table, name: str, codes: np.ndarray, values: pa.Array) -> None:
     if len(values) == len(codes):
         return  # then the distinct values are the rows, in file order
     row, first = first_repeat(codes)

@@ -76,6 +76,80 @@ class ContentModel:
         )
         return ContentModel(items, vocab, ordered, params)
 
+    def idf(self, n_items: int) -> np.ndarray:
+        """Each column's idf as ``fit`` computed it (its document frequency is the length of
+        its row in the inverted index)."""
+        df = np.diff(self.token_items.indptr)
+        return (np.log((1.0 + n_items) / (1.0 + df)) + 1.0).astype(np.float32)
+
+    def with_items(
+        self, rows: dict[int, list[str]], n_items: int, popularity: np.ndarray
+    ) -> ContentModel:
+        """This model over ``n_items`` items (appended ones included), with item ``i``'s
+        tokens replaced by ``rows[i]`` (a catalog update, without retraining). Known tokens
+        keep their column and idf; tokens the model never saw get new columns, weighted with
+        the idf their count among ``rows`` implies against the trained catalog's size, so
+        filters and profiles find them. The inverted index is rebuilt with ``popularity``
+        (one value per item): O(entries), never items squared."""
+        base_n = self.items.n_rows
+        vocab = list(self.vocabulary)
+        index = dict(self.token_index)
+        new_df: dict[int, int] = {}
+        columns: dict[int, list[int]] = {}
+        for item, tokens in rows.items():
+            cols: set[int] = set()
+            for t in tokens:
+                j = index.get(t.casefold())
+                if j is None:
+                    j = index[t.casefold()] = len(vocab)
+                    vocab.append(t)
+                cols.add(j)
+            columns[item] = sorted(cols)
+            for j in cols:
+                if j >= len(self.vocabulary):
+                    new_df[j] = new_df.get(j, 0) + 1
+        idf = np.concatenate(
+            [
+                self.idf(base_n),
+                np.asarray(
+                    [np.log((1.0 + base_n) / (1.0 + new_df[j])) + 1.0 for j in sorted(new_df)],
+                    dtype=np.float32,
+                ),
+            ]
+        )
+        base_lengths = np.diff(self.items.indptr)
+        entry_rows = np.repeat(np.arange(base_n, dtype=np.int64), base_lengths)
+        keep = ~np.isin(entry_rows, np.fromiter((i for i in columns if i < base_n), np.int64))
+        new_rows = np.fromiter(
+            (i for i, cols in columns.items() for _ in cols),
+            np.int64,
+            sum(map(len, columns.values())),
+        )
+        new_cols = np.fromiter(
+            (j for cols in columns.values() for j in cols), np.int32, len(new_rows)
+        )
+        new_vals = idf[new_cols]
+        norms = np.sqrt(np.bincount(new_rows, weights=new_vals * new_vals, minlength=n_items))
+        new_vals = (new_vals / np.where(norms > 0, norms, 1.0)[new_rows]).astype(np.float32)
+        all_rows = np.concatenate([entry_rows[keep], new_rows])
+        order = np.argsort(all_rows, kind="stable")
+        all_rows = all_rows[order]
+        all_cols = np.concatenate([self.items.indices[keep], new_cols])[order]
+        all_vals = np.concatenate([self.items.data[keep], new_vals])[order]
+        indptr = np.zeros(n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_rows, minlength=n_items), out=indptr[1:])
+        items = SparseRows(indptr, all_cols.astype(np.int32), all_vals, len(vocab))
+        order = np.lexsort((all_rows, -popularity[all_rows], all_cols))
+        token_indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_cols, minlength=len(vocab)), out=token_indptr[1:])
+        token_items = SparseRows(
+            token_indptr,
+            all_rows[order].astype(np.int32),
+            np.ones(len(all_rows), dtype=np.float32),
+            n_items,
+        )
+        return ContentModel(items, vocab, token_items, self.params)
+
     @cached_property
     def token_index(self) -> dict[str, int]:
         """Case-folded token -> its column (the catalog's first spelling wins)."""

@@ -67,6 +67,11 @@ class TTLCache(Generic[V]):
             while len(self._data) > self.max_size:
                 self._data.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every entry (the catalog changed: no answer computed before may be served)."""
+        with self._lock:
+            self._data.clear()
+
     def __len__(self) -> int:
         return len(self._data)
 

@@ -15,6 +15,12 @@ on the candidates only. Nothing in a request grows with the catalog. Context han
 
 A user the model has never seen gets persona (if given) + popularity + context, never an error.
 Unknown item ids or feature tokens in the context are ignored and reported in ``warnings``.
+
+Catalog updates (``recoengine.catalog``) reach a running service through ``apply_catalog``: it
+swaps the whole view (model, item index, withdrawn and new items) at once and empties the
+cache, and each request reads the view once, so no request mixes two catalogs. Withdrawn items
+are banned in every request, "more like this" included. ``new_item_share`` reserves that share
+of each answer's slots for the items the updates added (default 0: off).
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from recoengine.artifact import LoadedModel
+from recoengine.artifact import Catalog, LoadedModel
+from recoengine.catalog.overlay import CatalogView
 from recoengine.models import kernels
 from recoengine.models.blend import DEFAULT_WEIGHTS, Blended, weight_vector
-from recoengine.models.hybrid import Scored
+from recoengine.models.hybrid import HybridModel, Scored
 from recoengine.serving.cache import TTLCache
 
 # "More like this" ranks by the anchor alone, no persona: content first (people asking for
@@ -38,6 +45,8 @@ _SIMILARITY_WEIGHTS = np.asarray((0.3, 0.7, 0.0), dtype=np.float32)
 # A feature filter adds this many of each token's most popular items beyond k and the banned.
 _FILTER_SLACK = 50
 _NONE = np.zeros(0, dtype=np.int32)
+# The newest new items (beyond k) offered for the boosted slots: bounded, whatever the update.
+_FRESH_CANDIDATES = 100
 
 Weights = tuple[float, float, float]
 
@@ -104,36 +113,72 @@ class RecommenderService:
         observe_latency: Callable[[float], None] | None = None,
         *,
         weights_source: str = "caller",
+        new_item_share: float = 0.0,
     ) -> None:
         """``observe_latency`` receives the scoring seconds of each cache miss (the wiring
         passes the ``recommendation_engine_latency`` histogram); ``weights_source`` says where
         ``weights`` came from, for /health/detailed."""
-        self.loaded = loaded
-        self.model = loaded.model
-        self.catalog = loaded.catalog
+        self.trained = CatalogView.trained(loaded)
+        self._view = self.trained
         self.weights = weights
         self.weights_source = weights_source
+        self.new_item_share = new_item_share
         self.cache: TTLCache[Recommendations] = cache if cache is not None else TTLCache(0, 0)
         self._observe = observe_latency
-        self._item_index = {iid: i for i, iid in enumerate(self.catalog.item_ids)}
-        self._user_index = {uid: u for u, uid in enumerate(self.catalog.user_ids)}
-        self.n_items = len(self.catalog.item_ids)
+        self._user_index = {uid: u for u, uid in enumerate(loaded.catalog.user_ids)}
         self._weights = weight_vector(weights)
         # Each known user's PA segment rows, filled on first use (a few ints per user).
         self._known_rows: dict[int, list[int]] = {}
+        self.catalog_status: dict[str, Any] = {"version": None}
+
+    @property
+    def loaded(self) -> LoadedModel:
+        return self._view.loaded
+
+    @property
+    def model(self) -> HybridModel:
+        return self._view.loaded.model
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._view.loaded.catalog
+
+    @property
+    def n_items(self) -> int:
+        return len(self._view.item_index)
 
     @property
     def version(self) -> str:
-        return self.loaded.version
+        return self.trained.loaded.version
+
+    @property
+    def catalog_version(self) -> str | None:
+        return self._view.version
+
+    def apply_catalog(self, view: CatalogView) -> None:
+        """Serve ``view`` (the trained catalog with an update applied) from now on: one
+        assignment, then the cache emptied (its keys carry the catalog version too, so an
+        answer scored on the old view while swapping is never served from the new one)."""
+        self._view = view
+        self.cache.clear()
+        self.catalog_status = {
+            "version": view.version,
+            "new_items": len(view.new_items),
+            "withdrawn": len(view.withdrawn),
+            "applied_at": time.time(),
+        }
 
     def status(self) -> dict[str, Any]:
-        """The loaded model, the weights in force and the cache, for /health/detailed."""
+        """The loaded model, the catalog update in force, the weights and the cache, for
+        /health/detailed."""
         return {
             "status": "ok",
             "model_version": self.version,
+            "catalog": dict(self.catalog_status),
             "items": self.n_items,
             "weights": list(self.weights),
             "weights_source": self.weights_source,
+            "new_item_share": self.new_item_share,
             "cache": self.cache.stats(),
         }
 
@@ -151,10 +196,12 @@ class RecommenderService:
     def _persona_of(self, user: int) -> dict[str, str]:
         return {a: v[user] for a, v in self.catalog.user_attrs.items() if v[user]}
 
-    def _indices(self, ids: Sequence[str], what: str, warnings: list[str]) -> list[int]:
+    def _indices(
+        self, view: CatalogView, ids: Sequence[str], what: str, warnings: list[str]
+    ) -> list[int]:
         found = []
         for iid in ids:
-            idx = self._item_index.get(iid)
+            idx = view.item_index.get(iid)
             if idx is None:
                 warnings.append(f"unknown item id {iid!r} in {what} ignored")
             else:
@@ -170,13 +217,14 @@ class RecommenderService:
     ) -> Recommendations:
         context = context or RecommendContext()
         key = None
+        view = self._view
         if self.cache.enabled:
-            key = (user_id, context.key(), tuple(recent_events), k, self.version, self.weights)
+            key = (user_id, context.key(), tuple(recent_events), k, view.version, self.weights)
             cached = self.cache.get(key)
             if cached is not None:
                 return Recommendations(cached.items, cached.model_version, cached.warnings, True)
         started = time.perf_counter()
-        result = self._score(user_id, k, context, recent_events)
+        result = self._score(view, user_id, k, context, recent_events)
         result.engine_seconds = time.perf_counter() - started
         if self._observe is not None:
             self._observe(result.engine_seconds)
@@ -186,6 +234,7 @@ class RecommenderService:
 
     def _score(
         self,
+        view: CatalogView,
         user_id: str,
         k: int,
         context: RecommendContext,
@@ -193,64 +242,106 @@ class RecommenderService:
     ) -> Recommendations:
         warnings: list[str] = []
         user = self._user_index.get(user_id)
-        history = self.loaded.history(user) if user is not None else _NONE
+        history = view.loaded.history(user) if user is not None else _NONE
         if recent_events or context.recent_items:
-            extra = self._indices(recent_events, "recent events", []) + self._indices(
-                context.recent_items, "context.recent_items", warnings
+            extra = self._indices(view, recent_events, "recent events", []) + self._indices(
+                view, context.recent_items, "context.recent_items", warnings
             )
             history = np.concatenate([history, np.asarray(extra, dtype=np.int32)])
         banned = history
-        if context.exclude:
-            excluded = self._indices(context.exclude, "context.exclude", warnings)
-            banned = np.concatenate([history, np.asarray(excluded, dtype=np.int32)])
-        tokens = self._tokens(context.features, warnings)
+        if context.exclude or len(view.withdrawn):
+            excluded = self._indices(view, context.exclude, "context.exclude", warnings)
+            banned = np.concatenate([history, np.asarray(excluded, dtype=np.int32), view.withdrawn])
+        model = view.loaded.model
+        tokens = self._tokens(model, context.features, warnings)
         rows = self._persona_rows(user, context.persona)
-        filter_items = self._filter_items(tokens, context.match_all_features, k + len(banned))
-        items = self._rank(history, rows, banned, filter_items, tokens, context, k, k)
+        all_of = context.match_all_features
+        filter_items = self._filter_items(model, tokens, all_of, k + len(banned))
+        fresh = self._fresh(view, tokens, all_of, k)
+        candidates = (history, rows, banned, filter_items, fresh, tokens, context, k)
+        items = self._rank(view, *candidates, k)
         if len(items) < k and len(banned):
             # Banned items crowded the popular candidates out: widen them (rare, small k).
-            items = self._rank(
-                history, rows, banned, filter_items, tokens, context, k, k + len(banned)
-            )
+            items = self._rank(view, *candidates, k + len(banned))
         return Recommendations(items, self.version, warnings)
+
+    def _fresh(
+        self, view: CatalogView, tokens: list[int], all_of: bool, k: int
+    ) -> np.ndarray | None:
+        """The new items that may take the boosted slots (the newest first, those carrying the
+        filter's tokens when there is one), or None when the boost is off or nothing is new."""
+        if not len(view.new_items) or _slots(self.new_item_share, k) == 0:
+            return None
+        fresh = view.new_items
+        if tokens:
+            fresh = fresh[view.loaded.model.cb.match(fresh, tokens, all_of)]
+        return fresh[: _FRESH_CANDIDATES + k]
 
     def _rank(
         self,
+        view: CatalogView,
         history: np.ndarray,
         rows: list[int],
         banned: np.ndarray,
         filter_items: np.ndarray | None,
+        fresh: np.ndarray | None,
         tokens: list[int],
         context: RecommendContext,
         k: int,
         popular: int,
     ) -> list[ScoredItem]:
-        scored, blended = self.model.blended(
-            history, rows, self._weights, banned, filter_items, popular
-        )
+        model = view.loaded.model
+        extra = filter_items
+        if fresh is not None and len(fresh):
+            extra = fresh if extra is None else np.concatenate([extra, fresh])
+        scored, blended = model.blended(history, rows, self._weights, banned, extra, popular)
         if tokens:
             blended.total[
-                ~self.model.cb.match(scored.items, tokens, context.match_all_features)
+                ~model.cb.match(scored.items, tokens, context.match_all_features)
             ] = -np.inf
-        return self._top(scored, blended, k)
+        if fresh is not None and len(fresh):
+            return self._top_boosted(view, scored, blended, k, fresh)
+        return self._top(view, scored, blended, k)
 
-    def _tokens(self, names: Sequence[str], warnings: list[str]) -> list[int]:
+    def _top_boosted(
+        self, view: CatalogView, scored: Scored, blended: Blended, k: int, fresh: np.ndarray
+    ) -> list[ScoredItem]:
+        """The top ``k`` with at least ``new_item_share`` of the slots (rounded) held by new
+        items when enough of them qualify: the best new items replace the lowest others, and
+        the list stays in score order."""
+        total = blended.total
+        is_new = np.isin(scored.items, fresh) & np.isfinite(total)
+        order = np.lexsort((np.arange(len(total)), -total))
+        order = order[np.isfinite(total[order])]
+        top = order[:k]
+        want = min(_slots(self.new_item_share, k), int(is_new.sum()))
+        missing = want - int(is_new[top].sum())
+        if missing > 0:
+            extra_new = [p for p in order[k:] if is_new[p]][:missing]
+            keep_old = [p for p in top if not is_new[p]][: len(top) - len(extra_new)]
+            kept = set(keep_old) | {p for p in top if is_new[p]} | set(extra_new)
+            top = np.asarray([p for p in order if p in kept][:k], dtype=np.int64)
+        return self._items(view, scored, blended, top.tolist(), total[top].tolist())
+
+    def _tokens(self, model: HybridModel, names: Sequence[str], warnings: list[str]) -> list[int]:
         """Feature columns of ``names`` (case-insensitive); unknown names become warnings.
         With no known name at all the filter is dropped (not "match nothing")."""
         tokens = []
-        for name, token in zip(names, self.model.cb.tokens_for(list(names)), strict=True):
+        for name, token in zip(names, model.cb.tokens_for(list(names)), strict=True):
             if token is None:
                 warnings.append(f"unknown feature {name!r} in context.features ignored")
             else:
                 tokens.append(token)
         return tokens
 
-    def _filter_items(self, tokens: list[int], all_of: bool, wanted: int) -> np.ndarray | None:
+    def _filter_items(
+        self, model: HybridModel, tokens: list[int], all_of: bool, wanted: int
+    ) -> np.ndarray | None:
         """The feature index's candidates: each token's most popular items (any), or the
         rarest token's items that carry every token (all)."""
         if not tokens:
             return None
-        cb, limit = self.model.cb, wanted + _FILTER_SLACK
+        cb, limit = model.cb, wanted + _FILTER_SLACK
         if not all_of:
             return np.concatenate([cb.carrying(t)[:limit] for t in tokens])
         # The rarest token's items, most popular first, scanned in chunks until enough carry
@@ -265,10 +356,20 @@ class RecommenderService:
                 break
         return np.concatenate(found)[:limit] if found else _NONE
 
-    def _top(self, scored: Scored, blended: Blended, k: int) -> list[ScoredItem]:
+    def _top(self, view: CatalogView, scored: Scored, blended: Blended, k: int) -> list[ScoredItem]:
         positions, scores = kernels.top_k(blended.total, k)
+        return self._items(view, scored, blended, positions, scores)
+
+    def _items(
+        self,
+        view: CatalogView,
+        scored: Scored,
+        blended: Blended,
+        positions: list[int],
+        scores: list[float],
+    ) -> list[ScoredItem]:
         items = scored.items[positions].tolist()
-        ids, titles = self.catalog.item_ids, self.catalog.titles
+        ids, titles = view.loaded.catalog.item_ids, view.loaded.catalog.titles
         return [
             ScoredItem(ids[i], titles[i], score, parts)
             for i, score, parts in zip(items, scores, blended.components(positions), strict=True)
@@ -286,33 +387,41 @@ class RecommenderService:
         "more like this": never the item, ``exclude``, or what ``user_id`` has already seen.
         Its neighbours in the item graphs and the items sharing its features are the
         candidates."""
-        idx = self._item_index.get(item_id)
+        view = self._view
+        idx = view.item_index.get(item_id)
         if idx is None:
             return []
         anchor = np.asarray([idx], dtype=np.int32)
         user = self._user_index.get(user_id) if user_id is not None else None
-        seen = self.loaded.history(user) if user is not None else _NONE
-        banned = np.concatenate(
-            [anchor, np.asarray(self._indices(exclude, "exclude", []), np.int32), seen]
-        )
-        cb = self.model.cb
+        seen = view.loaded.history(user) if user is not None else _NONE
+        excluded = np.asarray(self._indices(view, exclude, "exclude", []), np.int32)
+        banned = np.concatenate([anchor, excluded, seen, view.withdrawn])
+        model = view.loaded.model
+        cb = model.cb
         tokens = cb.items.row(idx)[0].tolist()
         limit = k + len(banned) + _FILTER_SLACK
         sharing = [cb.carrying(t)[:limit] for t in tokens]
         extra = np.concatenate(sharing) if sharing else None
-        scored, blended = self.model.blended(anchor, [], _SIMILARITY_WEIGHTS, banned, extra, k)
+        scored, blended = model.blended(anchor, [], _SIMILARITY_WEIGHTS, banned, extra, k)
         if not blended.scale[:2].any():
             return []  # no neighbour and no shared feature: nothing is "like" this item
-        return self._top(scored, blended, k)
+        return self._top(view, scored, blended, k)
 
     def feature_vocabulary(self) -> list[str]:
         """The catalog's feature tokens as the catalog spells them (matched case-insensitively)."""
         return list(self.model.cb.vocabulary)
 
     def item_features(self, item_id: str) -> list[str] | None:
-        idx = self._item_index.get(item_id)
-        return None if idx is None else list(self.catalog.features[idx])
+        view = self._view
+        idx = view.item_index.get(item_id)
+        return None if idx is None else list(view.loaded.catalog.features[idx])
 
     def item_title(self, item_id: str) -> str | None:
-        idx = self._item_index.get(item_id)
-        return None if idx is None else self.catalog.titles[idx]
+        view = self._view
+        idx = view.item_index.get(item_id)
+        return None if idx is None else view.loaded.catalog.titles[idx]
+
+
+def _slots(share: float, k: int) -> int:
+    """The boosted slots of a list of ``k``: ``share * k`` rounded half up."""
+    return int(share * k + 0.5)

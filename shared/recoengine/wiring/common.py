@@ -48,10 +48,12 @@ MODEL_UNAVAILABLE = "the recommendation model is not available right now; retry 
 
 # -- the recommender ----------------------------------------------------------------------
 def build_recommender(cfg: RecommendSettings, cache_dir: Path) -> RecommenderService:
-    """The service over the artifact at ``cfg.model_uri``, reporting to the product's metrics.
-    Never trains: a missing model is an error here (``make run`` trains the demo model
-    before it starts serving)."""
+    """The service over the artifact at ``cfg.model_uri`` and the catalog updates published
+    beside it, reporting to the product's metrics. Never trains: a missing model is an error
+    here (``make run`` trains the demo model before it starts serving)."""
     from recoengine import artifact
+    from recoengine.catalog.settings import new_item_share, refresh_seconds
+    from recoengine.catalog.watcher import watch
     from recoengine.serving import Recommendations, RecommenderService
     from recoengine.serving.cache import TTLCache
     from recoengine.serving.service import weights_in_force
@@ -72,13 +74,18 @@ def build_recommender(cfg: RecommendSettings, cache_dir: Path) -> RecommenderSer
         weights,
         source,
     )
-    return RecommenderService(
+    service = RecommenderService(
         loaded,
         weights,
         cache,
         observe_latency=RECOMMENDATION_ENGINE_LATENCY.observe,
         weights_source=source,
+        new_item_share=new_item_share(),
     )
+    # Catalog updates published beside the model (make catalog-update): applied now, then
+    # polled every CATALOG_REFRESH_SECONDS off the request path (recoengine.catalog).
+    watch(service, cfg.model_uri, refresh_seconds())
+    return service
 
 
 def _load_recommender() -> RecommenderService:

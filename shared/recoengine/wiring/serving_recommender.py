@@ -26,7 +26,7 @@ class ServingRecommender:
 
     def __init__(self, service: Callable[[], RecommenderService]) -> None:
         self._service = service
-        self._vocab: tuple[int, frozenset[str]] = (0, frozenset())
+        self._vocab: tuple[object, frozenset[str]] = (None, frozenset())
 
     def recommend(
         self,
@@ -54,10 +54,12 @@ class ServingRecommender:
         return _suggestions(items)
 
     def vocabulary(self) -> frozenset[str]:
-        """Feature tokens the catalogue knows (so "a comedy" can filter by ``Comedy``)."""
+        """Feature tokens the catalogue knows (so "a comedy" can filter by ``Comedy``), those
+        of catalog updates included."""
         service = self._service()
-        if self._vocab[0] != id(service):  # cached per loaded model
-            self._vocab = (id(service), frozenset(str(t) for t in service.feature_vocabulary()))
+        key = (id(service), service.catalog_version)  # per loaded model and catalog update
+        if self._vocab[0] != key:
+            self._vocab = (key, frozenset(str(t) for t in service.feature_vocabulary()))
         return self._vocab[1]
 
     def features_of(self, item_id: str) -> tuple[str, ...]:
