@@ -135,6 +135,31 @@ def test_refresh_picks_the_newest_and_does_nothing_when_nothing_changed(
     assert served.service.item_title("new-2") == "Renamed"
 
 
+def test_the_poller_runs_in_a_forked_worker_too(model: Path, tmp_path: Path) -> None:
+    """The local stack and functions-framework load the model, then fork the worker."""
+    import os
+    import threading
+
+    from recoengine.catalog.watcher import watch
+
+    served = Served(model)
+    watcher = watch(served.service, str(model), 0.05)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the worker: its own poller applies what is published now
+            publish_new(model, tmp_path)
+            ok = any(t.name == "catalog-watcher" for t in threading.enumerate())
+            for _ in range(100):
+                if served.service.catalog_version is not None:
+                    break
+                threading.Event().wait(0.05)
+            os._exit(0 if ok and served.service.catalog_version is not None else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        watcher.stop()
+
+
 def test_a_bad_update_never_replaces_a_good_one(model: Path, tmp_path: Path) -> None:
     served = Served(model)
     good = publish_new(model, tmp_path)

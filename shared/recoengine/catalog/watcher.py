@@ -12,6 +12,7 @@ weakly and ends with it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -42,6 +43,7 @@ class CatalogWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._clock = clock
+        self._fork_hooked = False
 
     def check(self) -> bool:
         """One poll: True when a new view was applied."""
@@ -89,10 +91,24 @@ class CatalogWatcher:
     def start(self) -> CatalogWatcher:
         self._thread = threading.Thread(target=self._run, name="catalog-watcher", daemon=True)
         self._thread.start()
+        if not self._fork_hooked:
+            # The server may load the model before it forks its worker (functions-framework's
+            # gunicorn with a warm-up): a thread does not survive a fork, so the child starts
+            # its own. Held weakly, like the service.
+            self._fork_hooked = True
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _restart(ref))
         return self
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _restart(ref: weakref.ref[CatalogWatcher]) -> None:
+    watcher = ref()
+    if watcher is not None and not watcher._stop.is_set():
+        watcher._stop = threading.Event()
+        watcher.start()
 
 
 def watch(service: RecommenderService, model_uri: str, interval: float) -> CatalogWatcher:
