@@ -6,7 +6,9 @@ Layout (one directory per version)::
                     weights, calibration, component parameters, metrics, and the sha256 of
                     every other file
     catalog.json    item features, the feature vocabulary, persona attribute names, segments
-    catalog_*.npy   item ids and titles, user ids and persona values (numpy unicode arrays)
+    catalog_*.npy   item ids (a numpy unicode array); titles and user ids as UTF-8 bytes plus
+                    each string's end (in characters); persona values as codes into
+                    catalog.json's ``user_attr_values``
     *.npy           the sparse item graphs and item features (CSR triplets), the persona
                     arrays and the users' training histories (CSR)
 
@@ -40,11 +42,19 @@ from recoengine.models.item_graphs import ItemGraphs
 from recoengine.models.persona import PAParams, PersonaModel
 from recoengine.models.sparse import SparseRows
 
-FORMAT = 3
+FORMAT = 4
 _SPARSE = ("cf_ease", "cf_cooccurrence", "cf_transitions", "cb_items", "cb_token_items")
-# Per-user and per-item strings (ids, persona values, titles: millions of them) load as numpy
-# unicode arrays, several times faster than the same strings parsed from JSON.
-_USERS = ("catalog_user_ids", "catalog_user_attrs", "catalog_item_ids", "catalog_titles")
+# Per-user and per-item strings (ids, persona values, titles: millions of them) load from numpy
+# arrays, several times faster than the same strings parsed from JSON. A numpy unicode array
+# pads every string to the longest at 4 bytes a character (a 1M-item catalog's titles took
+# 140 MB), so titles and user ids are stored as UTF-8 bytes with their ends, and persona values
+# as codes. Item ids stay a unicode array: ``catalog.store`` reads that file on its own.
+_PACKED = ("catalog_user_ids", "catalog_titles")
+_USERS = (
+    "catalog_item_ids",
+    "catalog_user_attrs",
+    *(f"{n}_{part}" for n in _PACKED for part in ("utf8", "ends")),
+)
 _DENSE = (
     "pa_lift",
     "pa_log_popularity",
@@ -146,16 +156,16 @@ def save(
         np.save(path, np.ascontiguousarray(arr))
         files[path.name] = _sha256(path)
     attr_names = sorted(catalog.user_attrs)
+    attr_values, attr_codes = _attribute_codes(catalog, attr_names)
     users = {
-        "catalog_user_ids": np.asarray(catalog.user_ids, dtype=str),
         "catalog_item_ids": np.asarray(catalog.item_ids, dtype=str),
-        "catalog_titles": np.asarray(catalog.titles, dtype=str),
-        "catalog_user_attrs": (
-            np.asarray([catalog.user_attrs[a] for a in attr_names], dtype=str).T
-            if attr_names
-            else np.zeros((len(catalog.user_ids), 0), dtype="U1")
-        ),
+        "catalog_user_attrs": attr_codes,
     }
+    for name, strings in (
+        ("catalog_user_ids", catalog.user_ids),
+        ("catalog_titles", catalog.titles),
+    ):
+        users[f"{name}_utf8"], users[f"{name}_ends"] = pack_strings(strings)
     for name, arr in users.items():
         path = tmp / f"{name}.npy"
         np.save(path, arr, allow_pickle=False)
@@ -163,6 +173,7 @@ def save(
     catalog_doc = {
         "features": catalog.features,
         "user_attr_names": attr_names,
+        "user_attr_values": attr_values,
         "cb_vocabulary": model.cb.vocabulary,
         "pa_segments": model.pa.segments,
     }
@@ -288,6 +299,41 @@ def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, A
     return root, manifest
 
 
+def pack_strings(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Strings as one UTF-8 byte array and each string's end in characters (of the decoded
+    text), so that loading is one decode and one slice per string."""
+    ends = np.cumsum([len(t) for t in strings], dtype=np.int64)
+    return np.frombuffer("".join(strings).encode("utf-8"), dtype=np.uint8), ends
+
+
+def unpack_strings(utf8: np.ndarray, ends: np.ndarray) -> list[str]:
+    """The inverse of ``pack_strings``; ``ValueError`` when the two do not fit together."""
+    text = utf8.tobytes().decode("utf-8")  # UnicodeDecodeError is a ValueError
+    last = int(ends[-1]) if len(ends) else 0
+    if last != len(text) or (len(ends) and (int(ends[0]) < 0 or bool((np.diff(ends) < 0).any()))):
+        raise ValueError("string ends do not fit the text")
+    stops = ends.tolist()
+    starts = [0, *stops[:-1]] if stops else []
+    return [text[a:b] for a, b in zip(starts, stops, strict=True)]
+
+
+def _load_strings(root: Path, name: str) -> list[str]:
+    return unpack_strings(
+        np.load(root / f"{name}_utf8.npy", allow_pickle=False),
+        np.load(root / f"{name}_ends.npy", allow_pickle=False),
+    )
+
+
+def _attribute_codes(catalog: Catalog, names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Persona values as (the distinct values, users x attributes codes into them): a few
+    dozen values repeated over millions of users."""
+    columns = [np.asarray(catalog.user_attrs[a], dtype=object).astype(str) for a in names]
+    if not columns:
+        return [], np.zeros((len(catalog.user_ids), 0), dtype=np.int32)
+    values, codes = np.unique(np.stack(columns, axis=1), return_inverse=True)
+    return values.tolist(), codes.reshape(len(catalog.user_ids), len(names)).astype(np.int32)
+
+
 def _rows(arrays: dict[str, np.ndarray], name: str, n_columns: int) -> SparseRows:
     return SparseRows(
         arrays[f"{name}_indptr"], arrays[f"{name}_indices"], arrays[f"{name}_data"], n_columns
@@ -303,11 +349,15 @@ def load(uri: str, cache_root: Path | None = None) -> LoadedModel:
         arrays = {n: np.load(root / f"{n}.npy", mmap_mode="r").view(np.ndarray) for n in _ARRAYS}
         doc = json.loads((root / "catalog.json").read_text())
         doc["item_ids"] = np.load(root / "catalog_item_ids.npy", allow_pickle=False).tolist()
-        doc["titles"] = np.load(root / "catalog_titles.npy", allow_pickle=False).tolist()
-        user_ids = np.load(root / "catalog_user_ids.npy", allow_pickle=False)
-        attrs = np.load(root / "catalog_user_attrs.npy", allow_pickle=False)
-        doc["user_ids"] = user_ids.tolist()
-        doc["user_attrs"] = {a: attrs[:, j].tolist() for j, a in enumerate(doc["user_attr_names"])}
+        doc["titles"] = _load_strings(root, "catalog_titles")
+        doc["user_ids"] = _load_strings(root, "catalog_user_ids")
+        codes = np.load(root / "catalog_user_attrs.npy", allow_pickle=False)
+        values = np.asarray(doc["user_attr_values"], dtype=object)
+        if codes.size and (int(codes.min()) < 0 or int(codes.max()) >= len(values)):
+            raise ValueError("persona value codes out of range")
+        doc["user_attrs"] = {
+            a: values[codes[:, j]].tolist() for j, a in enumerate(doc["user_attr_names"])
+        }
         return _assemble(arrays, doc, manifest)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise ArtifactError(f"unreadable or inconsistent artifact at {uri}: {exc}") from None

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from recoengine.artifact import ArtifactError, LoadedModel, load
+from recoengine.artifact import (
+    ArtifactError,
+    LoadedModel,
+    load,
+    pack_strings,
+    save,
+    unpack_strings,
+)
 from recoengine.models.blend import DEFAULT_WEIGHTS
 
 
@@ -65,3 +73,40 @@ def test_unknown_format_is_refused(tmp_path: Path, demo_model_dir: Path) -> None
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match="format"):
         load(str(copy))
+
+
+def test_strings_pack_into_utf8_and_back() -> None:
+    strings = ["Café ☕", "", "東京 story", "plain", ""]
+    utf8, ends = pack_strings(strings)
+    assert utf8.dtype == np.uint8 and len(utf8) == len("".join(strings).encode())
+    assert unpack_strings(utf8, ends) == strings
+    assert unpack_strings(*pack_strings([])) == []
+    with pytest.raises(ValueError):
+        unpack_strings(utf8, ends[:2])  # ends that do not reach the end of the text
+
+
+def test_catalog_strings_round_trip(tmp_path: Path, loaded: LoadedModel) -> None:
+    """Titles, user ids and persona values (stored as UTF-8 and codes, not padded unicode
+    arrays) come back exactly, including non-ASCII and empty ones."""
+    n_items, n_users = len(loaded.catalog.item_ids), len(loaded.catalog.user_ids)
+    catalog = replace(
+        loaded.catalog,
+        titles=[f"Ünïcode {i} ☕" if i % 3 else "" for i in range(n_items)],
+        user_ids=[f"用户-{u}" for u in range(n_users)],
+        user_attrs={"city": ["Seoul" if u % 2 else "Zürich" for u in range(n_users)]},
+    )
+    out = save(
+        tmp_path / "m",
+        loaded.model,
+        catalog,
+        loaded.histories,
+        data_fingerprint="0" * 16,
+        dataset="t",
+        default_weights=DEFAULT_WEIGHTS,
+        metrics={},
+    )
+    again = load(str(out)).catalog
+    assert again.titles == catalog.titles
+    assert again.user_ids == catalog.user_ids
+    assert again.user_attrs == catalog.user_attrs
+    assert again.item_ids == catalog.item_ids
