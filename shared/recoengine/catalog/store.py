@@ -135,7 +135,7 @@ class GcsLocation:
 
     def stamp(self, name: str) -> object:
         blob = self.bucket.get_blob(self._name(name))  # metadata only
-        return 0 if blob is None else int(blob.generation)
+        return None if blob is None else int(blob.generation)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
