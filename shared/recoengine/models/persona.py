@@ -74,19 +74,28 @@ class PersonaModel:
         popular = np.lexsort((np.arange(n_items), -log_popularity)).astype(np.int32)
         return PersonaModel(segments, lift, log_popularity, segment_top, popular, p)
 
-    def with_items(self, lift: np.ndarray) -> PersonaModel:
+    def with_items(
+        self, lift: np.ndarray, log_popularity: np.ndarray | None = None
+    ) -> PersonaModel:
         """This model with items appended (a catalog update): ``lift`` holds each new item's
-        segment lifts (a column per item, a prior such as its most similar items' lifts). They
-        have no interactions yet, so their popularity is that of the least popular item: they
-        join the popular list last and the segments' best lists not at all. Costs one copy of
-        the segments x items lift matrix."""
+        segment lifts (a column per item, a prior such as its most similar items' lifts) and
+        ``log_popularity`` their prior popularity (default: the least popular item's, since
+        nobody has seen them yet). They join the popular list last and the segments' best lists
+        not at all. Costs one copy of the segments x items lift matrix."""
         n_new = lift.shape[1]
         n = self.log_popularity.shape[0]
         floor = self.log_popularity.min() if n else np.float32(0.0)
         return PersonaModel(
             self.segments,
             np.concatenate([self.lift, lift.astype(np.float32)], axis=1),
-            np.concatenate([self.log_popularity, np.full(n_new, floor, np.float32)]),
+            np.concatenate(
+                [
+                    self.log_popularity,
+                    np.full(n_new, floor, np.float32)
+                    if log_popularity is None
+                    else log_popularity.astype(np.float32),
+                ]
+            ),
             self.segment_top,
             np.concatenate([self.popular, np.arange(n, n + n_new, dtype=np.int32)]),
             self.params,
