@@ -20,7 +20,6 @@ the poller's thread; requests only pay for banning the withdrawn items.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,26 +28,10 @@ from recoengine.catalog.update import CatalogUpdate, UpdateError, check_changes
 from recoengine.models import kernels
 from recoengine.models.hybrid import HybridModel
 from recoengine.models.sparse import SparseRows
+from recoengine.serving.view import CatalogView
 
 _SIMILAR = 10  # trained items whose segment lifts average into a new item's prior
 _PER_TOKEN = 200  # of each shared token's most popular items looked at for them
-
-
-@dataclass(frozen=True)
-class CatalogView:
-    """What the service serves from: the model, its item index and the overlay's effects."""
-
-    loaded: LoadedModel
-    item_index: dict[str, int]
-    withdrawn: np.ndarray  # int32 item indices never served
-    new_items: np.ndarray  # int32 items added by the overlay and available, newest first
-    version: str | None = None  # the overlay in force (None: the trained catalog only)
-
-    @staticmethod
-    def trained(loaded: LoadedModel) -> CatalogView:
-        index = {iid: i for i, iid in enumerate(loaded.catalog.item_ids)}
-        empty = np.zeros(0, dtype=np.int32)
-        return CatalogView(loaded, index, empty, empty, None)
 
 
 def _extended(rows: SparseRows, n_items: int) -> SparseRows:
@@ -149,3 +132,6 @@ def apply(trained: CatalogView, update: CatalogUpdate) -> CatalogView:
         np.asarray(fresh, dtype=np.int32),
         update.version,
     )
+
+
+__all__ = ["CatalogView", "apply"]

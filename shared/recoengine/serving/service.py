@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from recoengine.artifact import Catalog, LoadedModel
-from recoengine.catalog.overlay import CatalogView
 from recoengine.models import kernels
 from recoengine.models.blend import DEFAULT_WEIGHTS, Blended, weight_vector
 from recoengine.models.hybrid import HybridModel, Scored
 from recoengine.serving.cache import TTLCache
+from recoengine.serving.view import CatalogView
 
 # "More like this" ranks by the anchor alone, no persona: content first (people asking for
 # "more like Toy Story" expect its kind), item-to-item CF to order the items of that kind.
