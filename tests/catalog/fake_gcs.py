@@ -30,6 +30,15 @@ class FakeGCS(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.requests.append(f"GET {self.path}")
+        url = urllib.parse.urlparse(self.path)
+        if url.path.endswith("/o"):  # a listing
+            bucket = url.path.split("/")[-2]
+            prefix = urllib.parse.parse_qs(url.query).get("prefix", [""])[0]
+            with self.lock:
+                names = sorted(k for k in self.objects if k.startswith(f"{bucket}/{prefix}"))
+                items = [self._resource(bucket, n.split("/", 1)[1], self.objects[n]) for n in names]
+            self._json(200, {"kind": "storage#objects", "items": items})
+            return
         if "/o/" not in self.path:  # the bucket itself
             bucket = urllib.parse.urlparse(self.path).path.rstrip("/").split("/")[-1]
             self._json(200, {"kind": "storage#bucket", "name": bucket})
@@ -42,6 +51,16 @@ class FakeGCS(BaseHTTPRequestHandler):
             self._send(200, found[1], "application/octet-stream")
         else:
             self._json(200, self._resource(bucket, name, found))
+
+    def do_DELETE(self) -> None:
+        self.requests.append(f"DELETE {self.path}")
+        bucket, name, _ = self._target()
+        with self.lock:
+            found = self.objects.pop(f"{bucket}/{name}", None)
+        if found is None:
+            self._json(404, {"error": {"code": 404, "message": "No such object"}})
+        else:
+            self._send(204, b"", "application/json")
 
     def do_POST(self) -> None:
         self.requests.append(f"POST {self.path}")

@@ -104,6 +104,9 @@ def test_publish_writes_a_new_object_then_the_pointer_and_merges(
         ("new-2", True, ("Vinyl",)),
     ]
     assert not list((model / "catalog").glob(".*-*"))  # no temp file left behind
+    for n in range(store.KEEP):
+        store.publish(str(model), items_file(tmp_path, f"item_id,title\nnew-2,T{n}\n", "t.csv"))
+    assert len(list((model / store.UPDATES).glob("*.json"))) == store.KEEP
 
 
 def test_a_pointer_to_a_missing_or_altered_object_is_refused(model: Path, tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ def test_publish_and_poll_on_gcs(gcs: type[FakeGCS], demo_model_dir: Path, tmp_p
     update = store.publish(uri, items_file(tmp_path, "item_id,title,features\nn-1,N,Vinyl\n"))
     assert f"models/v1/{store.UPDATES}/{update.version}.json" in gcs.objects
     writes = [r for r in gcs.requests if r.startswith("POST")]
-    assert len(writes) == 2  # the object, then the pointer
+    assert len(writes) == 2 and store.POINTER.replace("/", "%2F") not in writes[0]
+    assert "ifGenerationMatch=0" in writes[1]  # the pointer, created only if none is there
     gcs.requests.clear()
     assert watcher.check() is True and service.catalog_version == update.version
     assert [
@@ -39,6 +40,20 @@ def test_publish_and_poll_on_gcs(gcs: type[FakeGCS], demo_model_dir: Path, tmp_p
     gcs.requests.clear()
     assert watcher.check() is False
     assert len(gcs.requests) == 1 and "alt=media" not in gcs.requests[0]  # metadata only
+
+
+def test_old_overlay_versions_are_deleted_on_gcs(
+    gcs: type[FakeGCS], demo_model_dir: Path, tmp_path: Path
+) -> None:
+    for f in demo_model_dir.iterdir():
+        gcs.objects[f"models/v1/{f.name}"] = (1, f.read_bytes())
+    for n in range(store.KEEP + 2):
+        last = store.publish(
+            "gs://models/v1", items_file(tmp_path, f"item_id,title,features\nn-{n},N,Vinyl\n")
+        )
+    kept = sorted(k for k in gcs.objects if k.startswith(f"models/v1/{store.UPDATES}/"))
+    assert len(kept) == store.KEEP and kept[-1].endswith(f"{last.version}.json")
+    assert len(last.changes) == store.KEEP + 2  # each version holds every change
 
 
 def test_a_concurrent_publish_is_refused_not_lost(

@@ -35,6 +35,7 @@ from recoengine.catalog.update import (
 
 POINTER = "catalog/CURRENT.json"
 UPDATES = "catalog/updates"
+KEEP = 10  # overlay versions kept (each holds every change since training); older ones deleted
 
 
 class Location(Protocol):
@@ -47,6 +48,10 @@ class Location(Protocol):
     def stamp(self, name: str) -> object: ...
 
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def listing(self, folder: str) -> list[str]: ...
+
+    def delete(self, name: str) -> None: ...
 
 
 class LocalLocation:
@@ -82,6 +87,13 @@ class LocalLocation:
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def listing(self, folder: str) -> list[str]:
+        root = self.root / folder
+        return sorted(f"{folder}/{p.name}" for p in root.glob("*.json")) if root.is_dir() else []
+
+    def delete(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -136,6 +148,17 @@ class GcsLocation:
     def stamp(self, name: str) -> object:
         blob = self.bucket.get_blob(self._name(name))  # metadata only
         return None if blob is None else int(blob.generation)
+
+    def listing(self, folder: str) -> list[str]:
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        blobs = self.bucket.client.list_blobs(self.bucket, prefix=self._name(folder) + "/")
+        return sorted(b.name[cut:] for b in blobs if b.name.endswith(".json"))
+
+    def delete(self, name: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        with contextlib.suppress(NotFound):
+            self.bucket.blob(self._name(name)).delete()
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -212,6 +235,10 @@ def publish(uri: str, items_file: str | Path) -> CatalogUpdate:
             "sha256": hashlib.sha256(data).hexdigest(),
             "model_version": model_version,
         }
-        gen = expected if isinstance(expected, int) else None
+        gen = expected if isinstance(expected, int) else 0  # GCS: its generation, 0 if none
         loc.write(POINTER, json.dumps(pointer, indent=1).encode(), expected=gen)
+        # Older versions are kept a while (a reader that read the previous pointer still finds
+        # its object), then deleted: each one holds every change since training.
+        for old in loc.listing(UPDATES)[:-KEEP]:
+            loc.delete(old)
     return update
