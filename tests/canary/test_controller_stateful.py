@@ -118,15 +118,15 @@ class Faults:
         self.data = data
 
     def at(self, call: str) -> Fault:
-        roll = self.data.draw(st.integers(0, 16), label=call)
-        if roll < 12:
+        roll = self.data.draw(st.integers(0, 15), label=call)
+        if roll < 10:
             return OK
         effectful = call in ("store.save", "store.claim_incident", "traffic.set_split")
-        if roll == 12:
+        if roll == 10:
             return FAIL
-        if roll == 13:
+        if roll == 11:
             return FAIL_AFTER if effectful else FAIL
-        if roll == 14:
+        if roll == 12:
             return CONFLICT if call == "store.save" else FAIL
         if self.machine.depth > 0:
             return OK
@@ -237,7 +237,11 @@ class ControllerMachine(RuleBasedStateMachine):
         self.clock.now += seconds
         self.step(data, lambda: self.ctrl.advance(SERVICE))
 
-    @rule(data=st.data(), op=st.sampled_from(["promote", "pause", "resume", "rollback"]))
+    @rule(data=st.data())
+    def promote(self, data: st.DataObject) -> None:
+        self.step(data, self.operation("promote", data))
+
+    @rule(data=st.data(), op=st.sampled_from(["pause", "resume", "rollback"]))
     def by_hand(self, data: st.DataObject, op: str) -> None:
         self.step(data, self.operation(op, data))
 
