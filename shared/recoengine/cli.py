@@ -168,6 +168,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print("cold items: training without the newest items ...", file=sys.stderr, flush=True)
         result["cold_items"] = cold.evaluate(data)
     console.write_comparison(result, args.out, args.plot)
+    cold_items = result.get("cold_items") or {}
+    if "hr@10" in cold_items:
+        print(
+            f"cold items ({cold_items['new_items']} newest, added by a catalog update): "
+            f"HR@10 {cold_items['hr@10']:.4f} vs random {cold_items['random_hr@10']:.4f} "
+            f"({cold_items['lift_over_random']}x) over {cold_items['users']} users"
+        )
+    elif cold_items:
+        print(f"cold items: skipped ({cold_items['skipped']})")
 
 
 def cmd_demo_data(args: argparse.Namespace) -> None:

@@ -51,7 +51,10 @@ def test_a_data_set_without_features_is_skipped_with_a_reason(data: Dataset) -> 
 
 
 def test_make_eval_writes_the_cold_items(
-    data: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import recoengine.comparison as comparison
     import recoengine.console as console
@@ -60,7 +63,10 @@ def test_make_eval_writes_the_cold_items(
     monkeypatch.setattr(
         console, "write_comparison", lambda r, out, plot: Path(out).write_text(json.dumps(r))
     )
-    monkeypatch.setattr(cold, "evaluate", lambda d: {"hr@10": 0.5, "n": d.n_items})
+    figures = {"hr@10": 0.5, "random_hr@10": 0.25, "lift_over_random": 2.0, "users": 7}
+    monkeypatch.setattr(cold, "evaluate", lambda d: {**figures, "new_items": d.n_items})
     folder = write_generic(data, tmp_path / "data")
     cli.main(["eval", "--data", str(folder), "--out", str(tmp_path / "e.json")])
-    assert json.loads((tmp_path / "e.json").read_text())["cold_items"] == {"hr@10": 0.5, "n": 150}
+    written = json.loads((tmp_path / "e.json").read_text())["cold_items"]
+    assert written == {**figures, "new_items": 150}
+    assert "HR@10 0.5000 vs random 0.2500 (2.0x) over 7 users" in capsys.readouterr().out
