@@ -2,6 +2,11 @@
 # writes its artifact there (mounted with Cloud Storage FUSE at /mnt/artifacts):
 #   gs://BUCKET/data/...                    training data (CSV/JSONL, see docs)
 #   gs://BUCKET/models/<execution id>/...   one versioned artifact per training run
+#   gs://BUCKET/models/<id>/catalog/...     catalog updates beside that model (make catalog-update
+#                                           MODEL_URI=gs://...): updates/<version>.json, then the
+#                                           pointer CURRENT.json. Recommend instances poll the
+#                                           pointer's generation (a metadata read: objectViewer
+#                                           below suffices); whoever publishes needs object write.
 # A new artifact reaches users through a canary release that sets MODEL_URI on recommend.
 
 resource "google_storage_bucket" "models" {
