@@ -117,9 +117,6 @@ class ContentModel:
                 ),
             ]
         )
-        base_lengths = np.diff(self.items.indptr)
-        entry_rows = np.repeat(np.arange(base_n, dtype=np.int64), base_lengths)
-        keep = ~np.isin(entry_rows, np.fromiter((i for i in columns if i < base_n), np.int64))
         new_rows = np.fromiter(
             (i for i, cols in columns.items() for _ in cols),
             np.int64,
@@ -131,6 +128,11 @@ class ContentModel:
         new_vals = idf[new_cols]
         norms = np.sqrt(np.bincount(new_rows, weights=new_vals * new_vals, minlength=n_items))
         new_vals = (new_vals / np.where(norms > 0, norms, 1.0)[new_rows]).astype(np.float32)
+        if all(i >= base_n for i in columns):
+            return self._appended(vocab, n_items, new_rows, new_cols, new_vals)
+        base_lengths = np.diff(self.items.indptr)
+        entry_rows = np.repeat(np.arange(base_n, dtype=np.int64), base_lengths)
+        keep = ~np.isin(entry_rows, np.fromiter((i for i in columns if i < base_n), np.int64))
         all_rows = np.concatenate([entry_rows[keep], new_rows])
         order = np.argsort(all_rows, kind="stable")
         all_rows = all_rows[order]
@@ -148,6 +150,46 @@ class ContentModel:
             np.ones(len(all_rows), dtype=np.float32),
             n_items,
         )
+        return ContentModel(items, vocab, token_items, self.params)
+
+    def _appended(
+        self,
+        vocab: list[str],
+        n_items: int,
+        new_rows: np.ndarray,
+        new_cols: np.ndarray,
+        new_vals: np.ndarray,
+    ) -> ContentModel:
+        """``with_items`` when only appended items have rows (the usual update: new products):
+        the trained rows are copied as they are, and each token's appended items go after its
+        trained ones, oldest first, as the full rebuild orders them (they have no popularity).
+        No sort over the trained entries: 1M items with 1,000 new ones in well under a second."""
+        base_n, base = self.items.n_rows, self.items
+        order = np.lexsort((new_cols, new_rows))
+        rows, cols, vals = new_rows[order], new_cols[order], new_vals[order]
+        lengths = np.bincount(rows - base_n, minlength=n_items - base_n)
+        indptr = np.concatenate([base.indptr, base.indptr[-1] + np.cumsum(lengths)])
+        items = SparseRows(
+            indptr.astype(np.int64),
+            np.concatenate([base.indices, cols]).astype(np.int32),
+            np.concatenate([base.data, vals]).astype(np.float32),
+            len(vocab),
+        )
+        trained = self.token_items
+        base_counts = np.zeros(len(vocab), dtype=np.int64)
+        base_counts[: trained.n_rows] = np.diff(trained.indptr)
+        new_counts = np.bincount(cols, minlength=len(vocab))
+        token_indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(base_counts + new_counts, out=token_indptr[1:])
+        out = np.empty(int(token_indptr[-1]), dtype=np.int32)
+        token_of = np.repeat(np.arange(trained.n_rows), base_counts[: trained.n_rows])
+        start = token_indptr[token_of] - trained.indptr[token_of]
+        out[start + np.arange(trained.nnz)] = trained.indices
+        by_token = np.lexsort((rows, cols))
+        c, r = cols[by_token], rows[by_token]
+        rank = np.arange(len(c)) - np.searchsorted(c, c, side="left")
+        out[token_indptr[c] + base_counts[c] + rank] = r
+        token_items = SparseRows(token_indptr, out, np.ones(len(out), dtype=np.float32), n_items)
         return ContentModel(items, vocab, token_items, self.params)
 
     @cached_property
