@@ -12,6 +12,7 @@ import pytest
 from recoengine import cli
 from recoengine.artifact import load
 from recoengine.catalog import store
+from recoengine.chat.lexicon import matcher_for
 from recoengine.catalog.absorb import absorb, read_published
 from recoengine.catalog.settings import new_item_share, refresh_seconds
 from recoengine.catalog.update import UpdateError
@@ -218,7 +219,10 @@ def test_a_new_item_is_served_with_filters_and_its_clicks_count(
     # Persona: a prior from similar items (the lift matrix has a column for it).
     assert svc.model.pa.lift.shape[1] == svc.n_items
     # The chat's vocabulary knows the new token.
-    assert "Vinyl" in ServingRecommender(lambda: svc).vocabulary()
+    vocabulary = ServingRecommender(lambda: svc).vocabulary()
+    assert "Vinyl" in vocabulary
+    found = matcher_for(vocabulary).find("something on vinyl please")
+    assert [f.value.tokens for f in found] == [("Vinyl",)]  # the chat understands it
     assert svc.item_features("new-1") == ["Vinyl", first_genre(model)]
 
 
