@@ -187,7 +187,7 @@ class ControllerMachine(RuleBasedStateMachine):
         ctrl = self.ctrl
         if op == "enable":
             percent = data.draw(st.sampled_from([5, 20, 50]), label="percent")
-            return lambda: ctrl.enable(SERVICE, percent, None, "op:alice")
+            return lambda: self.enable_op(percent)
         if op == "advance":
             return lambda: ctrl.advance(SERVICE)
         if op == "incident":
@@ -228,9 +228,17 @@ class ControllerMachine(RuleBasedStateMachine):
         delivery.acked = True
 
     # -- rules ----------------------------------------------------------------------------
+    def enable_op(self, percent: int) -> object:
+        """Enable: the tagged candidate, or after a promotion the other revision (the only two
+        LocalTraffic has), so a run goes on after a rollout finished either way."""
+        stored = self.store.get(SERVICE)
+        promoted = stored is not None and stored.phase == Phase.PROMOTED
+        candidate = stored.stable_revision if stored is not None and promoted else None
+        return self.ctrl.enable(SERVICE, percent, candidate, "op:alice")
+
     @rule(data=st.data(), percent=st.sampled_from([5, 20, 50]))
     def enable(self, data: st.DataObject, percent: int) -> None:
-        self.step(data, lambda: self.ctrl.enable(SERVICE, percent, None, "op:alice"))
+        self.step(data, lambda: self.enable_op(percent))
 
     @rule(data=st.data(), seconds=st.sampled_from([60, 180, 300, 900]))
     def advance(self, data: st.DataObject, seconds: int) -> None:
