@@ -12,10 +12,10 @@ import pytest
 from recoengine import cli
 from recoengine.artifact import load
 from recoengine.catalog import store
-from recoengine.chat.lexicon import matcher_for
 from recoengine.catalog.absorb import absorb, read_published
 from recoengine.catalog.settings import new_item_share, refresh_seconds
 from recoengine.catalog.update import UpdateError
+from recoengine.chat.lexicon import matcher_for
 from recoengine.data.dataset import Dataset
 from recoengine.data.demo import write_generic
 from recoengine.errors import ConfigError, DataError
@@ -305,3 +305,20 @@ def test_training_absorbs_the_published_updates(
     assert "new-2" in retrained.catalog.item_ids and withdrawn not in retrained.catalog.item_ids
     assert "Vinyl" in retrained.model.cb.vocabulary
     assert not (out / store.POINTER).exists()  # the new model starts with no overlay
+
+
+def test_boosted_slots_count_the_new_items_already_on_top(model: Path) -> None:
+    """A new item that made the top on its own holds one of the slots; the next best new items
+    take the others, replacing the lowest items, and the list keeps its score order."""
+    from recoengine.models.blend import Blended
+    from recoengine.models.hybrid import Scored
+
+    svc = Served(model, share=0.6).service
+    items = np.arange(12, dtype=np.int32)
+    total = np.linspace(12, 1, 12).astype(np.float32)  # item i scores 12 - i
+    scored = Scored(items, np.zeros((3, 12), dtype=np.float32))
+    blended = Blended(total, scored.raw, np.zeros(3), np.zeros(3))
+    fresh = np.asarray([1, 10, 11], dtype=np.int32)
+    got = [i.item_id for i in svc._top_boosted(svc._view, scored, blended, 5, fresh)]
+    ids = svc.catalog.item_ids
+    assert got == [ids[0], ids[1], ids[2], ids[10], ids[11]]

@@ -318,9 +318,11 @@ class RecommenderService:
         missing = want - int(is_new[top].sum())
         if missing > 0:
             extra_new = [p for p in order[k:] if is_new[p]][:missing]
-            keep_old = [p for p in top if not is_new[p]][: len(top) - len(extra_new)]
-            kept = set(keep_old) | {p for p in top if is_new[p]} | set(extra_new)
-            top = np.asarray([p for p in order if p in kept][:k], dtype=np.int64)
+            old = [p for p in top if not is_new[p]]
+            # Free slots (fewer candidates than k) first, then the lowest others make room.
+            drop = max(0, len(extra_new) - (k - len(top)))
+            kept = set(old[: len(old) - drop]) | {p for p in top if is_new[p]} | set(extra_new)
+            top = np.asarray([p for p in order if p in kept], dtype=np.int64)
         return self._items(view, scored, blended, top.tolist(), total[top].tolist())
 
     def _tokens(self, model: HybridModel, names: Sequence[str], warnings: list[str]) -> list[int]:
