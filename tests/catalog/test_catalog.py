@@ -148,6 +148,7 @@ def test_the_poller_runs_in_a_forked_worker_too(model: Path, tmp_path: Path) -> 
 
     served = Served(model)
     watcher = watch(served.service, str(model), 0.05)
+    assert watcher is not None
     try:
         pid = os.fork()
         if pid == 0:  # the worker: its own poller applies what is published now
@@ -162,6 +163,21 @@ def test_the_poller_runs_in_a_forked_worker_too(model: Path, tmp_path: Path) -> 
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         watcher.stop()
+
+
+def test_unreachable_catalog_storage_still_serves_the_model(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recoengine.catalog.watcher import watch
+
+    def broken(uri: str) -> store.Location:
+        raise RuntimeError("no credentials for the bucket")
+
+    served = Served(model)
+    monkeypatch.setattr(store, "location", broken)
+    assert watch(served.service, "gs://b/m", 60.0) is None
+    assert "no credentials" in served.service.status()["catalog"]["last_error"]
+    assert len(served.service.recommend("user-0001", 3).items) == 3
 
 
 def test_a_bad_update_never_replaces_a_good_one(model: Path, tmp_path: Path) -> None:

@@ -111,9 +111,17 @@ def _restart(ref: weakref.ref[CatalogWatcher]) -> None:
         watcher.start()
 
 
-def watch(service: RecommenderService, model_uri: str, interval: float) -> CatalogWatcher:
-    """Apply what is published now (before the first request), then poll every ``interval``."""
-    watcher = CatalogWatcher(service, store.location(model_uri), interval)
+def watch(service: RecommenderService, model_uri: str, interval: float) -> CatalogWatcher | None:
+    """Apply what is published now (before the first request), then poll every ``interval``.
+    Catalog updates are an addition to the model: when their storage cannot even be reached
+    the model is still served (the error is logged and shown in /health/detailed)."""
+    try:
+        location = store.location(model_uri)
+    except Exception as exc:
+        log.error("catalog updates at %s unavailable: %s", model_uri, exc)
+        service.catalog_status = {**service.catalog_status, "last_error": str(exc)}
+        return None
+    watcher = CatalogWatcher(service, location, interval)
     watcher.check()
     return watcher.start()
 
