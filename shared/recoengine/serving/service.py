@@ -310,19 +310,21 @@ class RecommenderService:
         items when enough of them qualify: the best new items replace the lowest others, and
         the list stays in score order."""
         total = blended.total
-        is_new = np.isin(scored.items, fresh) & np.isfinite(total)
-        order = np.lexsort((np.arange(len(total)), -total))
-        order = order[np.isfinite(total[order])]
-        top = order[:k]
-        want = min(_slots(self.new_item_share, k), int(is_new.sum()))
-        missing = want - int(is_new[top].sum())
-        if missing > 0:
-            extra_new = [p for p in order[k:] if is_new[p]][:missing]
-            old = [p for p in top if not is_new[p]]
-            # Free slots (fewer candidates than k) first, then the lowest others make room.
-            drop = max(0, len(extra_new) - (k - len(top)))
-            kept = set(old[: len(old) - drop]) | {p for p in top if is_new[p]} | set(extra_new)
-            top = np.asarray([p for p in order if p in kept], dtype=np.int64)
+        positions, scores = kernels.top_k(total, k)
+        top = np.asarray(positions, dtype=np.int64)
+        is_new = np.isin(scored.items, fresh)
+        is_new &= np.isfinite(total)
+        missing = min(_slots(self.new_item_share, k), int(is_new.sum())) - int(is_new[top].sum())
+        if missing <= 0:
+            return self._items(view, scored, blended, positions, scores)
+        others = np.flatnonzero(is_new)
+        others = others[~np.isin(others, top)]
+        extra_new = others[np.lexsort((others, -total[others]))][:missing]
+        old = top[~is_new[top]]  # in score order
+        # Free slots (fewer candidates than k) first, then the lowest others make room.
+        drop = max(0, len(extra_new) - (k - len(top)))
+        kept = np.concatenate([old[: len(old) - drop], top[is_new[top]], extra_new])
+        top = kept[np.lexsort((kept, -total[kept]))]
         return self._items(view, scored, blended, top.tolist(), total[top].tolist())
 
     def _tokens(self, model: HybridModel, names: Sequence[str], warnings: list[str]) -> list[int]:
