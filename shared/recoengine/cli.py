@@ -132,13 +132,12 @@ def _with_catalog_updates(data: Dataset, model_uri: str | None) -> Dataset:
 def cmd_catalog_update(args: argparse.Namespace) -> None:
     """Validate ``--items`` against the model at ``--model-uri`` and publish it beside it."""
     from recoengine.catalog import store
-    from recoengine.catalog.settings import refresh_seconds
     from recoengine.catalog.update import UpdateError
+    from recoengine.config import settings
 
+    cfg = settings().recommend
     if args.model_uri is None:
-        from recoengine.config import settings
-
-        args.model_uri = settings().recommend.model_uri
+        args.model_uri = cfg.model_uri
     try:
         update = store.publish(args.model_uri, args.items)
     except UpdateError as exc:
@@ -147,7 +146,7 @@ def cmd_catalog_update(args: argparse.Namespace) -> None:
         f"published catalog update {update.version} beside model {update.model_version} at "
         f"{args.model_uri}: {len(update.changes)} items changed since training "
         f"({len(update.withdrawn)} withdrawn); running instances apply it within "
-        f"CATALOG_REFRESH_SECONDS ({refresh_seconds():g} s)"
+        f"CATALOG_REFRESH_SECONDS ({cfg.catalog_refresh_seconds:g} s)"
     )
 
 

@@ -137,6 +137,11 @@ class RecommendSettings:
     feedback_key_next: str
     feedback_key_file: Path
     feedback_token_ttl_seconds: int
+    # Catalog updates (recoengine.catalog, make catalog-update): how often a running instance
+    # checks for a newer one, and the share of each answer's slots reserved for the items they
+    # added (0.2 with k=10: two slots; 0, the default, is off).
+    catalog_refresh_seconds: float = 60.0
+    catalog_new_item_share: float = 0.0
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> RecommendSettings:
@@ -154,6 +159,8 @@ class RecommendSettings:
             feedback_token_ttl_seconds=env_int(
                 env, "FEEDBACK_TOKEN_TTL_SECONDS", 86400, 60, 7 * 86400
             ),
+            catalog_refresh_seconds=env_float(env, "CATALOG_REFRESH_SECONDS", 60.0, 0.1, 86400.0),
+            catalog_new_item_share=env_float(env, "CATALOG_NEW_ITEM_SHARE", 0.0, 0.0, 1.0),
         )
 
 

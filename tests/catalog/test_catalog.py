@@ -13,9 +13,9 @@ from recoengine import cli
 from recoengine.artifact import load
 from recoengine.catalog import store
 from recoengine.catalog.absorb import absorb, read_published
-from recoengine.catalog.settings import new_item_share, refresh_seconds
 from recoengine.catalog.update import UpdateError
 from recoengine.chat.lexicon import matcher_for
+from recoengine.config import load_settings
 from recoengine.data.dataset import Dataset
 from recoengine.data.demo import write_generic
 from recoengine.errors import ConfigError, DataError
@@ -288,14 +288,13 @@ def test_the_new_item_share_reserves_slots(model: Path, tmp_path: Path) -> None:
     assert [i.item_id for i in items if i.item_id.startswith("new-")] == ["new-1"]
 
 
-def test_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert refresh_seconds() == 60.0 and new_item_share() == 0.0
-    monkeypatch.setenv("CATALOG_NEW_ITEM_SHARE", "1.5")
+def test_settings_are_checked() -> None:
+    cfg = load_settings({}).recommend
+    assert cfg.catalog_refresh_seconds == 60.0 and cfg.catalog_new_item_share == 0.0
     with pytest.raises(ConfigError, match="CATALOG_NEW_ITEM_SHARE"):
-        new_item_share()
-    monkeypatch.setenv("CATALOG_REFRESH_SECONDS", "soon")
+        load_settings({"CATALOG_NEW_ITEM_SHARE": "1.5"})
     with pytest.raises(ConfigError, match="CATALOG_REFRESH_SECONDS"):
-        refresh_seconds()
+        load_settings({"CATALOG_REFRESH_SECONDS": "soon"})
 
 
 # -- the next retrain absorbs the updates --------------------------------------------------------

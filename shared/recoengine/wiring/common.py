@@ -52,7 +52,6 @@ def build_recommender(cfg: RecommendSettings, cache_dir: Path) -> RecommenderSer
     beside it, reporting to the product's metrics. Never trains: a missing model is an error
     here (``make run`` trains the demo model before it starts serving)."""
     from recoengine import artifact
-    from recoengine.catalog.settings import new_item_share, refresh_seconds
     from recoengine.catalog.watcher import watch
     from recoengine.serving import Recommendations, RecommenderService
     from recoengine.serving.cache import TTLCache
@@ -80,11 +79,11 @@ def build_recommender(cfg: RecommendSettings, cache_dir: Path) -> RecommenderSer
         cache,
         observe_latency=RECOMMENDATION_ENGINE_LATENCY.observe,
         weights_source=source,
-        new_item_share=new_item_share(),
+        new_item_share=cfg.catalog_new_item_share,
     )
     # Catalog updates published beside the model (make catalog-update): applied now, then
     # polled every CATALOG_REFRESH_SECONDS off the request path (recoengine.catalog).
-    watch(service, cfg.model_uri, refresh_seconds())
+    watch(service, cfg.model_uri, cfg.catalog_refresh_seconds)
     return service
 
 
