@@ -102,6 +102,17 @@ def test_metrics_endpoint_data_shows_the_analysis_without_acting(run_admin, sqli
     assert ctrl.store.get("recommend").last_window_end is None  # nothing was persisted
 
 
+def test_the_analysis_lists_the_rules_of_the_rollouts_own_service(run_admin, sqlite_store):
+    """chat is judged by its own rule set (engine latency, fallback rates), and says so."""
+    ctrl, clock, _full = make(run_admin, sqlite_store, "healthy")
+    run_admin.add_service(P, R, "chat", "chat-00001-old", "chat-00002-new")
+    ctrl.enable("chat", 5, None, "token:alice")
+    clock.now += 900
+    triggers = {r["trigger"] for r in ctrl.analysis("chat")["rules"]}
+    assert {"engine_latency_p95_ms", "reply_fallback_rate"} <= triggers
+    assert "latency_p95_ms" not in triggers  # a turn waiting on Gemini is not judged at 500 ms
+
+
 def test_conflicts_and_unknown_services(run_admin, sqlite_store):
     ctrl, _clock, full = make(run_admin, sqlite_store, "healthy")
     with pytest.raises(NotFound):

@@ -105,8 +105,11 @@ def test_rollback_with_the_admin_api_down(setup, caplog):
     audit = ctrl.store.audit("recommend")
     assert [a["action"] for a in audit[:2]] == ["rollback_failed", "rollback"]
     assert audit[1]["actor"] == "token:oncall" and audit[1]["reason"] == "error rate 3%"
+    # the ERROR entry the log-based metric canary_needs_attention counts (and alerts on)
     assert any(
-        rec.levelno >= logging.ERROR and "could not move traffic" in rec.getMessage()
+        rec.levelno >= logging.ERROR
+        and getattr(rec, "json_fields", {}).get("canary_event") == "needs_attention"
+        and getattr(rec, "json_fields", {}).get("service") == "recommend"
         for rec in caplog.records
     )
 

@@ -281,6 +281,7 @@ class CanaryController:
         if rollout.active:
             self._ingest(rollout, now)
         decision = decide(rollout, now, self.policy, explain=True) if rollout.active else None
+        service_rules = self.policy.rules_for(service)
         rules = [
             {
                 "trigger": r.trigger,
@@ -288,7 +289,7 @@ class CanaryController:
                 "windows": r.windows,
                 "consecutive": rollout.breaches.get(r.trigger, 0),
             }
-            for r in self.policy.rules.rules
+            for r in service_rules.rules
         ]
         return {
             "service": service,
@@ -306,7 +307,7 @@ class CanaryController:
             "rules": rules,
             "decision": decision.to_dict() if decision else None,
             "chart": {
-                "window_seconds": self.policy.rules.window_seconds,
+                "window_seconds": service_rules.window_seconds,
                 "windows": rollout.history,
             },
         }
