@@ -100,7 +100,7 @@ demo-data: $(SERVE_VENV) ## Generated data in the generic format: make demo-data
 	$(PY) -m recoengine.cli demo-data --out $(or $(OUT),var/demo-data) $(if $(USERS),--users $(USERS)) $(if $(ITEMS),--items $(ITEMS)) $(if $(PER_USER),--per-user $(PER_USER)) $(if $(PARQUET),--parquet)
 
 .PHONY: bench
-bench: $(DEV_VENV) system-deps ## Benchmarks (quality on ML-100K and Amazon Toys, engine, HTTP, cold start, canary, chat, scale, Spark, capacity, understanding; over an hour): make bench [OUT=file.json]
+bench: $(DEV_VENV) system-deps ## Benchmarks (quality on ML-100K and Amazon Toys, engine, HTTP, cold start, canary, chat, scale, Spark, capacity, understanding, catalog freshness; over an hour): make bench [OUT=file.json]
 	$(PY) -m tools.bench --out $(or $(OUT),var/bench.json)
 
 .PHONY: clean

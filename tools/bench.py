@@ -467,6 +467,9 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     handler = results.get("canary", {}).get("incident_handler_ms", {})
     # With a 5 s webhook: the notifier waits at most 2 s after traffic moved (notify.py).
     add("canary incident handler ms (max)", handler.get("max_ms"), 3000.0, False, ".1f")
+    cat = results.get("catalog", {})
+    add("catalog update -> served s", cat.get("new_item_served_seconds"), 90.0, False, ".1f")
+    add("catalog withdraw -> gone s", cat.get("withdrawn_item_gone_seconds"), 90.0, False, ".1f")
     for check, passed in results.get("chat", {}).get("pass", {}).items():
         rows.append((f"chat {check}", "-", "(bench_chat)", "PASS" if passed else "MISS"))
     t = results.get("quality_toys", {}).get("targets", {})
@@ -527,6 +530,14 @@ def bench_capacity() -> dict[str, Any]:
     return run()
 
 
+def bench_catalog() -> dict[str, Any]:
+    """Seconds from ``make catalog-update`` to a new item served and a withdrawn one gone,
+    on the local stack at the default CATALOG_REFRESH_SECONDS (about 2.5 minutes)."""
+    from tools.catalog_freshness import measure
+
+    return measure(None)
+
+
 def bench_understanding(data_dir: str, model_dir: Path) -> dict[str, Any]:
     from tools.bench_understanding import run
 
@@ -543,7 +554,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="quality,engine,http,cold_start,canary,chat,quality_toys,scale,spark,capacity,"
-        "understanding",
+        "understanding,catalog",
         help="comma-separated sections to run",
     )
     args = parser.parse_args()
@@ -566,6 +577,7 @@ def main() -> None:
         ("scale", bench_scale),
         ("spark", bench_spark),
         ("capacity", bench_capacity),
+        ("catalog", bench_catalog),
         (
             "understanding",
             lambda: bench_understanding(args.data, train_model(args.data, model_dir)),
