@@ -42,7 +42,7 @@ from recoengine.models.item_graphs import ItemGraphs
 from recoengine.models.persona import PAParams, PersonaModel
 from recoengine.models.sparse import SparseRows
 
-FORMAT = 4
+FORMAT = 5
 _SPARSE = ("cf_ease", "cf_cooccurrence", "cf_transitions", "cb_items", "cb_token_items")
 # Per-user and per-item strings (ids, persona values, titles: millions of them) load from numpy
 # arrays, several times faster than the same strings parsed from JSON. A numpy unicode array
@@ -300,21 +300,30 @@ def _read_manifest(uri: str, cache_root: Path | None) -> tuple[Path, dict[str, A
 
 
 def pack_strings(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Strings as one UTF-8 byte array and each string's end in characters (of the decoded
-    text), so that loading is one decode and one slice per string."""
-    ends = np.cumsum([len(t) for t in strings], dtype=np.int64)
-    return np.frombuffer("".join(strings).encode("utf-8"), dtype=np.uint8), ends
+    """Strings as one UTF-8 byte array, NUL-separated, and each string's end in characters of
+    the decoded text: loading is one decode and one split (a string holding a NUL itself
+    falls back on the ends)."""
+    lengths = np.fromiter((len(t) for t in strings), dtype=np.int64, count=len(strings))
+    ends = np.cumsum(lengths + 1) - 1
+    return np.frombuffer("\0".join(strings).encode("utf-8"), dtype=np.uint8), ends
 
 
 def unpack_strings(utf8: np.ndarray, ends: np.ndarray) -> list[str]:
     """The inverse of ``pack_strings``; ``ValueError`` when the two do not fit together."""
     text = utf8.tobytes().decode("utf-8")  # UnicodeDecodeError is a ValueError
-    last = int(ends[-1]) if len(ends) else 0
-    if last != len(text) or (len(ends) and (int(ends[0]) < 0 or bool((np.diff(ends) < 0).any()))):
+    n = len(ends)
+    last = int(ends[-1]) if n else 0
+    if last != len(text):
         raise ValueError("string ends do not fit the text")
-    stops = ends.tolist()
-    starts = [0, *stops[:-1]] if stops else []
-    return [text[a:b] for a, b in zip(starts, stops, strict=True)]
+    if n == 0:
+        return []
+    parts = text.split("\0")
+    if len(parts) == n:
+        return parts
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    if bool((ends < starts).any()):
+        raise ValueError("string ends do not fit the text")
+    return [text[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 def _load_strings(root: Path, name: str) -> list[str]:

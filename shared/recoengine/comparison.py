@@ -83,6 +83,8 @@ def run_suite(
         "tuned_weights": list(report.tuned_weights),
         "calibration": report.calibration,
         "cf_params": report.cf_params,
+        # What the choices were made on: NDCG@10 etc. of the blend on the validation split.
+        "validation": report.validation,
         "peer_params": als.params,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -19,6 +19,7 @@ from recoengine.artifact import (
     unpack_strings,
 )
 from recoengine.models.blend import DEFAULT_WEIGHTS
+from recoengine.models.item_graphs import GraphParams, ease_k
 
 
 def test_round_trip_gives_identical_scores(loaded: LoadedModel, demo_model_dir: Path) -> None:
@@ -43,11 +44,13 @@ def test_manifest_records_version_fingerprint_weights_metrics(demo_model_dir: Pa
 
 def test_artifact_grows_with_items_times_neighbours(demo_model_dir: Path) -> None:
     manifest = json.loads((demo_model_dir / "manifest.json").read_text())
-    n, k = manifest["n_items"], manifest["params"]["graphs"]["neighbours"]
+    n, params = manifest["n_items"], GraphParams(**manifest["params"]["graphs"])
     for graph in ("cf_ease", "cf_cooccurrence", "cf_transitions"):
         indptr = np.load(demo_model_dir / f"{graph}_indptr.npy")
         assert len(indptr) == n + 1
-        assert np.diff(indptr).max() <= k
+        assert np.diff(indptr).max() <= (
+            ease_k(n, params) if graph == "cf_ease" else params.neighbours
+        )
     assert not any(np.load(p, mmap_mode="r").shape == (n, n) for p in demo_model_dir.glob("*.npy"))
 
 
@@ -78,9 +81,12 @@ def test_unknown_format_is_refused(tmp_path: Path, demo_model_dir: Path) -> None
 def test_strings_pack_into_utf8_and_back() -> None:
     strings = ["Café ☕", "", "東京 story", "plain", ""]
     utf8, ends = pack_strings(strings)
-    assert utf8.dtype == np.uint8 and len(utf8) == len("".join(strings).encode())
+    assert utf8.dtype == np.uint8 and len(utf8) == len("\0".join(strings).encode())
     assert unpack_strings(utf8, ends) == strings
     assert unpack_strings(*pack_strings([])) == []
+    assert unpack_strings(*pack_strings([""])) == [""]
+    with_nul = ["a\0b", "", "c\0"]  # the separator inside a string: the ends decide
+    assert unpack_strings(*pack_strings(with_nul)) == with_nul
     with pytest.raises(ValueError):
         unpack_strings(utf8, ends[:2])  # ends that do not reach the end of the text
 

@@ -3,6 +3,8 @@ agree with brute-force definitions on small data."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,7 +27,7 @@ from recoengine.models.blend import (
 from recoengine.models.collaborative import CFParams, SequenceCF
 from recoengine.models.content import ContentModel
 from recoengine.models.history import Histories
-from recoengine.models.item_graphs import GraphParams, fit_graphs
+from recoengine.models.item_graphs import GraphParams, ease_k, fit_graphs
 from recoengine.models.persona import PersonaModel
 from recoengine.models.sparse import SparseRows
 from recoengine.training import blend_scorer, train, weight_grid
@@ -83,10 +85,30 @@ def test_graphs_equal_their_brute_force_definitions(
     hist = Histories.from_lists([np.asarray(h, np.int32) for h in lists])
     graphs = fit_graphs(hist, 8, p)
     brute = _brute_graphs(lists, 8, p)
-    for name in ("cooccurrence", "transitions", "ease"):
+    for name in ("cooccurrence", "transitions"):
         got: SparseRows = getattr(graphs, name)
         assert np.diff(got.indptr).max(initial=0) <= k
         _assert_top_k(got, brute[name], k, name)
+    # Eight items: EASE is kept whole, negative entries too (every entry of EASE itself).
+    assert ease_k(8, p) == 7
+    assert graphs.ease is not None
+    whole = brute["ease"]
+    for i, row in enumerate(whole):
+        cols, vals = graphs.ease.row(i)
+        np.testing.assert_array_equal(np.sort(cols), np.flatnonzero(np.abs(row) > 1e-9))
+        assert np.allclose(vals, row[cols], atol=1e-5)
+    if k < 7:  # a K short of a whole row keeps the K best positive entries
+        pruned = fit_graphs(hist, 8, replace(p, ease_entries=0)).ease
+        assert pruned is not None
+        _assert_top_k(pruned, whole, k, "ease pruned")
+
+
+def test_ease_is_kept_whole_only_where_it_is_small() -> None:
+    p = GraphParams(neighbours=100, ease_entries=3_000_000)
+    assert ease_k(1_682, p) == 1_681  # ML-100K: all of EASE (2.8M entries)
+    assert ease_k(1_800, p) == 100  # 3.2M entries: the best K positive ones
+    assert ease_k(11_924, p) == 100
+    assert ease_k(1_682, GraphParams(ease_neighbours=50)) == 50
 
 
 def test_large_catalogs_skip_exact_ease() -> None:

@@ -123,6 +123,13 @@ def test_large_catalog_skips_ease(fitter: Any) -> None:
     assert got.ease is None
 
 
+def test_small_catalog_keeps_ease_whole(fitter: Any) -> None:
+    hist, n_items = hand_made(seed=3)
+    params = GraphParams(neighbours=8, max_user_items=25)  # 40 items: EASE kept whole
+    got = check(fitter, hist, n_items, params)
+    assert got.ease is not None and (got.ease.data < 0).any()
+
+
 def test_no_interactions(fitter: Any) -> None:
     hist = Histories.from_lists([np.array([], dtype=np.int32), np.array([4], dtype=np.int32)])
     got = fitter(hist, 6, GraphParams())

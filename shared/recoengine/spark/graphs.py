@@ -17,8 +17,8 @@ same definitions with DataFrame operations, so a model trained either way is the
   row-normalised;
 - pruning: per row the ``neighbours`` largest positive values (above the same noise floor),
   ties to the lower column (``row_number`` over ``value desc, column asc``);
-- EASE (small catalogs only): the pair counts are collected and ``item_graphs.ease_graph``
-  itself runs on the driver, exactly as the local trainer does.
+- EASE (small catalogs only): the pair counts are collected and
+  ``item_graphs.ease_from_counts`` itself runs on the driver, exactly as the local trainer does.
 
 Only pruned graphs (items x K) and, for EASE, the counts of a small catalog come back to the
 driver. Everything runs in the JVM (no Python UDFs): executors need no Python packages.
@@ -45,7 +45,7 @@ from recoengine.models.item_graphs import (
     GraphParams,
     ItemGraphs,
     Progress,
-    ease_graph,
+    ease_from_counts,
     no_progress,
 )
 from recoengine.models.sparse import SparseRows
@@ -143,6 +143,8 @@ class SparkGraphFitter:
                     params.neighbours,
                     n_items <= params.ease_max_items,
                     params.ease_l2,
+                    params.ease_neighbours,
+                    params.ease_entries,
                 )
                 if key not in self._cache.cooccurrence:
                     self._cache.cooccurrence[key] = self._cooccurrence(events, n_items, params)
@@ -241,7 +243,7 @@ class SparkGraphFitter:
         users = item_users.toArrow()
         n = np.zeros(n_items, dtype=np.float32)
         n[users.column("item").to_numpy()] = users.column("n").to_numpy()
-        return ease_graph(counts, n, params.ease_l2, params.neighbours)
+        return ease_from_counts(counts, n, params)
 
     def _transitions(self, events: DataFrame, n_items: int, params: GraphParams) -> SparseRows:
         from pyspark.sql import Window
