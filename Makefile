@@ -89,7 +89,7 @@ fmt: $(DEV_VENV) ## Format the code with ruff
 
 .PHONY: train
 train: $(SERVE_VENV) ## Train a model: make train DATA=dir [FORMAT=auto|generic|movielens|sequences] [ENGINE=local|spark] [OUT=dir, default a new var/models/<UTC time>] [FORCE=1 replaces a model at OUT] [CATALOG_UPDATES=model dir or gs:// whose published catalog updates training absorbs]
-	$(PY) -m recoengine.cli train --data $(DATA) --format $(FORMAT) --engine $(ENGINE) $(if $(OUT),--out $(OUT)) $(if $(FORCE),--force) $(if $(CATALOG_UPDATES),--catalog-updates $(CATALOG_UPDATES))
+	$(PY) -m recoengine.cli train $(strip --data $(DATA) --format $(FORMAT) --engine $(ENGINE) $(if $(OUT),--out $(OUT)) $(if $(FORCE),--force) $(if $(CATALOG_UPDATES),--catalog-updates $(CATALOG_UPDATES)))
 
 .PHONY: eval
 eval: $(DEV_VENV) ## Offline evaluation vs peers: make eval DATA=dir [FORMAT=...] [ENGINE=local|spark] OUT=results.json [PLOT=file.png]

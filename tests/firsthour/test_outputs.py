@@ -101,3 +101,5 @@ def test_make_train_passes_out_and_force_only_when_given() -> None:
     assert plain.rstrip().endswith("train --data d --format auto --engine local")
     given = make("-n", "train", "DATA=d", "OUT=o", "FORCE=1").stdout.splitlines()[-1]
     assert given.endswith("--out o --force")
+    absorb = make("-n", "train", "DATA=d", "CATALOG_UPDATES=var/model").stdout.splitlines()[-1]
+    assert absorb.endswith("--engine local --catalog-updates var/model")
