@@ -15,7 +15,7 @@ from recoengine.catalog.watcher import CatalogWatcher
 from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.serving import RecommendContext, RecommenderService
 from tests.catalog.conftest import items_file
-from tests.catalog.fake_gcs import FakeGCS, gcs
+from tests.support.gcs import FakeGCS, gcs
 
 __all__ = ["gcs"]
 

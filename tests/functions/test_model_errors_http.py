@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ import requests
 from recoengine.errors import ServiceUnavailable
 from recoengine.wiring import common
 from recoengine.wiring.provider import reset_all
-from tests.recommender.test_artifact_gcs import FakeGCS
+from testkit.fake_gcs import FakeGCS, serving
 from tests.support.localstack import local_stack
 
 URL = "/api/v2/recommendations"
@@ -38,10 +36,8 @@ class DeniedGCS(FakeGCS):
 
 @pytest.fixture(scope="module")
 def gcs_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), DeniedGCS)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(DeniedGCS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

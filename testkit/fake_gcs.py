@@ -1,6 +1,8 @@
 """A fake of the Cloud Storage JSON API for the real ``google-cloud-storage`` client
-(``STORAGE_EMULATOR_HOST``): media downloads, object metadata with generations, multipart
-uploads with ``ifGenerationMatch`` (412 when it does not hold)."""
+(``STORAGE_EMULATOR_HOST``): listings, media downloads, object metadata with generations,
+multipart uploads with ``ifGenerationMatch`` (412 when it does not hold), deletes; and, with
+``denied`` set, a 403 with that message on every read (a bucket refusing the service account).
+Shared by the artifact, catalog and model-error tests."""
 
 from __future__ import annotations
 
@@ -9,17 +11,28 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
-
-import pytest
 
 
 class FakeGCS(BaseHTTPRequestHandler):
     objects: ClassVar[dict[str, tuple[int, bytes]]] = {}  # bucket/name -> (generation, data)
     requests: ClassVar[list[str]] = []
     generation: ClassVar[int] = 1000
+    denied: ClassVar[str] = ""  # when set: every read is a 403 with this message
     lock = threading.Lock()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.objects, cls.requests, cls.denied = {}, [], ""
+
+    @classmethod
+    def put(cls, key: str, data: bytes) -> None:
+        """Store ``data`` at ``bucket/name`` as a new generation."""
+        with cls.lock:
+            cls.generation += 1
+            cls.objects[key] = (cls.generation, data)
 
     def _target(self) -> tuple[str, str, dict[str, list[str]]]:
         url = urllib.parse.urlparse(self.path)
@@ -30,6 +43,9 @@ class FakeGCS(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.requests.append(f"GET {self.path}")
+        if self.denied:
+            self._json(403, {"error": {"code": 403, "message": self.denied}})
+            return
         url = urllib.parse.urlparse(self.path)
         if url.path.endswith("/o"):  # a listing
             bucket = url.path.split("/")[-2]
@@ -70,9 +86,9 @@ class FakeGCS(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
         message = email.parser.BytesParser().parsebytes(head + body)
-        meta_part, media_part = message.get_payload()  # type: ignore[misc]
-        name = json.loads(meta_part.get_payload(decode=True))["name"]
-        data = media_part.get_payload(decode=True)
+        parts = [p.get_payload(decode=True) for p in message.walk() if not p.is_multipart()]
+        meta, data = (p if isinstance(p, bytes) else b"" for p in parts[:2])
+        name = json.loads(meta)["name"]
         with self.lock:
             current = self.objects.get(f"{bucket}/{name}")
             wanted = query.get("ifGenerationMatch")
@@ -108,14 +124,12 @@ class FakeGCS(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture()
-def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeGCS]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeGCS)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test-project")
-    FakeGCS.objects = {}
-    FakeGCS.requests = []
-    yield FakeGCS
-    server.shutdown()
+@contextmanager
+def serving(handler: type[FakeGCS] = FakeGCS) -> Iterator[str]:
+    """The fake on a free loopback port: yields the ``STORAGE_EMULATOR_HOST`` URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
