@@ -10,6 +10,8 @@ them and needs no overlay of its own. A model trained this way starts with an em
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from recoengine.catalog import store
@@ -40,19 +42,7 @@ def absorb(data: Dataset, update: CatalogUpdate) -> Dataset:
             features[idx] = list(change.features)
         if not change.available:
             gone.add(idx)
-    keep_item = np.ones(len(item_ids), dtype=bool)
-    keep_item[list(gone)] = False
-    new_index = np.cumsum(keep_item, dtype=np.int64) - 1
-    keep = keep_item[data.items]
-    return Dataset(
-        item_ids=[i for i, k in zip(item_ids, keep_item, strict=True) if k],
-        titles=[t for t, k in zip(titles, keep_item, strict=True) if k],
-        item_features=[f for f, k in zip(features, keep_item, strict=True) if k],
-        user_ids=data.user_ids,
-        user_attrs=data.user_attrs,
-        users=data.users[keep],
-        items=new_index[data.items[keep]].astype(np.int32),
-        timestamps=data.timestamps[keep],
-        weights=data.weights[keep],
-        name=data.name,
-    )
+    drop = np.zeros(len(item_ids), dtype=bool)
+    drop[list(gone)] = True
+    grown = dataclasses.replace(data, item_ids=item_ids, titles=titles, item_features=features)
+    return grown.without_items(drop, ~drop[data.items])

@@ -29,25 +29,6 @@ K = 10
 MAX_NEW = 100  # the boosted slots' candidates (serving.service._FRESH_CANDIDATES) hold them all
 
 
-def _without_items(data: Dataset, drop: np.ndarray, keep_rows: np.ndarray) -> Dataset:
-    """``data`` without the items ``drop`` (a mask) and with only the interactions
-    ``keep_rows`` (a mask; none of them may involve a dropped item)."""
-    kept = ~drop
-    new_index = np.cumsum(kept, dtype=np.int64) - 1
-    return Dataset(
-        item_ids=[i for i, k in zip(data.item_ids, kept, strict=True) if k],
-        titles=[t for t, k in zip(data.titles, kept, strict=True) if k],
-        item_features=[f for f, k in zip(data.item_features, kept, strict=True) if k],
-        user_ids=data.user_ids,
-        user_attrs=data.user_attrs,
-        users=data.users[keep_rows],
-        items=new_index[data.items[keep_rows]].astype(np.int32),
-        timestamps=data.timestamps[keep_rows],
-        weights=data.weights[keep_rows],
-        name=data.name,
-    )
-
-
 def newest_items(data: Dataset, n: int) -> tuple[np.ndarray, float]:
     """The ``n`` items introduced last (by first interaction; ties: the file's order) and the
     time the first of them appeared."""
@@ -74,7 +55,7 @@ def evaluate(data: Dataset, *, n_new: int | None = None, tune: bool = True) -> d
     drop = np.zeros(data.n_items, dtype=bool)
     drop[newest] = True
     before = data.timestamps < cutoff
-    train = _without_items(data, drop, before)
+    train = data.without_items(drop, before)
     after = ~before & drop[data.items]
     rated: dict[str, set[str]] = {}
     for u, i in zip(data.users[after].tolist(), data.items[after].tolist(), strict=True):

@@ -70,6 +70,25 @@ class Dataset:
             name=self.name,
         )
 
+    def without_items(self, drop: np.ndarray, keep_rows: np.ndarray) -> Dataset:
+        """The catalog without the items ``drop`` (a mask over items), with only the
+        interactions ``keep_rows`` (a mask over interactions; none may involve a dropped item),
+        item indices renumbered."""
+        kept = ~drop
+        new_index = np.cumsum(kept, dtype=np.int64) - 1
+        return Dataset(
+            item_ids=[i for i, k in zip(self.item_ids, kept, strict=True) if k],
+            titles=[t for t, k in zip(self.titles, kept, strict=True) if k],
+            item_features=[f for f, k in zip(self.item_features, kept, strict=True) if k],
+            user_ids=self.user_ids,
+            user_attrs=self.user_attrs,
+            users=self.users[keep_rows],
+            items=new_index[self.items[keep_rows]].astype(np.int32),
+            timestamps=self.timestamps[keep_rows],
+            weights=self.weights[keep_rows],
+            name=self.name,
+        )
+
     def nbytes(self) -> int:
         """Bytes held by the interaction arrays (the part that grows with the data)."""
         return sum(a.nbytes for a in (self.users, self.items, self.timestamps, self.weights))
