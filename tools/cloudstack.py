@@ -47,7 +47,7 @@ from testkit.fake_google_auth import FakeGoogleAuth, loopback_tls
 from testkit.fake_load_balancer import LoadBalancer
 from testkit.fake_vertex import FakeVertex, reading_model
 from testkit.firestore_emulator import PROJECT, FirestoreEmulator, runnable_jar
-from tools.localstack import bind_error, free_port, stop
+from tools.localstack import bind_error, checkout_path, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,7 +165,7 @@ def _instance_env(
     var_dir = work / f"{function}-{port}"
     var_dir.mkdir(parents=True, exist_ok=True)
     env = {k: os.environ[k] for k in BASE_ENV if k in os.environ}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = checkout_path()
     env.update(image_env(function))
     env.update(terraform_env(function, variables))
     env.update(secret_values)
