@@ -68,7 +68,8 @@ def test_server_threads_override_and_validation() -> None:
 
 def test_the_local_stack_holds_a_pool_per_function_in_one_process() -> None:
     expected = sum(YAML[f]["threads"] for f in FUNCTIONS)
-    assert server_env() == {"WORKERS": "1"}  # one process, one event loop, as one instance
+    # one process, one event loop, as one instance; THREADS reports the pools in all
+    assert server_env({}) == {"THREADS": str(expected), "WORKERS": "1"}
     assert capacity.local_threads({}) == expected
     assert capacity.local_threads({"SERVER_THREADS": "7"}) == 7 * len(FUNCTIONS)
     cli = subprocess.run(

@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 import functions_framework.aio
 from functions_framework._http import create_server
 
-from recoengine.capacity import server_threads
+from recoengine.capacity import local_threads, server_threads
 from recoengine.config import load_settings
 from recoengine.errors import ConfigError
 from recoengine.web.app import app_of
@@ -228,11 +228,13 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait(5)
 
 
-def server_env() -> dict[str, str]:
+def server_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """functions-framework's server settings for the local stack: one process (its
-    ``WORKERS``), as one Cloud Run instance. Its ASGI server has no threads to set; each
-    function's pool for blocking handlers is read by the function (capacity.yml)."""
-    return {"WORKERS": "1"}
+    ``WORKERS``), as one Cloud Run instance. Its ASGI server has no threads to set: each
+    function sizes its own pool for blocking handlers (capacity.yml, ``SERVER_THREADS``).
+    ``THREADS`` reports those pools' threads in all (the load tool records it); the ASGI
+    server does not read it."""
+    return {"THREADS": str(local_threads(env)), "WORKERS": "1"}
 
 
 def main() -> None:

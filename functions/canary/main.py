@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import functions_framework
 import functions_framework.aio
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
@@ -116,10 +117,13 @@ async def canary(request: Request) -> Response:
     return await app(request)
 
 
-@functions_framework.aio.cloud_event
+@functions_framework.cloud_event
 def canary_incident(event: CloudEvent) -> None:
     """Acknowledge malformed messages (logged); let transient failures raise so Pub/Sub
-    redelivers (the incident-id claim makes redelivery safe). A sync function: the framework
+    redelivers (the incident-id claim makes redelivery safe).
+
+    Served like the HTTP entry by functions-framework's ASGI server (the image's ``--asgi``):
+    its ASGI app takes the signature type from this decorator and, the function being sync,
     runs it in a thread, since the rollback waits on the Admin API and the store."""
     try:
         incident = parse_pubsub(event.data)

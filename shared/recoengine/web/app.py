@@ -298,7 +298,8 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(f"^{rx}\\Z", re.DOTALL)
 
 
-# Headers every answer carries, as the ASGI header list holds them (lowercase names, bytes).
+# Headers every answer carries, as ASGI and Starlette hold them: lowercase names, bytes (what a
+# client of Cloud Run sees anyway: HTTP/2 lowercases every header name).
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
 _JSON_TYPE = (b"content-type", b"application/json")
@@ -322,8 +323,16 @@ class _Answer(Response):
         self.background = None
 
 
-def _encode_headers(extra: Mapping[str, str]) -> dict[bytes, bytes]:
-    return {k.lower().encode("latin-1"): v.encode("latin-1") for k, v in extra.items()}
+def _merge_headers(
+    ours: list[tuple[bytes, bytes]], extra: Mapping[str, str]
+) -> list[tuple[bytes, bytes]]:
+    """``ours`` with a handler's own headers replacing the ones of the same name."""
+    own = {k.lower().encode("latin-1"): v.encode("latin-1") for k, v in extra.items()}
+    merged = [h for h in ours if h[0] not in own]
+    merged.extend(own.items())
+    if b"cache-control" not in own:
+        merged.append(_NO_STORE)
+    return merged
 
 
 def _response(
@@ -352,12 +361,7 @@ def _response(
     if not extra:
         raw.append(_NO_STORE)
         return _Answer(data, status, raw)
-    own = _encode_headers(extra)
-    raw = [h for h in raw if h[0] not in own]
-    raw.extend(own.items())
-    if b"cache-control" not in own:
-        raw.append(_NO_STORE)
-    return _Answer(data, status, raw)
+    return _Answer(data, status, _merge_headers(raw, extra))
 
 
 # The HttpApp each function built last in this process, by function name (``app_of``).
@@ -566,17 +570,8 @@ class HttpApp:
         except BaseException:
             await events.aclose(stream.events)
             raise
-        raw = [
-            _EVENT_STREAM_TYPE,
-            (b"x-request-id", request_id.encode()),
-            _NOSNIFF,
-            _NO_STORE,
-            _NO_BUFFERING,
-        ]
-        if stream.headers:
-            own = _encode_headers(stream.headers)
-            raw = [h for h in raw if h[0] not in own]
-            raw.extend(own.items())
+        raw = [_EVENT_STREAM_TYPE, (b"x-request-id", request_id.encode()), _NOSNIFF]
+        raw = _merge_headers([*raw, _NO_BUFFERING], stream.headers)
 
         def finished(
             scope: Mapping[str, Any], status: int, size: int, outcome: str, failure: Any
