@@ -205,7 +205,7 @@ class AsgiClient:
         scope = _scope(method, raw_path, query, sent, remote_addr)
         declared = int(sent["content-length"]) if "content-length" in sent else len(body)
         parts = chunks if chunks is not None else [body]
-        return _Loop.run(  # type: ignore[no-any-return]
+        return _Loop.run(
             _exchange(self.app, scope, parts, declared > len(body), disconnect_after),
             self.timeout,
         )

@@ -59,7 +59,7 @@ def load_function(name: str, *, target: str | None = None, signature_type: str =
         target=target or name, source=source, signature_type=signature_type
     )
     if signature_type != "http":
-        return app  # type: ignore[no-any-return]
+        return app
     return app_of(name).wrap(app)
 
 
