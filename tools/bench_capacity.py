@@ -40,17 +40,18 @@ from recoengine.capacity import capacity
 from recoengine.web.health import percentile
 from testkit.fake_vertex import ok_body, send_json
 from testkit.firestore_emulator import emulator_if_available
-from tools.bench import ASSETS, Server, train_model, wrk_recommend
+from tools.benchkit import (
+    ASSETS,
+    ROOT,
+    TARGETS,
+    Server,
+    credentials_file,
+    logger,
+    train_model,
+    wrk_recommend,
+)
 from tools.load import ensure_model
 
-ROOT = Path(__file__).resolve().parent.parent
-
-TARGETS = {
-    "chat_sqlite_turns_per_s": 36.0,
-    "chat_sqlite_p95_s": 1.3,
-    "chat_firestore_turns_per_s": 30.0,
-    "recommend_throughput_ratio": 0.70,
-}
 # functions-framework's gunicorn default is 4 x os.cpu_count() threads: 4 on Cloud Run's 1 vCPU.
 DEFAULT_THREADS_ON_ONE_VCPU = 4
 PATH = "/api/v2/recommendations"
@@ -64,8 +65,7 @@ MESSAGES = (
 )
 
 
-def log(msg: str) -> None:
-    print(f"[bench-capacity] {msg}", file=sys.stderr, flush=True)
+log = logger("bench-capacity")
 
 
 # -- a Vertex AI that takes its time ------------------------------------------------------------
@@ -133,24 +133,7 @@ class SlowVertex:
             self._proc.wait(10)
 
 
-def _credentials_file(directory: Path) -> Path:
-    """Application default credentials holding a token valid for years: the real client
-    authenticates without a Google account and never calls a token endpoint."""
-    path = directory / "adc.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "bench",
-                # a placeholder: nothing calls a token endpoint
-                "client_secret": "bench",  # pragma: allowlist secret
-                "refresh_token": "bench",
-                "token": "bench-token",
-                "expiry": "2099-01-01T00:00:00Z",
-            }
-        )
-    )
-    return path
+_credentials_file = credentials_file  # the name tests/test_bench_capacity.py imports
 
 
 # -- chat under model latency ------------------------------------------------------------------
@@ -237,7 +220,7 @@ def chat_cell(
             "LLM_BACKEND": "gemini",
             "LLM_BASE_URL": fake.url,
             "CHAT_UNDERSTANDING": understanding,
-            "GOOGLE_APPLICATION_CREDENTIALS": str(_credentials_file(Path(tmp))),
+            "GOOGLE_APPLICATION_CREDENTIALS": str(credentials_file(Path(tmp))),
         }
         if firestore_host:
             env["FIRESTORE_EMULATOR_HOST"] = firestore_host
@@ -388,20 +371,20 @@ def verdicts(results: dict[str, Any]) -> dict[str, bool]:
     sqlite = results.get("chat", {}).get("sqlite", {}).get("capacity")
     if sqlite:
         found["chat sqlite >= 36 turns/s"] = (
-            sqlite["turns_per_s"] >= TARGETS["chat_sqlite_turns_per_s"]
+            sqlite["turns_per_s"] >= TARGETS["capacity_chat_sqlite_turns_per_s"]
         )
-        found["chat sqlite p95 <= 1.3 s"] = sqlite["p95_s"] <= TARGETS["chat_sqlite_p95_s"]
+        found["chat sqlite p95 <= 1.3 s"] = sqlite["p95_s"] <= TARGETS["capacity_chat_sqlite_p95_s"]
         found["chat sqlite no fallbacks"] = sqlite["fallbacks"] == 0 and sqlite["errors"] == 0
     firestore = results.get("chat", {}).get("firestore", {}).get("capacity")
     if firestore:
         found["chat firestore >= 30 turns/s"] = (
-            firestore["turns_per_s"] >= TARGETS["chat_firestore_turns_per_s"]
+            firestore["turns_per_s"] >= TARGETS["capacity_chat_firestore_turns_per_s"]
         )
     reco = results.get("recommend", {})
     threads = capacity("recommend").threads
     if f"threads_{threads}" in reco:
         ratio = reco[f"threads_{threads}"]["ratio"]
-        found["recommend / bare >= 0.70"] = ratio >= TARGETS["recommend_throughput_ratio"]
+        found["recommend / bare >= 0.70"] = ratio >= TARGETS["capacity_recommend_ratio"]
     return found
 
 
