@@ -9,6 +9,7 @@ recent events, the sign-in check) and the feedback ledger; tests swap them with
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from recoengine import local_secret
@@ -84,16 +85,29 @@ def build_signer(cfg: RecommendSettings, *, on_cloud_run: bool) -> FeedbackSigne
     return FeedbackSigner(keys, cfg.feedback_token_ttl_seconds)
 
 
+def _feedback_counter() -> Callable[[str, str], None]:
+    """``recommendation_feedback_total{event, revision}.inc``, each child looked up once: every
+    served list counts an impression, and ``labels()`` costs three times the ``inc``. The
+    revisions come from verified tokens, so the children stay few."""
+    from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
+
+    children: dict[tuple[str, str], Any] = {}
+
+    def count(event: str, revision: str) -> None:
+        child = children.get((event, revision))
+        if child is None:
+            child = children[event, revision] = RECOMMENDATION_FEEDBACK.labels(event, revision)
+        child.inc()
+
+    return count
+
+
 def _ledger() -> FeedbackLedger:
     from recoengine.serving.feedback import FeedbackLedger
-    from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
 
     signer = build_signer(settings().recommend, on_cloud_run="K_SERVICE" in os.environ)
     return FeedbackLedger(
-        signer,
-        claims=session_store,
-        events=user_events(),
-        count=lambda event, revision: RECOMMENDATION_FEEDBACK.labels(event, revision).inc(),
+        signer, claims=session_store, events=user_events(), count=_feedback_counter()
     )
 
 
