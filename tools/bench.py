@@ -8,16 +8,26 @@ Sections (each written into one JSON file, then printed as a table):
   ``recommend`` on the same data;
 - http: maximum throughput of the recommend function vs a bare functions-framework function
   (wrk, same server settings, same run), and p99 at half the recommend function's maximum;
-- cold_start: process start to the first successful recommendation;
+- cold_start: process start to the first successful recommendation (the recommend function
+  alone, WSGI or ASGI as its entry point is);
 - canary: the automatic-rollback path, incident in -> traffic changed at a fake Admin API,
   with a rollback webhook that takes 5 s to answer;
 - chat: the chat benchmarks (``tools/bench_chat.py``);
+- chat_load: the local stack at its default settings, Gemini (a fake in its own process)
+  answering in 1 s, 40 concurrent conversations on SQLite and Firestore: turns/s, p95, model
+  calls per turn counted at the fake, fallbacks, the stack's CPU per turn (``bench_serving``);
+- stream: streamed replies (first chunk at 0.3 s, end at 1.0 s), 20 conversations: p95 time to
+  the first delta, every stream ending with ``done`` (``bench_stream``);
+- recommend_floor: the stack's recommend (half known, half unseen users) against bare WSGI and
+  ASGI functions-framework functions, wrk, same run (``bench_serving``);
 - quality_toys: the evaluation suite on Amazon Toys (sequences, no item features);
 - scale: generated catalogs at real size through ``make train``'s command (``bench_scale``);
 - spark: the Spark trainer against the local one (``bench_spark``);
 - capacity: chat under a 1 s model and recommend at its Cloud Run concurrency
   (``bench_capacity``);
 - understanding: the chat's understanding score on ML-100K (``bench_understanding``).
+
+Every target the summary judges is in ``tools.benchkit.TARGETS``. ``--only a,b`` runs some.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ import numpy as np
 from recoengine.models.blend import DEFAULT_WEIGHTS
 from tools.benchkit import (
     ASSETS,
+    ML100K,
+    ML100K_MODEL,
     ROOT,
     TARGETS,
     Server,
@@ -364,6 +376,69 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         False,
         ".1f",
     )
+    chat = results.get("chat_load", {})
+    sqlite, firestore = chat.get("sqlite", {}), chat.get("firestore", {})
+    if chat:
+        add(
+            "chat sqlite turns/s (1 s model, c=40)",
+            sqlite.get("turns_per_s"),
+            T["chat_sqlite_turns_per_s"],
+            True,
+            ".1f",
+        )
+        add("chat sqlite p95 s", sqlite.get("p95_s"), T["chat_sqlite_p95_s"], False, ".2f")
+        add(
+            "chat sqlite model calls/turn",
+            sqlite.get("model_calls_per_turn"),
+            T["chat_calls_per_turn"],
+            False,
+            ".2f",
+        )
+        add("chat sqlite fallbacks", sqlite.get("fallbacks"), T["chat_fallbacks"], False, ".0f")
+        add(
+            "chat CPU ms/turn (sqlite)",
+            sqlite.get("cpu_ms_per_turn"),
+            T["chat_cpu_ms_per_turn"],
+            False,
+            ".2f",
+        )
+        add(
+            "chat firestore turns/s",
+            firestore.get("turns_per_s"),
+            T["chat_firestore_turns_per_s"],
+            True,
+            ".1f",
+        )
+    stream = results.get("stream", {})
+    if stream:
+        add(
+            "stream first delta p95 s",
+            stream.get("first_delta_p95_s"),
+            T["stream_first_delta_p95_s"],
+            False,
+            ".2f",
+        )
+        for check, passed in stream.get("pass", {}).items():
+            if not check.startswith("first delta"):
+                rows.append(
+                    (f"stream: {check}", "-", "(bench_stream)", "PASS" if passed else "MISS")
+                )
+    floor = results.get("recommend_floor", {})
+    if floor:
+        add(
+            "recommend / bare ASGI (wrk)",
+            floor.get("recommend_vs_bare_asgi"),
+            T["recommend_vs_bare_asgi"],
+            True,
+            ".2f",
+        )
+        add(
+            "recommend / bare WSGI (wrk)",
+            floor.get("recommend_vs_bare_wsgi"),
+            T["recommend_vs_bare_wsgi"],
+            True,
+            ".2f",
+        )
     c = results.get("cold_start", {})
     add("cold start s", c.get("median_s"), TARGETS["cold_start_s"], False, ".2f")
     rb = results.get("canary", {}).get("incident_to_traffic_change_ms", {})
@@ -465,6 +540,24 @@ def bench_capacity() -> dict[str, Any]:
     return run()
 
 
+def bench_chat_load() -> dict[str, Any]:
+    from tools.bench_serving import bench_chat_load
+
+    return bench_chat_load()
+
+
+def bench_stream() -> dict[str, Any]:
+    from tools.bench_stream import run
+
+    return run()
+
+
+def bench_recommend_floor(model_dir: Path) -> dict[str, Any]:
+    from tools.bench_serving import bench_recommend_floor
+
+    return bench_recommend_floor(model_dir)
+
+
 def bench_catalog() -> dict[str, Any]:
     """Seconds from ``make catalog-update`` to a new item served and a withdrawn one gone,
     on the local stack at the default CATALOG_REFRESH_SECONDS (about 2.5 minutes)."""
@@ -482,14 +575,14 @@ def bench_understanding(data_dir: str, model_dir: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="var/bench.json")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/datasets/ml-100k"))
+    parser.add_argument("--data", default=str(ML100K))
     parser.add_argument(
         "--toys", default=str(ROOT.parent / "shared/datasets/amazon-toys/Toys_and_Games.txt")
     )
     parser.add_argument(
         "--only",
-        default="quality,engine,http,cold_start,canary,chat,quality_toys,scale,spark,capacity,"
-        "understanding,catalog",
+        default="quality,engine,http,cold_start,canary,chat,chat_load,stream,recommend_floor,"
+        "quality_toys,scale,spark,capacity,understanding,catalog",
         help="comma-separated sections to run",
     )
     args = parser.parse_args()
@@ -498,7 +591,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     results["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
-    model_dir = ROOT / "var" / "bench" / "ml100k-model"
+    model_dir = ML100K_MODEL
     if not Path(args.data, "u.data").exists():
         sys.exit(f"MovieLens 100K not found at {args.data} (pass --data)")
     steps = [
@@ -508,6 +601,9 @@ def main() -> None:
         ("cold_start", lambda: bench_cold_start(train_model(args.data, model_dir))),
         ("canary", bench_canary),
         ("chat", lambda: bench_chat(out.parent)),
+        ("chat_load", bench_chat_load),
+        ("stream", bench_stream),
+        ("recommend_floor", lambda: bench_recommend_floor(train_model(args.data, model_dir))),
         ("quality_toys", lambda: bench_quality_toys(args.toys)),
         ("scale", bench_scale),
         ("spark", bench_spark),

@@ -4,18 +4,16 @@ of recommend, a fake Vertex AI in its own process, and a process's CPU time.
 The benchmark modules (``bench``, ``bench_capacity``, ``bench_scale``, ``bench_serving``,
 ``bench_stream``) import from here and never from each other, except ``bench`` calling each
 section's ``run``: the import graph has no cycle.
-
-``python -m tools.benchkit fake-vertex [--delay S] [--first-token S]`` is the fake's child
-process: it prints its URL, then answers ``counts`` lines on stdin with its request counts.
 """
 
 from __future__ import annotations
 
-import argparse
+import ast
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 import requests
 
+from recoengine.web.health import percentile
 from testkit.firestore_emulator import free_port
 from tools import wrk
 
@@ -120,13 +119,25 @@ def known_user_timings(svc: Any, rng: np.random.Generator, n: int) -> list[float
 
 
 # -- servers ----------------------------------------------------------------------------------
+def entry_is_async(source: Path, target: str) -> bool:
+    """Whether the function ``target`` in ``source`` is an ``async def``: functions-framework
+    serves those in its ASGI mode (``functions_framework.aio``), the others as WSGI."""
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == target:
+            return isinstance(node, ast.AsyncFunctionDef)
+    raise ValueError(f"no function {target} in {source}")
+
+
 class Server:
-    """A functions-framework server (gunicorn, Cloud Run's settings) in a subprocess; with
-    ``asgi``, its ASGI mode (``--asgi``: gunicorn with uvicorn workers)."""
+    """A functions-framework server (gunicorn, Cloud Run's settings) in a subprocess, in ASGI
+    mode (``--asgi``: gunicorn with uvicorn workers) when ``asgi`` says so or, by default,
+    when its entry point is an ``async def``: the benchmarks need not know which it is."""
 
     def __init__(
-        self, target: str, source: Path, env: dict[str, str], *, asgi: bool = False
+        self, target: str, source: Path, env: dict[str, str], *, asgi: bool | None = None
     ) -> None:
+        if asgi is None:
+            asgi = entry_is_async(source, target)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ff = str(Path(sys.executable).with_name("functions-framework"))
@@ -216,6 +227,94 @@ def gemini_env(fake_url: str, directory: Path) -> dict[str, str]:
     }
 
 
+# -- chat turns under load --------------------------------------------------------------------
+CHAT_MESSAGES = (
+    "hello there",
+    "I had a long day at work today",
+    "recommend me a comedy",
+    "what do you think about rainy weekends?",
+    "something else",
+    "thanks, that sounds good",
+)
+
+
+def drive_chat(
+    base: str,
+    concurrency: int,
+    seconds: float,
+    warm_up: float,
+    probe: Callable[[], float] | None = None,
+) -> dict[str, Any]:
+    """``concurrency`` users each holding one conversation (its first turn creates the
+    session), a turn after the other, without pause. After ``warm_up`` seconds, the turns that
+    end in the next ``seconds`` are measured: turns/s is their count over ``seconds``.
+    ``probe`` (a counter, such as a server's CPU seconds) is read when the measured window
+    opens and when it closes: ``probe_delta`` is its growth over the window. ``all_turns``
+    counts every turn answered, warm-up included (model calls per turn divide by it)."""
+    started = time.perf_counter()
+    window = (started + warm_up, started + warm_up + seconds)
+    lock = threading.Lock()
+    turns: list[tuple[float, float, bool]] = []  # (end, latency, fallback)
+    probed: list[float] = []
+
+    def read_probe() -> None:
+        for edge in window:
+            time.sleep(max(0.0, edge - time.perf_counter()))
+            probed.append(probe() if probe is not None else 0.0)
+
+    prober = threading.Thread(target=read_probe, daemon=True)
+    prober.start()
+    errors: list[str] = []
+
+    def worker(i: int) -> None:
+        http = requests.Session()
+        user = f"capacity-{i:03d}"
+        sid: str | None = None
+        n = i
+        while time.perf_counter() < window[1]:
+            body: dict[str, Any] = {
+                "user_id": user,
+                "message": CHAT_MESSAGES[n % len(CHAT_MESSAGES)],
+            }
+            if sid:
+                body["session_id"] = sid
+            n += 1
+            began = time.perf_counter()
+            try:
+                r = http.post(f"{base}/api/v2/chat", json=body, timeout=120)
+                r.raise_for_status()
+                answer = r.json()
+            except Exception as exc:  # counted, the run goes on
+                with lock:
+                    errors.append(str(exc)[:200])
+                continue
+            ended = time.perf_counter()
+            sid = answer.get("session_id", sid)
+            with lock:
+                turns.append((ended, ended - began, bool(answer.get("fallback"))))
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(warm_up + seconds + 180)
+    prober.join(5)
+    measured = [t for t in turns if window[0] <= t[0] < window[1]]
+    latencies = sorted(t[1] for t in measured)
+    return {
+        "turns": len(measured),
+        "turns_per_s": round(len(measured) / seconds, 2),
+        "p50_s": round(percentile(latencies, 0.50), 3),
+        "p95_s": round(percentile(latencies, 0.95), 3),
+        "max_s": round(max(latencies, default=float("nan")), 3),
+        "fallbacks": sum(t[2] for t in measured),
+        "all_turns": len(turns),
+        "probe_delta": probed[1] - probed[0] if len(probed) == 2 else None,
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
+
+
 # -- CPU time of a server's processes -----------------------------------------------------------
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -298,25 +397,35 @@ def server_processes(base_url: str) -> set[int]:
 
 # -- a fake Vertex AI in its own process ----------------------------------------------------------
 class VertexProcess:
-    """testkit's fake Vertex AI (``FakeVertex`` playing ``reading_model``) in a child process,
-    so its threads neither share the driver's GIL nor count as the server's CPU. Every answer
-    comes after ``delay`` seconds; ``counts()`` says what it served, counted at its wire."""
+    """testkit's fake Vertex AI (``python -m testkit.fake_vertex``, playing ``reading_model``) in
+    a child process, so its threads neither share the driver's GIL nor count as the server's
+    CPU. A plain answer comes after ``reply_delay``; a stream's first chunk after
+    ``first_chunk_delay`` and its last at ``stream_seconds``. ``counts()`` says what it served,
+    counted at its wire."""
 
-    def __init__(self, delay: float, first_token: float | None = None) -> None:
-        self.delay = delay
-        self.first_token = first_token
+    def __init__(
+        self, reply_delay: float, first_chunk_delay: float = 0.0, stream_seconds: float = 0.0
+    ) -> None:
+        self.timing = (reply_delay, first_chunk_delay, stream_seconds)
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> VertexProcess:
-        args = [sys.executable, "-m", "tools.benchkit", "fake-vertex", "--delay", str(self.delay)]
-        if self.first_token is not None:
-            args += ["--first-token", str(self.first_token)]
+        reply, first, whole = self.timing
         self._proc = subprocess.Popen(
-            args,
+            [
+                sys.executable,
+                "-m",
+                "testkit.fake_vertex",
+                "--reply-delay",
+                str(reply),
+                "--first-chunk-delay",
+                str(first),
+                "--stream-seconds",
+                str(whole),
+            ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -328,11 +437,16 @@ class VertexProcess:
         return self
 
     def counts(self) -> dict[str, int]:
-        """Requests served so far: ``total`` and per kind (see ``_count_requests``)."""
-        assert self._proc is not None and self._proc.stdin and self._proc.stdout
-        self._proc.stdin.write("counts\n")
-        self._proc.stdin.flush()
-        return dict(json.loads(self._proc.stdout.readline()))
+        """Requests served so far by kind (``generate``, ``structured``: the understanding
+        step's JSON schema, ``stream``) and their ``total``."""
+        counts = {
+            k: int(v) for k, v in requests.get(f"{self.url}/counts", timeout=10).json().items()
+        }
+        return {**counts, "total": sum(counts.values())}
+
+    def reset(self) -> None:
+        """Start counting from zero (after a warm-up)."""
+        requests.delete(f"{self.url}/counts", timeout=10).raise_for_status()
 
     def __exit__(self, *exc: Any) -> None:
         if self._proc is not None:
@@ -342,47 +456,3 @@ class VertexProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(5)
-
-
-def _count_requests(recorded: list[dict[str, Any]]) -> dict[str, int]:
-    """Requests by kind: ``understand`` (structured output), ``reply``, ``stream`` (of those,
-    ``streamGenerateContent``) and ``total``."""
-    counts = {"total": 0, "understand": 0, "reply": 0, "stream": 0}
-    for r in list(recorded):
-        counts["total"] += 1
-        config = (r.get("body") or {}).get("generationConfig") or {}
-        structured = config.get("responseMimeType") == "application/json"
-        counts["understand" if structured else "reply"] += 1
-        counts["stream"] += ":streamGenerateContent" in r.get("path", "")
-    return counts
-
-
-def _serve_fake_vertex(delay: float, first_token: float | None) -> None:
-    from testkit.fake_vertex import FakeVertex, Scripted, reading_model
-
-    def slow_reader(body: dict[str, Any]) -> Scripted:
-        step = reading_model(body)
-        step.delay = delay
-        return step
-
-    del first_token  # streaming pace: when testkit's fake streams (issue 19)
-    with FakeVertex() as fake:
-        fake.responder = slow_reader
-        print(fake.url, flush=True)
-        for line in sys.stdin:
-            if line.strip() == "counts":
-                print(json.dumps(_count_requests(fake.requests)), flush=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    fake = sub.add_parser("fake-vertex", help="serve the fake Vertex AI (a child process)")
-    fake.add_argument("--delay", type=float, default=1.0, help="seconds to the whole answer")
-    fake.add_argument("--first-token", type=float, default=None, help="seconds to the first")
-    args = parser.parse_args()
-    _serve_fake_vertex(args.delay, args.first_token)
-
-
-if __name__ == "__main__":
-    main()
