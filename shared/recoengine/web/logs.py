@@ -198,7 +198,7 @@ class _StdoutHandler(logging.Handler):
 
     def createLock(self) -> None:  # noqa: N802 (logging's name)
         """No handler lock: ``_emit`` needs none, and ``handle`` would hold it across I/O."""
-        self.lock = None  # type: ignore[assignment]
+        self.lock = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
