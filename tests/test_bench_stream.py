@@ -111,3 +111,46 @@ def test_a_reply_that_differs_from_its_deltas_is_caught() -> None:
     result = summarize([wrong])
     assert result["ended_with_done"] == 1 and result["reply_equals_deltas"] == 0
     assert not verdicts(result)["every stream ends with done = deltas"]
+
+
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "until-close"])
+def test_an_event_is_read_while_the_server_still_holds_the_rest(chunked: bool) -> None:
+    from tools.bench_stream import _arriving
+
+    release = threading.Event()
+    waited_out: list[bool] = []  # the server gave up waiting: the client read nothing early
+
+    class Holding(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if chunked else "HTTP/1.0"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in (b'data: {"delta": "first"}\n\n', b"event: done\ndata: {}\n\n"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event) if chunked else event)
+                self.wfile.flush()
+                # the rest only once the client has read the first event
+                waited_out.append(not release.wait(5))
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Holding)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with requests.post(url, json={}, stream=True, timeout=10) as r:
+            events = sse_events(_arriving(r))
+            assert next(events) == (None, '{"delta": "first"}')
+            release.set()
+            assert list(events) == [("done", "{}")]
+        assert waited_out == [False, False]
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()

@@ -29,18 +29,11 @@ from typing import Any
 import requests
 
 from recoengine.web.health import percentile
-from tools.benchkit import ROOT, TARGETS, VertexProcess, gemini_env, logger
+from tools.benchkit import CHAT_MESSAGES, ROOT, TARGETS, VertexProcess, gemini_env, logger
 from tools.load import ensure_model
 from tools.localstack import running as local_stack
 
 log = logger("bench-stream")
-MESSAGES = (
-    "hello there",
-    "recommend me a comedy",
-    "what do you think about rainy weekends?",
-    "something with more action",
-    "thanks, that sounds good",
-)
 
 
 def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
@@ -100,6 +93,13 @@ class StreamedTurn:
         return self.done is not None and self.done.get("reply") == "".join(self.deltas)
 
 
+def _arriving(r: requests.Response) -> Iterator[bytes]:
+    """The body's bytes as they arrive, chunked or not (``read1``: what is there, without
+    waiting to fill a buffer, so the first delta is timed when it comes)."""
+    while chunk := r.raw.read1(65536, decode_content=True):
+        yield chunk
+
+
 def stream_turn(http: requests.Session, base: str, body: dict[str, Any]) -> StreamedTurn:
     """Post one chat turn asking for a stream and read it to its end, timing what arrives."""
     started = time.perf_counter()
@@ -115,12 +115,12 @@ def stream_turn(http: requests.Session, base: str, body: dict[str, Any]) -> Stre
             answer = r.json() if kind.startswith("application/json") else None
             return StreamedTurn(r.status_code, False, answer=answer)
         turn = StreamedTurn(r.status_code, True)
-        for name, data in sse_events(r.iter_content(chunk_size=None)):
+        for name, data in sse_events(_arriving(r)):
             value = json.loads(data)
             if name == "done":
                 turn.done, turn.done_s = value, time.perf_counter() - started
                 break
-            if name is None and isinstance(value, dict) and "delta" in value:
+            if isinstance(value, dict) and isinstance(value.get("delta"), str):
                 turn.deltas.append(value["delta"])
                 if value["delta"] and turn.first_delta_s is None:
                     turn.first_delta_s = time.perf_counter() - started
@@ -140,7 +140,7 @@ def drive_streams(base: str, conversations: int, seconds: float) -> list[Streame
         while time.perf_counter() < until:
             body: dict[str, Any] = {
                 "user_id": f"stream-{i:03d}",
-                "message": MESSAGES[n % len(MESSAGES)],
+                "message": CHAT_MESSAGES[n % len(CHAT_MESSAGES)],
             }
             if sid:
                 body["session_id"] = sid
@@ -207,7 +207,11 @@ def run(
         with local_stack(env, timeout=180) as base:
             http = requests.Session()
             for i in range(warm_up_turns):  # imports, connections, the first sessions
-                stream_turn(http, base, {"user_id": f"warm-{i % 4}", "message": MESSAGES[i % 5]})
+                stream_turn(
+                    http,
+                    base,
+                    {"user_id": f"warm-{i % 4}", "message": CHAT_MESSAGES[i % len(CHAT_MESSAGES)]},
+                )
             fake.reset()
             log(f"{conversations} streamed conversations for {seconds:.0f} s")
             turns = drive_streams(base, conversations, seconds)
