@@ -194,7 +194,7 @@ def run(
     first_chunk: float = 0.3,
     whole: float = 1.0,
     model_dir: Path | None = None,
-    warm_up_turns: int = 20,
+    warm_up: float = 3.0,
 ) -> dict[str, Any]:
     """The streaming section: the stack behind a model that starts after ``first_chunk``
     seconds and ends at ``whole``, ``conversations`` streams at a time for ``seconds``."""
@@ -205,13 +205,7 @@ def run(
     ):
         env = {"MODEL_URI": str(model), "VAR_DIR": tmp, **gemini_env(fake.url, Path(tmp))}
         with local_stack(env, timeout=180) as base:
-            http = requests.Session()
-            for i in range(warm_up_turns):  # imports, connections, the first sessions
-                stream_turn(
-                    http,
-                    base,
-                    {"user_id": f"warm-{i % 4}", "message": CHAT_MESSAGES[i % len(CHAT_MESSAGES)]},
-                )
+            drive_streams(base, conversations, warm_up)  # imports, connections, sessions
             fake.reset()
             log(f"{conversations} streamed conversations for {seconds:.0f} s")
             turns = drive_streams(base, conversations, seconds)
