@@ -125,3 +125,20 @@ def test_the_memory_is_off_with_a_zero_window(stores) -> None:
     assert events.recent_item_ids("newcomer") == []
     UserEvents(lambda: there).record("newcomer", "item-4", "click")
     assert events.recent_item_ids("newcomer") == ["item-4"]
+
+
+def test_an_async_handler_learns_when_no_read_is_needed(tmp_path) -> None:
+    """``recent_events_without_io``: [] while the user is known to have none (no hop to a
+    thread for the store), None when only a read can tell."""
+    from recoengine.wiring import recommend as wiring
+
+    store = SqliteSessionStore(tmp_path / "sessions.sqlite3", TTL)
+    with wiring.user_events.override(UserEvents(lambda: store)) as events:
+        assert wiring.recent_events_without_io("newcomer") is None  # never read
+        assert wiring.recent_events("newcomer") == []
+        assert wiring.recent_events_without_io("newcomer") == []  # known: none
+        events.record("newcomer", "item-5", "click")
+        assert wiring.recent_events_without_io("newcomer") is None  # has events now
+        assert wiring.recent_events("newcomer") == ["item-5"]
+        assert wiring.recent_events_without_io("newcomer") is None
+    store.close()

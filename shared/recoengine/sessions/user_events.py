@@ -93,14 +93,23 @@ class UserEvents:
         self._writes = itertools.count()  # next() is atomic: one number per write
         self._last_write = next(self._writes)
 
+    def known_to_have_none(self, user_id: str) -> bool:
+        """Whether a read less than ``no_events_seconds`` ago found no events for the user:
+        then ``recent_item_ids`` answers without the store (an async caller need not move it
+        off the event loop)."""
+        until = self._none_until.get(user_id)
+        if until is None:
+            return False
+        if self._clock() < until:
+            return True
+        self._none_until.pop(user_id, None)
+        return False
+
     def recent_item_ids(self, user_id: str, limit: int = RECENT_LIMIT) -> list[str]:
         """The user's recent clicked/accepted items, oldest first (empty when the store is
         down, or when a read less than ``no_events_seconds`` ago found none)."""
-        until = self._none_until.get(user_id)
-        if until is not None:
-            if self._clock() < until:
-                return []
-            self._none_until.pop(user_id, None)
+        if self.known_to_have_none(user_id):
+            return []
         writes_before = self._last_write
         events: list[ItemEvent] | None = self.breaker.call(
             "reading user events",

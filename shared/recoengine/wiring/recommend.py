@@ -36,6 +36,7 @@ __all__ = [
     "feedback",
     "feedback_status",
     "recent_events",
+    "recent_events_without_io",
     "recommender",
     "recommender_status",
     "signing_keys",
@@ -45,10 +46,21 @@ __all__ = [
 
 def recent_events(user_id: str) -> list[str]:
     """What the user just clicked or accepted, read on every request (``RECO_USER_EVENTS``,
-    on by default; off when clients send ``context.recent_items`` themselves)."""
+    on by default; off when clients send ``context.recent_items`` themselves) unless a read
+    moments ago found none (``recoengine.sessions.user_events``: a click through this instance
+    is seen at once, one through another within ``NO_EVENTS_SECONDS``)."""
     if not settings().recommend.user_events:
         return []
     return user_events().recent_item_ids(user_id)
+
+
+def recent_events_without_io(user_id: str) -> list[str] | None:
+    """``recent_events(user_id)`` when it needs no store read (events off, or the user known
+    to have none), else None: an async handler then calls ``recent_events`` off the event
+    loop, and skips that hop for most users."""
+    if not settings().recommend.user_events or user_events().known_to_have_none(user_id):
+        return []
+    return None
 
 
 # -- feedback tokens ------------------------------------------------------------------------
