@@ -39,6 +39,8 @@ from typing import Any
 
 import google.auth.credentials
 
+from recoengine.llm.offline import chunks_of as split_text  # text cut after spaces, lossless
+
 KINDS = ("generate", "structured", "stream")
 
 
@@ -113,23 +115,6 @@ def error_body(status: int) -> dict[str, Any]:
             "status": names.get(status, "UNKNOWN"),
         }
     }
-
-
-def split_text(text: str, parts: int) -> list[str]:
-    """``text`` in at most ``parts`` pieces cut after spaces; joined they are ``text``."""
-    words = text.split(" ")
-    if parts <= 1 or len(words) <= 1:
-        return [text]
-    parts = min(parts, len(words))
-    size, extra = divmod(len(words), parts)
-    pieces: list[str] = []
-    start = 0
-    for i in range(parts):
-        end = start + size + (1 if i < extra else 0)
-        piece = " ".join(words[start:end])
-        pieces.append(piece + (" " if end < len(words) else ""))
-        start = end
-    return pieces
 
 
 def tokens_of(text: str) -> int:

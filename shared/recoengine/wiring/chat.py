@@ -57,6 +57,8 @@ def build_language_model(chat: ChatSettings, project: str) -> LanguageModel:
             max_retries=chat.llm_max_retries,
             base_url=chat.llm_base_url,
             understand_timeout_seconds=chat.understand_timeout_seconds,
+            reply_thinking=chat.reply_thinking,
+            understand_thinking=chat.understand_thinking,
         )
     return OfflineResponder()
 
