@@ -215,11 +215,12 @@ def test_something_else_and_more_like_against_refinements():
         "what do you think about rainy weekends?",
         "how does this work?",
         "recommend me a comedy",
-        "a romantic comedy please",
-        "no horror, something funny",
+        "a romantic comedy",  # genres named plainly
+        "I want something funny",  # a synonym in a request
+        "no horror, recommend me something funny",
         "more like the second one",
         "something else",
-        "a thriler",
+        "I'm in the mood for a thriler",
         "안녕하세요",
         "코미디 영화 추천해줘",
         "고마워요",
@@ -233,6 +234,8 @@ def test_readings_a_model_could_not_improve_are_confident(message):
     "message",
     [
         "a zombie comedy",  # a word the catalogue does not know
+        "a thriler",  # a typo, and no request around it
+        "I love my kids",  # a genre's synonym in what may be small talk
         "anything with Tom Hanks?",
         "I'm bored",  # small talk that may hide a request
         "what should I see with my parents",
@@ -246,6 +249,12 @@ def test_readings_a_model_could_not_improve_are_confident(message):
 )
 def test_readings_that_leave_something_out_are_not_confident(message):
     assert not understand(message, ML, SHOWN).confident
+
+
+def test_a_follow_up_with_nothing_to_follow_is_not_confident():
+    """ "watched it" reads as "seen them" only after picks; before any, the model decides."""
+    assert not understand("I watched it last night and loved it", ML).confident
+    assert not understand("something else", ML).confident
 
 
 # -- the gate ------------------------------------------------------------------------------
@@ -376,14 +385,14 @@ def test_a_refinement_the_model_reads_changes_the_previous_request():
 
 
 def test_the_load_mix_is_read_without_the_model():
-    """The chat load of ``make bench`` (tools.benchkit): every message is read confidently, so
-    with Gemini configured each of its turns makes one model call, the reply."""
+    """The chat load of ``make bench`` (tools.benchkit): in a conversation every message is
+    read confidently, so with Gemini configured each of its turns makes one model call, the
+    reply. Only "something else" as a conversation's very first message asks the model."""
     from tools.benchkit import CHAT_MESSAGES
 
-    for previous in ((), ("Comedy",)):
-        titles = SHOWN if previous else []
-        for message in CHAT_MESSAGES:
-            assert understand(message, ML, titles, previous).confident, message
+    for message in CHAT_MESSAGES:
+        assert understand(message, ML, SHOWN, ("Comedy",)).confident, message
+        assert understand(message, ML).confident is (message != "something else"), message
 
 
 def test_a_reading_serialises_its_fields_for_logs():

@@ -54,7 +54,7 @@ _REFERS = re.compile(r"\blike\s+(th(e|is|at|ose|ese)|it|them|one)\b|\b(that|this
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[\uac00-\ud7a3]+")
 _YEAR = re.compile(r"\s*\(\d{4}\)\s*$")
 _HANGUL_RX = re.compile(r"[\uac00-\ud7a3]")
-_SCOPE_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’\-]*|[\uac00-\ud7a3]+|[.,;:!?()]|/")
+_SCOPE_TOKEN = re.compile(r"[a-z0-9][a-z0-9'’]*|[\uac00-\ud7a3]+|[.,;:!?()]|/")
 _LATIN_WORD = re.compile(r"[a-z][a-z'’\-]*")
 _PUNCTUATION = frozenset(".,;:!?()")
 MAX_CONFIDENT_WORDS = 20  # a longer message is free-form: the model reads it when there is one
@@ -356,6 +356,9 @@ class _Slots:
     missing: tuple[str, ...]
     spans: tuple[tuple[int, int], ...]
     conflict: bool = False  # a genre both asked for and refused ("a drama, nothing too sad")
+    # no genre named plainly, only through words that may mean something else ("kids",
+    # "sad", a typo): without a request around it, "I love my kids" may be small talk
+    indirect: bool = False
 
 
 def _slots(text: str, matcher: CatalogMatcher, grammar: _Grammar) -> _Slots:
@@ -364,7 +367,11 @@ def _slots(text: str, matcher: CatalogMatcher, grammar: _Grammar) -> _Slots:
     missing: list[str] = []
     spans: list[tuple[int, int]] = []
     found = matcher.find(text)
-    found = sorted([*found, *_misspelt(text, found, matcher, grammar)], key=lambda f: f.start)
+    corrected = _misspelt(text, found, matcher, grammar)
+    indirect = bool(found or corrected) and not any(
+        matcher.plainly_named(text[f.start : f.end], f.value) for f in found
+    )
+    found = sorted([*found, *corrected], key=lambda f: f.start)
     words = _Words.of(text, grammar) if found else None
     flags: list[bool] = []
     for k, m in enumerate(found):
@@ -381,7 +388,7 @@ def _slots(text: str, matcher: CatalogMatcher, grammar: _Grammar) -> _Slots:
         bucket.extend(t for t in m.value.tokens if t not in bucket)
     conflict = any(t in excluded for t in wanted)
     wanted = [t for t in wanted if t not in excluded]
-    return _Slots(tuple(wanted), tuple(excluded), tuple(missing), tuple(spans), conflict)
+    return _Slots(tuple(wanted), tuple(excluded), tuple(missing), tuple(spans), conflict, indirect)
 
 
 def _unknown_words(
@@ -466,17 +473,23 @@ def _confident(
     slots: _Slots,
     grammar: _Grammar,
     mixed_cues: bool,
+    asked: bool,
 ) -> bool:
     """Whether a language model could add nothing to this reading. A request is read
     confidently when every word of it is accounted for (genres, synonyms, corrected typos,
-    ordinals, titles shown, filler) and nothing in it conflicts; anything else is a greeting,
-    help or small talk, read confidently when no word hints at a request ("movie", "watch",
-    "bored") and every word left is a common one. Long messages are free-form: never."""
+    ordinals, titles shown, filler), nothing in it conflicts, and it is a request for sure:
+    asked as one ("recommend", "I want", "more like" after picks), or naming its genres
+    plainly ("comedies", "a war drama"), since "I love my kids" or "I feel sad" may be small
+    talk. Anything else is a greeting, help or small talk, read confidently when no word
+    hints at a request ("movie", "watch", "bored") and every word left is a common one.
+    Long messages are free-form: never."""
     if len(_WORD.findall(text)) > MAX_CONFIDENT_WORDS:
         return False
     leftover = _unknown_words(text, spans, grammar, limit=None)
     if what.intent in RECOMMENDATION_INTENTS:
-        return not leftover and not slots.conflict and not mixed_cues
+        if leftover or slots.conflict or mixed_cues:
+            return False
+        return asked or (bool(slots.wanted or slots.excluded) and not slots.indirect)
     if grammar.request_hints is not None and grammar.request_hints.search(text):
         return False
     common = common_words()
@@ -535,6 +548,8 @@ def understand(
     )
     spans: Sequence[tuple[int, int]] = slots.spans
     mixed = has_previous and something_else and more_like
+    # asked as a request: in words, or as a follow-up to picks shown
+    asked = _has(grammar, "recommend", text) or (has_previous and (something_else or more_like))
     if has_previous and something_else and not (more_like and ordinal is not None):
         what = replace(refined or request, intent=Intent.SOMETHING_ELSE)
     elif has_previous and more_like:
@@ -552,8 +567,8 @@ def understand(
         what = replace(request, intent=Intent.MORE_LIKE, ordinal=ordinal)
     else:
         help_asked = _has(grammar, "help", text)
-        asked = _has(grammar, "recommend", text) or more_like or something_else
-        if slots.wanted or slots.missing or (not help_asked and (asked or slots.excluded)):
+        cued = _has(grammar, "recommend", text) or more_like or something_else
+        if slots.wanted or slots.missing or (not help_asked and (cued or slots.excluded)):
             what = replace(
                 refined or request,
                 unknown=_unknown_words(text, slots.spans, grammar),
@@ -567,6 +582,6 @@ def understand(
         else:
             what = Understanding(Intent.CHAT, "", language=language)
     confident = len(message) <= MAX_UNDERSTOOD_CHARS and _confident(
-        what, text, spans, slots, grammar, mixed
+        what, text, spans, slots, grammar, mixed, asked or what.refined
     )
     return replace(what, confident=confident)

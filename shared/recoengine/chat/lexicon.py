@@ -249,6 +249,7 @@ def _plurals(phrase: str) -> Iterable[str]:
 
 
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
+_PART = re.compile(r"[a-z0-9][a-z0-9'’]*")
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,21 @@ class PhraseIndex(Generic[V]):
                     self.words.setdefault(key, value)
         self.hangul.sort(key=lambda pv: len(pv[0]), reverse=True)
         self.longest = max((len(k) for k in self.words), default=0)
+        self.starts = frozenset(k[0] for k in self.words)
+
+    def _tokens(self, text: str) -> list[tuple[int, int, str]]:
+        """The message's words; a hyphenated word no phrase starts with is split into its
+        parts, so "non-horror" and "romance-free" still name their genre."""
+        tokens: list[tuple[int, int, str]] = []
+        for m in _TOKEN.finditer(text):
+            word = m.group(0).strip("'’-")
+            if "-" in word and (word,) not in self.words and word not in self.starts:
+                at = m.start() + m.group(0).index(word)
+                for part in _PART.finditer(word):
+                    tokens.append((at + part.start(), at + part.end(), part.group(0)))
+            else:
+                tokens.append((m.start(), m.end(), word))
+        return tokens
 
     def find(self, text: str) -> list[Found[V]]:
         found: list[Found[V]] = []
@@ -292,7 +308,7 @@ class PhraseIndex(Generic[V]):
                         found.append(Found(at, end, value))
                     at = text.find(phrase, end)
         if self.words:
-            tokens = [(m.start(), m.end(), m.group(0).strip("'’-")) for m in _TOKEN.finditer(text)]
+            tokens = self._tokens(text)
             i = 0
             while i < len(tokens):
                 for n in range(min(self.longest, len(tokens) - i), 0, -1):
@@ -353,6 +369,13 @@ class CatalogMatcher:
                 add(phrase, Target((token,) if token else (), (concept,)))
         self.targets = targets
         self.index: PhraseIndex[Target] = PhraseIndex(targets)
+        # A genre said by its own name: a catalogue token, a concept, a language's name for
+        # it (with plurals): "comedies", "sci fi", "코미디"; not "funny" or "kids".
+        names = {*self.vocabulary, *self.concept_token}
+        names |= {n for lex in lexicons for n in lex.names.values()}
+        self.plain_names = frozenset(
+            normal_token(form) for name in names for form in _plurals(name.lower())
+        )
         self._typo_forms: dict[int, list[tuple[str, Target]]] | None = None
         self._corrections: dict[str, Target | None] = {}
 
@@ -401,6 +424,11 @@ class CatalogMatcher:
     def find(self, text: str) -> list[Found[Target]]:
         """The phrases of this catalogue in a lower-cased, whitespace-collapsed message."""
         return self.index.find(text)
+
+    def plainly_named(self, said: str, target: Target) -> bool:
+        """Whether ``said`` names its genres plainly (their own names, or a phrase naming
+        several: "rom-com"), rather than through a word that may mean something else."""
+        return len(target.tokens) > 1 or normal_token(said) in self.plain_names
 
     def display(self, token: str, language: str) -> str:
         """A token as the reply names it: the concept's name in that language, else the token."""
