@@ -88,6 +88,7 @@ class TurnResult:
     tokens_in: int = 0
     tokens_out: int = 0
     first_token_seconds: float | None = None
+    streamed: bool = False  # asked as a stream (stream_turn)
 
     @property
     def reply_by(self) -> str:
@@ -112,6 +113,7 @@ class TurnResult:
         }
         if self.first_token_seconds is not None:
             fields["chat_first_token_seconds"] = round(self.first_token_seconds, 4)
+        fields["chat_streamed"] = self.streamed
         return fields
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,9 +153,12 @@ class ChatService:
         interpreter: Interpreter | None = None,
         *,
         events: RecentItems | None = None,
+        on_turn: Callable[[TurnResult], None] | None = None,
     ) -> None:
         """``events`` reads what the user just did; the wiring passes the reader the recommend
-        function uses (one breaker for both). Without one, a reader over ``store`` is made."""
+        function uses (one breaker for both). Without one, a reader over ``store`` is made.
+        ``on_turn`` sees every saved turn (the wiring's metrics and access-log fields)."""
+        self.on_turn = on_turn
         self.interpreter = interpreter if interpreter is not None else Interpreter()
         self.events: RecentItems = events if events is not None else _events_of(store)
         self.store = store
@@ -340,7 +345,11 @@ class ChatService:
             return _model_raised(prompt, exc)
 
     def _finish(
-        self, prepared: _Prepared, completion: Completion, first_token: float
+        self,
+        prepared: _Prepared,
+        completion: Completion,
+        first_token: float,
+        streamed: bool = False,
     ) -> TurnResult:
         """Save the turn (one atomic append; a new conversation's session is created here)
         and answer. ``completion.text`` is the whole reply, notes included."""
@@ -399,7 +408,7 @@ class ChatService:
             self.observe_engine(max(0.0, time.perf_counter() - opened.started - model_seconds))
         what = prepared.reading.what
         model_calls = completion.attempts + (1 if prepared.reading.model_called else 0)
-        return TurnResult(
+        result = TurnResult(
             session_id=saved.session_id,
             reply=completion.text,
             personality=persona.name,
@@ -417,7 +426,11 @@ class ChatService:
             tokens_in=completion.tokens_in,
             tokens_out=completion.tokens_out,
             first_token_seconds=first_token,
+            streamed=streamed,
         )
+        if self.on_turn is not None:
+            self.on_turn(result)
+        return result
 
     def turn(self, user_id: str, message: str, session_id: str | None = None) -> TurnResult:
         opened = self._open(user_id, message, session_id)
@@ -477,7 +490,7 @@ class ChatService:
             completion = replace(completion, text=completion.text + unsaid)
         if first_token is None:
             first_token = time.perf_counter() - opened.started
-        yield await _saved(asyncio.to_thread(self._finish, prepared, completion, first_token))
+        yield await _saved(asyncio.to_thread(self._finish, prepared, completion, first_token, True))
 
     def _stream(self, prompt: Prompt) -> ReplyStream:
         """The model's reply stream, with the adapter safety net: a model that raises
