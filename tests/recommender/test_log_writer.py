@@ -159,3 +159,12 @@ def test_a_closed_stdout_loses_the_line_not_the_request() -> None:
         logs.write_request_log("INFO", "POST /x 200", HTTP, {})
     assert not logs._pending and not logs._writing.locked()
     out.close()
+
+
+def test_no_stdout_or_a_closed_one_never_fails_the_request() -> None:
+    closed = io.StringIO()
+    closed.close()
+    for out in (None, closed):
+        with stdout_to(out):
+            logs.write_request_log("INFO", "POST /x 200", HTTP, {})
+        assert not logs._pending and not logs._writing.locked()

@@ -130,8 +130,11 @@ def _drain() -> None:
     out = sys.stdout
     fd = _fd_of(out)
     if fd is None:
-        out.write(data.decode())
-        out.flush()
+        try:
+            out.write(data.decode())
+            out.flush()
+        except (AttributeError, OSError, ValueError):  # no stdout, or a closed one: as below
+            pass
         return
     view = memoryview(data)
     while view:
