@@ -117,7 +117,7 @@ def test_every_common_word_close_to_a_genre_word_stays_itself():
     """The guarantee over the whole catalogue vocabulary and lexicon: no common English word
     one edit from a genre word (found through shared one-letter deletions) is read as it."""
     matcher = matcher_for(ML)
-    forms = {form for group in matcher._forms_by_length().values() for form, _ in group}
+    forms = {form for group in matcher._typo_index().values() for form, _ in group}
     keys = set().union(*(_deletions(f) for f in forms))
     near = [
         word

@@ -214,6 +214,16 @@ def edit_distance(a: str, b: str, bound: int) -> int:
     return row[-1]
 
 
+def _deletions(word: str, depth: int) -> set[str]:
+    """``word`` with up to ``depth`` letters deleted, itself included."""
+    found = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found |= frontier
+    return found
+
+
 def typo_bound(length: int) -> int:
     """Edits a misspelt word of this length may be away from the word meant: none below 4
     letters (too many real words are one edit apart: "war", "was", "car"), one up to 7,
@@ -376,22 +386,25 @@ class CatalogMatcher:
         self.plain_names = frozenset(
             normal_token(form) for name in names for form in _plurals(name.lower())
         )
-        self._typo_forms: dict[int, list[tuple[str, Target]]] | None = None
+        self._typo_forms: dict[str, list[tuple[str, Target]]] | None = None
         self._corrections: dict[str, Target | None] = {}
 
-    def _forms_by_length(self) -> dict[int, list[tuple[str, Target]]]:
+    def _typo_index(self) -> dict[str, list[tuple[str, Target]]]:
         """The catalogue's tokens and the lexicons' Latin phrases as one word each ("sci fi"
-        -> "scifi"), by length: what a misspelt word is compared with."""
+        -> "scifi"), indexed under every form with up to two letters deleted (symmetric
+        deletion): a misspelt word finds its candidates by its own deletions, so only a few
+        are compared letter by letter. Built the first time a word needs correcting."""
         if self._typo_forms is None:
-            by_length: dict[int, list[tuple[str, Target]]] = {}
+            index: dict[str, list[tuple[str, Target]]] = {}
             seen: set[str] = set()
             for phrase, target in self.targets.items():
                 form = normal_token(phrase)
                 if len(form) < 4 or not form.isalpha() or _HANGUL.search(form) or form in seen:
                     continue
                 seen.add(form)
-                by_length.setdefault(len(form), []).append((form, target))
-            self._typo_forms = by_length
+                for variant in _deletions(form, 2):  # the largest typo_bound
+                    index.setdefault(variant, []).append((form, target))
+            self._typo_forms = index
         return self._typo_forms
 
     def correct(self, word: str) -> Target | None:
@@ -407,14 +420,14 @@ class CatalogMatcher:
         if bound and form.isascii() and form.isalpha():
             best = bound + 1
             meanings: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
-            forms = self._forms_by_length()
-            for length in range(len(form) - bound, len(form) + bound + 1):
-                for candidate, target in forms.get(length, ()):
-                    d = edit_distance(form, candidate, bound)
-                    if d < best:
-                        best, found, meanings = d, target, set()
-                    if d == best and d <= bound:
-                        meanings.add((target.tokens, target.concepts))
+            index = self._typo_index()
+            candidates = {c for v in _deletions(form, bound) for c in index.get(v, ())}
+            for candidate, target in sorted(candidates, key=lambda c: c[0]):
+                d = edit_distance(form, candidate, bound)
+                if d < best:
+                    best, found, meanings = d, target, set()
+                if d == best and d <= bound:
+                    meanings.add((target.tokens, target.concepts))
             if len(meanings) != 1:  # nothing close, or close to two meanings: no guess
                 found = None
         if len(self._corrections) < 4096:
