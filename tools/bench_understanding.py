@@ -231,8 +231,9 @@ def reading_accuracy(
     holds them): the intent, the genres wanted (the whole filter, for a refinement) and the
     genres excluded must all be right. By phrasing (issue 19's kinds) and overall, with how
     many readings were confident (the gate's "no model call")."""
-    if understand is None:
-        from recoengine.chat.intents import understand
+    from recoengine.chat.intents import understand as current
+
+    reader = understand if understand is not None else current
     by_name = {v.lower(): v for v in vocabulary}
     rows: list[tuple[list[str], bool]] = []
     confident = 0
@@ -243,7 +244,7 @@ def reading_accuracy(
         for turn in d["turns"]:
             gold = gold_slots(turn)
             what = _read(
-                understand,
+                reader,
                 turn["say"],
                 vocabulary,
                 previous_titles=titles,

@@ -448,8 +448,8 @@ def _refine(
     please", "same but no horror": refused, and kept out as ``excluded``)."""
     if not previous_features:
         return None
-    add = bool(slots.wanted) and grammar.refine_add is not None
-    add = add and grammar.refine_add.search(text) is not None  # type: ignore[union-attr]
+    adding = grammar.refine_add
+    add = bool(slots.wanted) and adding is not None and adding.search(text) is not None
     keep = grammar.refine_keep is not None and grammar.refine_keep.search(text) is not None
     refused = {t.lower() for t in slots.excluded}
     overlap = any(f.lower() in refused for f in previous_features)

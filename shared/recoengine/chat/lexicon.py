@@ -381,10 +381,10 @@ class CatalogMatcher:
         self.index: PhraseIndex[Target] = PhraseIndex(targets)
         # A genre said by its own name: a catalogue token, a concept, a language's name for
         # it (with plurals): "comedies", "sci fi", "코미디"; not "funny" or "kids".
-        names = {*self.vocabulary, *self.concept_token}
-        names |= {n for lex in lexicons for n in lex.names.values()}
+        plain = {*self.vocabulary, *self.concept_token}
+        plain |= {n for lex in lexicons for n in lex.names.values()}
         self.plain_names = frozenset(
-            normal_token(form) for name in names for form in _plurals(name.lower())
+            normal_token(form) for name in plain for form in _plurals(name.lower())
         )
         self._typo_forms: dict[str, list[tuple[str, Target]]] | None = None
         self._corrections: dict[str, Target | None] = {}
