@@ -123,22 +123,24 @@ def test_concurrent_lines_arrive_whole_once_and_in_each_threads_order(
 
 
 def test_a_thread_finding_a_writer_at_work_queues_its_line_and_returns(
-    pipe: PipeStdout,
+    pipe: PipeStdout, json_logging: None
 ) -> None:
+    def both() -> None:  # an access entry and a logging record
+        logs.write_request_log("INFO", "queued", HTTP, {"n": 1})
+        logging.getLogger("tests.log_writer").warning("queued", extra={"json_fields": {"n": 2}})
+
     with stdout_to(pipe):
         assert logs._writing.acquire(blocking=False)  # this test is "the writer at work"
         try:
-            other = threading.Thread(
-                target=logs.write_request_log, args=("INFO", "queued", HTTP, {"n": 1})
-            )
+            other = threading.Thread(target=both)
             other.start()
             other.join(timeout=30)
-            assert not other.is_alive()  # it did not wait for the writer
-            assert len(logs._pending) == 1
+            assert not other.is_alive()  # it waited for neither the writer nor a lock
+            assert len(logs._pending) == 2
         finally:
             logs._writing.release()
-        logs.write_request_log("INFO", "next", HTTP, {"n": 2})  # the next takes both out
-    assert [e["n"] for e in pipe.close()] == [1, 2]
+        logs.write_request_log("INFO", "next", HTTP, {"n": 3})  # the next takes all out
+    assert [e["n"] for e in pipe.close()] == [1, 2, 3]
     assert not logs._pending
 
 

@@ -195,13 +195,33 @@ class CloudJsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+class _NoLock:
+    """What ``logging.Handler.handle`` takes as its lock (``acquire``/``release`` or ``with``,
+    depending on the Python version), doing nothing."""
+
+    def acquire(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+_NO_LOCK = _NoLock()
+
+
 class _StdoutHandler(logging.Handler):
     """Writes to whatever ``sys.stdout`` is now (test runners and servers swap it), through
     the same lock-free writer as the access log, so their lines never interleave."""
 
     def createLock(self) -> None:  # noqa: N802 (logging's name)
         """No handler lock: ``_emit`` needs none, and ``handle`` would hold it across I/O."""
-        self.lock = None
+        self.lock = _NO_LOCK  # type: ignore[assignment]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
