@@ -44,9 +44,10 @@ def model(fake: FakeVertex, **kw) -> GeminiModel:
     )
 
 
-def test_success_sends_context_and_returns_text(fake):
+def test_success_sends_context_and_returns_text(fake, caplog):
     fake.script = [Scripted(text="Try Toy Story (1995).")]
-    done = model(fake).generate(PROMPT)
+    with caplog.at_level(logging.INFO):
+        done = model(fake).generate(PROMPT)
     assert done.text == "Try Toy Story (1995)."
     assert done.fallback is False and done.attempts == 1
     (req,) = fake.requests
@@ -56,8 +57,12 @@ def test_success_sends_context_and_returns_text(fake):
     )
     assert req["auth"] == "Bearer test-token"
     body = req["body"]
-    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
-    assert body["contents"][-1]["parts"][0]["text"] == "recommend me a movie"
+    # one user turn: the window as a transcript part, then the message as its own part
+    ((content),) = body["contents"]
+    transcript, message = (part["text"] for part in content["parts"])
+    assert content["role"] == "user" and message == "recommend me a movie"
+    assert transcript.endswith("User: hi\nYou: hello!")
+    assert "AFC" not in "".join(r.getMessage() for r in caplog.records)  # no tools, no AFC
     instruction = body["systemInstruction"]["parts"][0]["text"]
     assert "You recommend films." in instruction
     assert "the user likes comedies" in instruction
