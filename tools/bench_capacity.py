@@ -1,8 +1,8 @@
 """Serving capacity benchmarks (issue 12): what one instance does at its Cloud Run concurrency.
 
 - ``chat``: "chat under model latency". One chat process (functions-framework, the image's
-  settings) behind a fake Vertex AI that answers every ``generateContent`` after 1 s, reached
-  through the real google-genai client (``LLM_BACKEND=gemini``, ``LLM_BASE_URL``), driven by
+  settings) behind testkit's fake Vertex AI (in its own process) answering every call after
+  1 s, reached through the real google-genai client (``LLM_BACKEND=gemini``), driven by
   40 concurrent conversations (chat's concurrency in ``capacity.yml``), on the SQLite store and
   on the Firestore emulator. Reports turns/s, p50, p95 and the answers that came from the
   fallback. Run once with the threads of ``capacity.yml`` and once with functions-framework's
@@ -23,10 +23,7 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -34,43 +31,40 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from recoengine.capacity import capacity
-from recoengine.web.health import percentile
 from testkit.fake_vertex import ok_body, send_json
 from testkit.firestore_emulator import emulator_if_available
-from tools.bench import ASSETS, Server, train_model, wrk_recommend
+from tools.benchkit import (
+    ASSETS,
+    ROOT,
+    TARGETS,
+    Server,
+    VertexProcess,
+    credentials_file,
+    drive_chat,
+    entry_is_async,
+    gemini_env,
+    logger,
+    train_model,
+    wrk_recommend,
+)
 from tools.load import ensure_model
 
-ROOT = Path(__file__).resolve().parent.parent
-
-TARGETS = {
-    "chat_sqlite_turns_per_s": 36.0,
-    "chat_sqlite_p95_s": 1.3,
-    "chat_firestore_turns_per_s": 30.0,
-    "recommend_throughput_ratio": 0.70,
-}
 # functions-framework's gunicorn default is 4 x os.cpu_count() threads: 4 on Cloud Run's 1 vCPU.
 DEFAULT_THREADS_ON_ONE_VCPU = 4
 PATH = "/api/v2/recommendations"
-MESSAGES = (
-    "hello there",
-    "I had a long day at work today",
-    "recommend me a comedy",
-    "what do you think about rainy weekends?",
-    "something else",
-    "thanks, that sounds good",
-)
 
 
-def log(msg: str) -> None:
-    print(f"[bench-capacity] {msg}", file=sys.stderr, flush=True)
+log = logger("bench-capacity")
 
 
 # -- a Vertex AI that takes its time ------------------------------------------------------------
 def slow_vertex_server(delay: float) -> ThreadingHTTPServer:
-    """``generateContent`` on Vertex AI's REST wire format, answering after ``delay`` seconds
+    """Only ``tests/test_bench_capacity.py`` still uses this one: the benchmark's runs use
+    testkit's fake (``benchkit.VertexProcess``); it goes when that test moves to
+    ``tests/test_bench_fake_vertex.py``.
+
+    ``generateContent`` on Vertex AI's REST wire format, answering after ``delay`` seconds
     (a thread per connection, so 40 calls wait side by side, as at Vertex AI); ``GET /calls``
     tells how many calls it answered."""
     payload = json.dumps(ok_body("A considered answer from the slow fake model.")).encode()
@@ -101,112 +95,10 @@ def slow_vertex_server(delay: float) -> ThreadingHTTPServer:
     return server
 
 
-class SlowVertex:
-    """The slow fake in a child process: its threads do not share the driver's GIL."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> SlowVertex:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.bench_capacity", "--fake-vertex", str(self.delay)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._proc.stdout is not None
-        self.url = self._proc.stdout.readline().strip()
-        if not self.url.startswith("http://"):
-            raise RuntimeError("the fake Vertex AI did not start")
-        return self
-
-    @property
-    def calls(self) -> int:
-        return int(requests.get(f"{self.url}/calls", timeout=5).text)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(10)
-
-
-def _credentials_file(directory: Path) -> Path:
-    """Application default credentials holding a token valid for years: the real client
-    authenticates without a Google account and never calls a token endpoint."""
-    path = directory / "adc.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "authorized_user",
-                "client_id": "bench",
-                # a placeholder: nothing calls a token endpoint
-                "client_secret": "bench",  # pragma: allowlist secret
-                "refresh_token": "bench",
-                "token": "bench-token",
-                "expiry": "2099-01-01T00:00:00Z",
-            }
-        )
-    )
-    return path
+_credentials_file = credentials_file  # the name tests/test_bench_capacity.py imports
 
 
 # -- chat under model latency ------------------------------------------------------------------
-def _drive_chat(base: str, concurrency: int, seconds: float, warm_up: float) -> dict[str, Any]:
-    """``concurrency`` users each holding one conversation (its first turn creates the
-    session), a turn after the other, without pause. After ``warm_up`` seconds, the turns that
-    end in the next ``seconds`` are measured: turns/s is their count over ``seconds``."""
-    started = time.perf_counter()
-    window = (started + warm_up, started + warm_up + seconds)
-    lock = threading.Lock()
-    turns: list[tuple[float, float, bool]] = []  # (end, latency, fallback)
-    errors: list[str] = []
-
-    def worker(i: int) -> None:
-        http = requests.Session()
-        user = f"capacity-{i:03d}"
-        sid: str | None = None
-        n = i
-        while time.perf_counter() < window[1]:
-            body: dict[str, Any] = {"user_id": user, "message": MESSAGES[n % len(MESSAGES)]}
-            if sid:
-                body["session_id"] = sid
-            n += 1
-            began = time.perf_counter()
-            try:
-                r = http.post(f"{base}/api/v2/chat", json=body, timeout=120)
-                r.raise_for_status()
-                answer = r.json()
-            except Exception as exc:  # counted, the run goes on
-                with lock:
-                    errors.append(str(exc)[:200])
-                continue
-            ended = time.perf_counter()
-            sid = answer.get("session_id", sid)
-            with lock:
-                turns.append((ended, ended - began, bool(answer.get("fallback"))))
-
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(warm_up + seconds + 180)
-    measured = [(lat, fb) for end, lat, fb in turns if window[0] <= end < window[1]]
-    latencies = sorted(lat for lat, _ in measured)
-    return {
-        "turns": len(measured),
-        "turns_per_s": round(len(measured) / seconds, 2),
-        "p50_s": round(percentile(latencies, 0.50), 3),
-        "p95_s": round(percentile(latencies, 0.95), 3),
-        "max_s": round(max(latencies, default=float("nan")), 3),
-        "fallbacks": sum(fb for _, fb in measured),
-        "errors": len(errors),
-        "first_errors": errors[:3],
-    }
-
-
 @contextmanager
 def _firestore() -> Iterator[str | None]:
     """The Firestore emulator's host:port while it runs; None on a machine without one."""
@@ -226,28 +118,28 @@ def chat_cell(
     understanding: str = "offline",
     warm_up: float = 5.0,
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp, SlowVertex(delay) as fake:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-capacity-") as tmp,
+        VertexProcess(delay) as fake,
+    ):
         env = {
             "THREADS": str(threads),
             "WORKERS": "1",
             "MODEL_URI": str(model_dir),
             "VAR_DIR": tmp,
             "SESSION_BACKEND": store,
-            "GOOGLE_CLOUD_PROJECT": "bench-project",
-            "LLM_BACKEND": "gemini",
-            "LLM_BASE_URL": fake.url,
             "CHAT_UNDERSTANDING": understanding,
-            "GOOGLE_APPLICATION_CREDENTIALS": str(_credentials_file(Path(tmp))),
+            **gemini_env(fake.url, Path(tmp)),
         }
         if firestore_host:
             env["FIRESTORE_EMULATOR_HOST"] = firestore_host
         server = Server("chat", ROOT / "functions/chat/main.py", env)
         try:
             server.wait("/health", None)
-            result = _drive_chat(server.url, concurrency, seconds, warm_up)
+            result = drive_chat(server.url, concurrency, seconds, warm_up)
         finally:
             server.stop()
-        calls = fake.calls
+        calls = fake.counts()["total"]
         return {
             "threads": threads,
             "understanding": understanding,
@@ -335,7 +227,13 @@ def bench_recommend(
             env = {**base, "MODEL_URI": str(model_dir), "RECO_CACHE_SIZE": "0", "VAR_DIR": tmp}
             servers = {
                 "bare": Server("bare", ASSETS / "bare.py", base),
-                "http_only": Server("http_only", ASSETS / "http_only.py", env),
+                # the HTTP layer alone, in the mode the functions use (WSGI or ASGI)
+                "http_only": Server(
+                    "http_only",
+                    ASSETS / "http_only.py",
+                    env,
+                    asgi=entry_is_async(ROOT / "functions/recommend/main.py", "recommend"),
+                ),
                 "recommend": Server("recommend", ROOT / "functions/recommend/main.py", env),
             }
             if firestore_host:
@@ -388,20 +286,20 @@ def verdicts(results: dict[str, Any]) -> dict[str, bool]:
     sqlite = results.get("chat", {}).get("sqlite", {}).get("capacity")
     if sqlite:
         found["chat sqlite >= 36 turns/s"] = (
-            sqlite["turns_per_s"] >= TARGETS["chat_sqlite_turns_per_s"]
+            sqlite["turns_per_s"] >= TARGETS["capacity_chat_sqlite_turns_per_s"]
         )
-        found["chat sqlite p95 <= 1.3 s"] = sqlite["p95_s"] <= TARGETS["chat_sqlite_p95_s"]
+        found["chat sqlite p95 <= 1.3 s"] = sqlite["p95_s"] <= TARGETS["capacity_chat_sqlite_p95_s"]
         found["chat sqlite no fallbacks"] = sqlite["fallbacks"] == 0 and sqlite["errors"] == 0
     firestore = results.get("chat", {}).get("firestore", {}).get("capacity")
     if firestore:
         found["chat firestore >= 30 turns/s"] = (
-            firestore["turns_per_s"] >= TARGETS["chat_firestore_turns_per_s"]
+            firestore["turns_per_s"] >= TARGETS["capacity_chat_firestore_turns_per_s"]
         )
     reco = results.get("recommend", {})
     threads = capacity("recommend").threads
     if f"threads_{threads}" in reco:
         ratio = reco[f"threads_{threads}"]["ratio"]
-        found["recommend / bare >= 0.70"] = ratio >= TARGETS["recommend_throughput_ratio"]
+        found["recommend / bare >= 0.70"] = ratio >= TARGETS["capacity_recommend_ratio"]
     return found
 
 
@@ -478,10 +376,6 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--fake-vertex"]:  # the child process of SlowVertex
-        server = slow_vertex_server(float(sys.argv[2]))
-        print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
-        server.serve_forever()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "var" / "bench-capacity.json"))
     parser.add_argument("--only", default="chat,recommend")

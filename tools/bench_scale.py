@@ -26,21 +26,12 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.benchkit import ROOT, known_user_timings, logger
+from tools.benchkit import TARGETS as ALL_TARGETS
+
 DEFAULT_SIZES = "1000000x200000x10,1000000x1000000x10"
-TARGETS = {
-    "train_minutes": 15.0,
-    "train_peak_gb": 8.0,
-    "artifact_gb": 1.0,
-    "cold_start_s": 5.0,
-    "median_ms": 0.3,
-    "p99_ms": 1.0,
-    "median_ms_1m_items": 0.5,
-}
-
-
-def log(msg: str) -> None:
-    print(f"[bench-scale] {msg}", file=sys.stderr, flush=True)
+TARGETS = {k.removeprefix("scale_"): v for k, v in ALL_TARGETS.items() if k.startswith("scale_")}
+log = logger("bench-scale")
 
 
 def _run(args: list[str]) -> tuple[float, float]:
@@ -87,7 +78,6 @@ def engine_latency(model: Path, n: int = 5000) -> dict[str, float]:
     from recoengine.artifact import load
     from recoengine.models.blend import DEFAULT_WEIGHTS
     from recoengine.serving import RecommenderService
-    from tools.bench import known_user_timings
     from tools.latency import summary_of_seconds
 
     svc = RecommenderService(load(str(model)), DEFAULT_WEIGHTS)

@@ -59,6 +59,28 @@ def env_float(
     return value
 
 
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+
+
+def env_thinking(env: Env, name: str, default: str) -> int | str | None:
+    """A model's thinking: a level (``minimal`` … ``high``), a token budget (-1 … 32768;
+    0: none, -1: the model decides) or ``default`` (None: send nothing)."""
+    raw = _get(env, name, default).lower()
+    if raw == "default":
+        return None
+    if raw in THINKING_LEVELS:
+        return raw
+    try:
+        budget = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r}: expected {', '.join(THINKING_LEVELS)}, default or a token budget"
+        ) from None
+    if not -1 <= budget <= 32768:
+        raise ConfigError(f"{name}={budget}: a token budget is in [-1, 32768]")
+    return budget
+
+
 def env_bool(env: Env, name: str, default: bool) -> bool:
     raw = _get(env, name, "true" if default else "false").lower()
     if raw in ("1", "true", "yes", "on"):
@@ -192,6 +214,11 @@ class ChatSettings:
     # LLM_BACKEND=gemini and the offline parser otherwise; "offline" never asks the model.
     understanding: str = "auto"
     understand_timeout_seconds: float = 3.0
+    # How much the model thinks before it writes (issue 19): a level (Gemini 3), a token
+    # budget (Gemini 2.5) or None (the model's default). Thinking comes before the first
+    # token a user sees; replies and slot filling need little of it (docs/chat.md).
+    reply_thinking: int | str | None = "minimal"
+    understand_thinking: int | str | None = "minimal"
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> ChatSettings:
@@ -202,8 +229,11 @@ class ChatSettings:
             firestore_database=_get(env, "FIRESTORE_DATABASE", "(default)"),
             firestore_timeout_seconds=env_float(env, "FIRESTORE_TIMEOUT_SECONDS", 2.0, 0.1, 60.0),
             llm_backend=env_str(env, "LLM_BACKEND", "offline", ("offline", "gemini")),
-            gemini_model=_get(env, "GEMINI_MODEL", "gemini-2.5-flash"),
-            location=_get(env, "GOOGLE_CLOUD_LOCATION", "us-central1"),
+            # Gemini 2.5 Flash's shutdown was announced (Gemini API: 1 Dec 2026; Vertex AI: no
+            # earlier than 16 Oct 2026); Gemini 3.5 Flash is GA and served from the global
+            # endpoint (docs/chat.md, "Language models").
+            gemini_model=_get(env, "GEMINI_MODEL", "gemini-3.5-flash"),
+            location=_get(env, "GOOGLE_CLOUD_LOCATION", "global"),
             llm_timeout_seconds=env_float(env, "LLM_TIMEOUT_SECONDS", 10.0, 0.05, 300.0),
             llm_max_retries=env_int(env, "LLM_MAX_RETRIES", 2, 0, 10),
             llm_base_url=_get(env, "LLM_BASE_URL", ""),
@@ -216,6 +246,8 @@ class ChatSettings:
             understand_timeout_seconds=env_float(
                 env, "LLM_UNDERSTAND_TIMEOUT_SECONDS", 3.0, 0.05, 60.0
             ),
+            reply_thinking=env_thinking(env, "LLM_REPLY_THINKING", "minimal"),
+            understand_thinking=env_thinking(env, "LLM_UNDERSTAND_THINKING", "minimal"),
         )
 
 

@@ -19,6 +19,15 @@ forged item id matches one of 100 served prefixes with probability 100 / 2^64. S
 verify (the first signs), so the key can be rotated without refusing tokens in flight: an
 instance holds its current key (signs), and the previous and next ones (verify only), as the
 wiring reads them (``recoengine.wiring.recommend.signing_keys``).
+
+Issuing is on every recommendation's path, so it costs one HMAC and no other hash (~4 µs
+against ~15 µs): an id's 8-byte digest depends on the id alone, so it is computed once per
+instance and kept (``_Digests``, bounded); the HMAC starts from a copy of a state that has
+already absorbed the key and the domain; and the nonce is a per-process counter from a random
+64-bit start (reseeded in a forked child) rather than fresh random bytes. The nonce only names
+the list for the once-only claims: the tag, not the nonce, makes a token unforgeable, so it
+needs to be unique, not unpredictable (two instances' counters overlap with probability
+~(requests served) / 2^64). The layout is unchanged, so tokens issued before verify after.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
+import itertools
+import os
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,6 +53,10 @@ _DOMAIN = b"recoengine feedback token v1\x00"
 MAX_ITEMS = 255
 MAX_REVISION = 255
 MIN_KEY_BYTES = 32
+_NONCE_MASK = (1 << 64) - 1
+# Ids whose digests an instance keeps: a catalog's recommended items and the recent users fit;
+# past it the memo starts over (a few ms to refill), so memory stays bounded (~10 MB).
+DIGEST_MEMO_SIZE = 1 << 16
 
 
 class Rejection(StrEnum):
@@ -83,6 +97,58 @@ def _digest(kind: bytes, value: str) -> bytes:
     return hashlib.sha256(kind + value.encode()).digest()[:_DIGEST]
 
 
+class _Digests:
+    """``_digest(kind, id)`` kept per id: the same items are served over and over.
+
+    Lock-free: dict reads and writes are atomic, and two threads computing one digest at once
+    store the same bytes."""
+
+    def __init__(self, kind: bytes, size: int = DIGEST_MEMO_SIZE) -> None:
+        self._kind = kind
+        self._size = size
+        self._known: dict[str, bytes] = {}
+
+    def __call__(self, value: str) -> bytes:
+        found = self._known.get(value)
+        if found is None:
+            if len(self._known) >= self._size:
+                self._known.clear()
+            found = self._known[value] = _digest(self._kind, value)
+        return found
+
+    def join(self, values: Sequence[str]) -> bytes:
+        """The digests of ``values`` end to end (one comprehension when all are known)."""
+        known = self._known
+        try:
+            return b"".join([known[v] for v in values])
+        except KeyError:
+            return b"".join(map(self, values))
+
+
+_user_digest = _Digests(b"u:")
+_item_digest = _Digests(b"i:")
+
+
+def _new_nonces() -> Iterator[int]:
+    return itertools.count(int.from_bytes(os.urandom(8)))
+
+
+_nonces = _new_nonces()
+
+
+def _reseed_nonces() -> None:
+    """A forked worker starts its own sequence: children of one parent must not share it."""
+    global _nonces
+    _nonces = _new_nonces()
+
+
+os.register_at_fork(after_in_child=_reseed_nonces)
+
+
+def _nonce() -> bytes:
+    return (next(_nonces) & _NONCE_MASK).to_bytes(8)
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -106,6 +172,8 @@ class FeedbackSigner:
         if ttl_seconds <= 0:
             raise ValueError("the token lifetime must be positive")
         self._keys = tuple(keys)
+        # Each key's HMAC state after the key and the domain: a tag copies it (~1.5 µs, not 2).
+        self._macs = tuple(hmac.new(k, _DOMAIN, hashlib.sha256) for k in self._keys)
         self.ttl_seconds = ttl_seconds
         self._clock = clock
 
@@ -119,12 +187,10 @@ class FeedbackSigner:
         if len(item_ids) > MAX_ITEMS:
             raise ValueError(f"a token binds at most {MAX_ITEMS} items")
         expires_at = int(self._clock()) + self.ttl_seconds
-        head = _HEAD.pack(
-            _VERSION, expires_at, secrets.token_bytes(8), _digest(b"u:", user_id), len(rev)
-        )
-        items = b"".join(_digest(b"i:", item) for item in item_ids)
+        head = _HEAD.pack(_VERSION, expires_at, _nonce(), _user_digest(user_id), len(rev))
+        items = _item_digest.join(item_ids)
         payload = head + rev + bytes([len(item_ids)]) + items
-        return PREFIX + _b64(payload + self._tag(self._keys[0], payload))
+        return PREFIX + _b64(payload + self._tag(self._macs[0], payload))
 
     def verify(self, token: str, user_id: str, item_id: str) -> Verified:
         """The token's facts for ``item_id`` from ``user_id``; ``TokenRejected`` otherwise.
@@ -132,7 +198,7 @@ class FeedbackSigner:
         Checked in this order, so the reason is the most basic one that applies: shape, tag,
         expiry, user, item."""
         payload, tag = self._split(token)
-        if not any(hmac.compare_digest(tag, self._tag(key, payload)) for key in self._keys):
+        if not any(hmac.compare_digest(tag, self._tag(mac, payload)) for mac in self._macs):
             raise TokenRejected(Rejection.FORGED)
         version, expires_at, nonce, user, rev_len = _HEAD.unpack_from(payload)
         rev_end = _HEAD.size + rev_len
@@ -144,7 +210,7 @@ class FeedbackSigner:
             raise TokenRejected(Rejection.EXPIRED)
         if not hmac.compare_digest(user, _digest(b"u:", user_id)):
             raise TokenRejected(Rejection.OTHER_USER)
-        wanted = _digest(b"i:", item_id)
+        wanted = _digest(b"i:", item_id)  # not memoised: a client chooses these ids
         served = {items[i : i + _DIGEST] for i in range(0, len(items), _DIGEST)}
         if wanted not in served:
             raise TokenRejected(Rejection.NOT_SERVED)
@@ -152,8 +218,11 @@ class FeedbackSigner:
         return Verified(nonce.hex(), revision, expires_at)
 
     @staticmethod
-    def _tag(key: bytes, payload: bytes) -> bytes:
-        return hmac.digest(key, _DOMAIN + payload, "sha256")[:_TAG]
+    def _tag(mac: hmac.HMAC, payload: bytes) -> bytes:
+        """HMAC-SHA256(key, domain + payload), truncated."""
+        state = mac.copy()
+        state.update(payload)
+        return state.digest()[:_TAG]
 
     @staticmethod
     def _split(token: str) -> tuple[bytes, bytes]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import replace
 
 import pytest
 
-from recoengine.llm.base import Prompt, PromptItem
+from recoengine.llm.base import Completion, Prompt, PromptItem, SlotRequest
 from recoengine.llm.gemini import GeminiModel
-from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
+from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials, tokens_of
 
 PROMPT = Prompt(
     message="recommend me a movie",
@@ -43,9 +44,10 @@ def model(fake: FakeVertex, **kw) -> GeminiModel:
     )
 
 
-def test_success_sends_context_and_returns_text(fake):
+def test_success_sends_context_and_returns_text(fake, caplog):
     fake.script = [Scripted(text="Try Toy Story (1995).")]
-    done = model(fake).generate(PROMPT)
+    with caplog.at_level(logging.INFO):
+        done = model(fake).generate(PROMPT)
     assert done.text == "Try Toy Story (1995)."
     assert done.fallback is False and done.attempts == 1
     (req,) = fake.requests
@@ -55,8 +57,12 @@ def test_success_sends_context_and_returns_text(fake):
     )
     assert req["auth"] == "Bearer test-token"
     body = req["body"]
-    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
-    assert body["contents"][-1]["parts"][0]["text"] == "recommend me a movie"
+    # one user turn: the window as a transcript part, then the message as its own part
+    ((content),) = body["contents"]
+    transcript, message = (part["text"] for part in content["parts"])
+    assert content["role"] == "user" and message == "recommend me a movie"
+    assert transcript.endswith("User: hi\nYou: hello!")
+    assert "AFC" not in "".join(r.getMessage() for r in caplog.records)  # no tools, no AFC
     instruction = body["systemInstruction"]["parts"][0]["text"]
     assert "You recommend films." in instruction
     assert "the user likes comedies" in instruction
@@ -125,3 +131,110 @@ def test_the_fallback_is_in_the_users_language(fake):
     assert done.fallback is True
     assert done.text.startswith("(지금은 언어 모델을 사용할 수 없어서")
     assert "Toy Story (1995)" in done.text and "이런 작품을 골라 봤어요" in done.text
+
+
+def budget(config: dict) -> int:
+    """google-genai 3.6 sends the nested field as ``thinking_budget`` (Vertex AI's JSON
+    parser takes the proto field name or its lowerCamel form)."""
+    thinking = config["thinkingConfig"]
+    return thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+
+
+def test_the_thinking_budgets_are_sent_as_set(fake):
+    fake.script = [Scripted(text="hi"), Scripted(text='{"intent": "chat"}')]
+    m = model(fake, reply_thinking=0, understand_thinking=128)
+    m.generate(PROMPT)
+    m.extract(SlotRequest("hello", ("comedy",)))
+    reply, slots = (r["body"]["generationConfig"] for r in fake.requests)
+    assert budget(reply) == 0 and budget(slots) == 128
+    assert slots["responseMimeType"] == "application/json"
+    fake.script = [Scripted(text="hi")]
+    model(fake, reply_thinking=None).generate(PROMPT)
+    assert "thinkingConfig" not in fake.requests[-1]["body"]["generationConfig"]  # model's own
+    fake.script = [Scripted(text="hi")]
+    model(fake).generate(PROMPT)  # the default "minimal" on a 2.5 model: no thinking
+    assert budget(fake.requests[-1]["body"]["generationConfig"]) == 0
+    fake.script = [Scripted(text="hi")]
+    m = model(fake)
+    m.model = "gemini-3.5-flash"  # a Gemini 3 model takes the level itself
+    m.generate(PROMPT)
+    thinking = fake.requests[-1]["body"]["generationConfig"]["thinkingConfig"]
+    assert thinking.get("thinkingLevel", thinking.get("thinking_level")) == "MINIMAL"
+
+
+def test_thinking_fields_suit_the_model_family():
+    from recoengine.llm.gemini import thinking_fields
+
+    assert thinking_fields("gemini-3.5-flash", "low") == {"thinking_level": "LOW"}
+    assert thinking_fields("gemini-3.5-flash", 512) == {"thinking_budget": 512}
+    assert thinking_fields("gemini-2.5-flash", "minimal") == {"thinking_budget": 0}
+    assert thinking_fields("gemini-2.5-pro", "minimal") == {"thinking_budget": 128}
+    assert thinking_fields("gemini-2.5-pro", "high") == {"thinking_budget": -1}
+    assert thinking_fields("gemini-2.5-flash", None) is None
+
+
+def test_the_reused_settings_do_not_leak_between_prompts(fake):
+    """The fixed settings are built once; each call still sends its own instruction."""
+    m = model(fake)
+    fake.script = [Scripted(text="a"), Scripted(text="b")]
+    m.generate(PROMPT)
+    m.generate(replace(PROMPT, summary="the user likes horror"))
+    first, second = (r["body"]["systemInstruction"]["parts"][0]["text"] for r in fake.requests)
+    assert "comedies" in first and "horror" in second and "comedies" not in second
+    assert fake.requests[0]["body"]["generationConfig"]["temperature"] == 0.7
+
+
+def test_generate_async_retries_and_counts_tokens(fake):
+    fake.script = [Scripted(status=429), Scripted(text="second time lucky")]
+    done = asyncio.run(model(fake).generate_async(PROMPT))
+    assert (done.text, done.fallback, done.attempts) == ("second time lucky", False, 2)
+    assert done.tokens_out == tokens_of("second time lucky") and done.tokens_in > 0
+    fake.script = [Scripted(status=500)] * 3
+    failed = asyncio.run(model(fake, max_retries=2).generate_async(PROMPT))
+    assert failed.fallback and failed.attempts == 3 and "Toy Story (1995)" in failed.text
+
+
+async def streamed(m: GeminiModel, prompt: Prompt = PROMPT) -> tuple[list[str], Completion]:
+    reply = m.stream(prompt)
+    chunks = [chunk async for chunk in reply]
+    assert reply.completion is not None
+    return chunks, reply.completion
+
+
+def test_stream_retries_only_before_the_first_chunk(fake):
+    fake.script = [Scripted(status=503), Scripted(text="x y z", chunks=3)]
+    chunks, done = asyncio.run(streamed(model(fake)))
+    assert chunks == ["x ", "y ", "z"] and done.text == "x y z"
+    assert (done.attempts, done.fallback, done.tokens_out) == (2, False, tokens_of("x y z"))
+    fake.script = [Scripted(text="x y z", chunks=3, fail_after=1)]
+    chunks, done = asyncio.run(streamed(model(fake)))
+    assert chunks[0] == "x " and chunks[1].startswith("\n\n(The language model is unavailable")
+    assert done.fallback and done.attempts == 1 and done.text == "".join(chunks)
+    assert "ServerError" in (done.error or "")
+
+
+def test_a_stream_without_text_is_retried_then_falls_back(fake):
+    fake.script = [Scripted(text="")] * 2
+    chunks, done = asyncio.run(streamed(model(fake, max_retries=1)))
+    assert done.fallback and "EmptyReply" in (done.error or "")
+    assert chunks == [done.text] and "Toy Story (1995)" in done.text
+
+
+def test_extract_async_reads_the_slots(fake):
+    fake.script = [Scripted(text='{"intent": "recommend", "genres": ["comedy"]}')]
+    slots = asyncio.run(model(fake).extract_async(SlotRequest("a comedy", ("comedy",))))
+    assert slots == {"intent": "recommend", "genres": ["comedy"]}
+    assert fake.requests[-1]["kind"] == "structured"
+
+
+def test_thinking_settings_from_the_environment():
+    from recoengine.config import ConfigError, env_thinking
+
+    assert env_thinking({}, "LLM_REPLY_THINKING", "minimal") == "minimal"
+    assert env_thinking({"X": "LOW"}, "X", "minimal") == "low"
+    assert env_thinking({"X": "0"}, "X", "minimal") == 0
+    assert env_thinking({"X": "-1"}, "X", "minimal") == -1
+    assert env_thinking({"X": "default"}, "X", "minimal") is None
+    for bad in ("lots", "-2", "99999"):
+        with pytest.raises(ConfigError, match="X="):
+            env_thinking({"X": bad}, "X", "minimal")

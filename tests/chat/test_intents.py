@@ -247,8 +247,13 @@ def test_any_text_is_understood_without_error(text):
     assert isinstance(what.intent, Intent)
 
 
+_NON_WORDS = " ".join(  # words no dictionary has: each one is tried as a misspelt genre
+    "".join("aeioustrnlcdhm"[(i * 7 + j * 3 + i * j) % 14] for j in range(5 + i % 5))
+    for i in range(400)
+)
 LONG_MESSAGES = [
     "I want a horror movie with zombies and " * 100,
+    _NON_WORDS,
     "코미디 영화 추천해줘 공포 말고 " * 200,
     *("a" * 4000, "not " * 1000, "'" * 4000),
 ]

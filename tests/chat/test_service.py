@@ -15,7 +15,7 @@ from recoengine.llm.gemini import GeminiModel
 from recoengine.llm.offline import OFFLINE_NOTE
 from recoengine.sessions import SessionNotFound
 from recoengine.sessions.sqlite_store import SqliteSessionStore
-from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
+from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials, tokens_of
 from tests.chat.support import CATALOGUE, TinyRecommender, make_engine, undocumented
 
 FEATURES = {i: set(f) for i, _, f in CATALOGUE}
@@ -165,7 +165,10 @@ def test_gemini_failure_gives_a_flagged_fallback_turn(tmp_path):
         history = engine.history(result.session_id, "frank")["messages"]
         assert [m.get("fallback") for m in history if m["role"] == "assistant"] == [True, False]
         sent = fake.requests[-1]["body"]["contents"]
-        assert sent[0]["parts"][0]["text"] == "recommend me a comedy"  # history reached Gemini
+        assert (
+            "User: recommend me a comedy" in sent[0]["parts"][0]["text"]
+        )  # history reached Gemini
+        assert sent[0]["parts"][-1]["text"] == "hello again"
 
 
 class SlowModel:
@@ -264,12 +267,19 @@ def test_concurrent_turns_fold_each_turn_once_on_firestore(firestore_client, tmp
     assert [t.intent for t in turns] == ["greeting"] + ["chat"] * 6
 
 
+def who(result) -> dict:
+    fields = result.log_fields()
+    return {k: fields[k] for k in ("chat_reply", "chat_understanding")}
+
+
 def test_each_turn_says_who_replied_and_who_understood(tmp_path):
     """The access-log fields the chat_turns log-based metric counts: the canary judges a
     candidate's fallback rates on them (shared/recoengine/rollback_rules.yml)."""
     engine, _ = make_engine(tmp_path)
     offline = engine.turn("kim", "recommend me a comedy")
-    assert offline.log_fields() == {"chat_reply": "offline", "chat_understanding": "offline"}
+    assert who(offline) == {"chat_reply": "offline", "chat_understanding": "offline"}
+    assert offline.log_fields()["chat_model_calls"] == 0  # the offline responder is no model
+    assert offline.log_fields()["chat_first_token_seconds"] >= 0
     with FakeVertex() as fake:
         gemini = GeminiModel(
             project="p",
@@ -283,15 +293,25 @@ def test_each_turn_says_who_replied_and_who_understood(tmp_path):
         engine, _ = make_engine(
             tmp_path, model=gemini, store=SqliteSessionStore(tmp_path / "g.sqlite3")
         )
-        engine.interpreter = Interpreter(gemini)
+        engine.interpreter = Interpreter(gemini, gate=False)  # the model reads every message
         fake.script = [Scripted(status=503)] * 2  # understanding, then the reply
         failed = engine.turn("kim", "recommend me a comedy")
-        assert failed.log_fields() == {"chat_reply": "fallback", "chat_understanding": "fallback"}
+        assert who(failed) == {"chat_reply": "fallback", "chat_understanding": "fallback"}
+        assert failed.model_calls == 2 and failed.tokens_out == 0  # both calls hit the wire
         fake.script = [Scripted(text="{}"), Scripted(text="Gemini says hi")]  # slots rejected
         half = engine.turn("kim", "hello again", failed.session_id)
-        assert half.log_fields() == {"chat_reply": "model", "chat_understanding": "fallback"}
+        assert who(half) == {"chat_reply": "model", "chat_understanding": "fallback"}
         fields = {"intent": "recommend", "genres": ["comedy"], "match": "all", "language": "en"}
         fake.script = [Scripted(text=json.dumps(fields)), Scripted(text="Try Heat.")]
         ok = engine.turn("kim", "a comedy please", failed.session_id)
-        assert ok.log_fields() == {"chat_reply": "model", "chat_understanding": "model"}
+        assert who(ok) == {"chat_reply": "model", "chat_understanding": "model"}
+        logged = ok.log_fields()
+        assert logged["chat_model_calls"] == 2
+        assert logged["chat_tokens_out"] == tokens_of("Try Heat.") and logged["chat_tokens_in"] > 0
         assert "chat_reply" not in ok.to_dict()  # telemetry, not part of the answer
+        # gated (the default): a confident offline reading asks no model: one call a turn
+        engine.interpreter = Interpreter(gemini)
+        fake.script = [Scripted(text="Try Heat.")]
+        gated = engine.turn("kim", "recommend me a comedy", failed.session_id)
+        assert who(gated) == {"chat_reply": "model", "chat_understanding": "offline"}
+        assert gated.model_calls == 1 and [r["kind"] for r in fake.requests[-1:]] == ["generate"]

@@ -149,3 +149,14 @@ def test_the_health_check_reports_the_signing_key_without_showing_it(stack: str)
     detailed = requests.get(stack + "/health/detailed", timeout=5).json()
     assert detailed["components"]["feedback"]["status"] == "ok"
     assert KEY not in json.dumps(detailed)
+
+
+def test_a_new_users_click_shapes_their_next_answer_at_once(stack: str) -> None:
+    """The first read found no events (and is remembered), the click goes through the same
+    instance, and the next answer follows it: the clicked item is history now."""
+    token, items = served(stack, "newcomer-1", k=5)
+    assert feedback(stack, token, "newcomer-1", items[0]).status_code == 202
+    _, after = served(stack, "newcomer-1", k=5)
+    assert items[0] not in after
+    _, other = served(stack, "newcomer-2", k=5)  # another new user: still the plain answer
+    assert other == items

@@ -157,3 +157,23 @@ def test_feedback_moves_the_next_recommendations(stack: str) -> None:
     after = post(stack, URL, {"user_id": user, "k": 5}).json()["items"]
     assert clicked not in {i["item_id"] for i in after}  # now part of the user's history
     assert any(i["components"]["cf"] != 0 for i in after)  # CF now has a history to work from
+
+
+def _cache_hits(base: str) -> int:
+    detailed = requests.get(base + "/health/detailed", timeout=5).json()
+    return int(detailed["components"]["recommender"]["cache"]["hits"])
+
+
+def test_new_users_with_the_same_context_share_one_cached_answer(stack: str) -> None:
+    body = {"k": 4, "context": {"persona": {"segment": "student"}, "features": ["Drama"]}}
+    first = post(stack, URL, {"user_id": "shared-ctx-1", **body})
+    hits = _cache_hits(stack)
+    second = post(stack, URL, {"user_id": "shared-ctx-2", **body})
+    assert first.status_code == second.status_code == 200
+    assert _cache_hits(stack) == hits + 1
+    items = [[i["item_id"] for i in r.json()["items"]] for r in (first, second)]
+    assert items[0] == items[1]
+    # Each answer is still the user's own: its token binds the user it was served to.
+    assert first.json()["request_id"] != second.json()["request_id"]
+    other = post(stack, URL, {"user_id": "shared-ctx-3", **body, "k": 5})  # another context
+    assert other.status_code == 200 and _cache_hits(stack) == hits + 1

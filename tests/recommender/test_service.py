@@ -11,6 +11,7 @@ from recoengine.artifact import LoadedModel
 from recoengine.models.blend import DEFAULT_WEIGHTS
 from recoengine.serving import RecommendContext, RecommenderService
 from recoengine.serving.cache import TTLCache
+from recoengine.serving.view import CatalogView
 
 
 @pytest.fixture()
@@ -240,3 +241,54 @@ def test_serving_imports_no_web_layer_and_no_training() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_unseen_users_with_the_same_context_share_one_answer(service: RecommenderService) -> None:
+    context = RecommendContext(persona={"segment": "student"}, exclude=["x"])
+    first = service.recommend("new-user-a", 5, context)
+    second = service.recommend("new-user-b", 5, RecommendContext(**vars(context)))
+    assert not first.cached and second.cached
+    assert [i.item_id for i in second.items] == [i.item_id for i in first.items]
+    assert second.warnings == first.warnings == ["unknown item id 'x' in context.exclude ignored"]
+    # Any difference in the request is another entry: k, persona, features, exclusions.
+    for k, other in (
+        (6, context),
+        (5, RecommendContext(persona={"segment": "retiree"}, exclude=["x"])),
+        (5, RecommendContext(persona={"segment": "student"})),
+        (5, RecommendContext(persona={"segment": "student"}, exclude=["x"], features=["a"])),
+    ):
+        assert not service.recommend("new-user-c", k, other).cached
+    assert service.cache.stats()["hits"] == 1
+
+
+def test_unseen_users_with_events_and_known_users_keep_their_own_answers(
+    service: RecommenderService,
+) -> None:
+    shared = service.recommend("new-user-a", 5)
+    clicked = shared.items[0].item_id
+    personal = service.recommend("new-user-b", 5, recent_events=[clicked])
+    assert not personal.cached and clicked not in {i.item_id for i in personal.items}
+    # Their events did not enter the shared entry, nor did a known user's answer.
+    known = service.catalog.user_ids[0]
+    assert not service.recommend(known, 5).cached
+    again = service.recommend("new-user-c", 5)
+    assert again.cached and [i.item_id for i in again.items] == [i.item_id for i in shared.items]
+    # The same events from another new user are that user's alone: no entry is shared.
+    assert not service.recommend("new-user-d", 5, recent_events=[clicked]).cached
+
+
+def test_the_shared_entry_goes_with_a_catalog_update(service: RecommenderService) -> None:
+    shared = service.recommend("new-user-a", 5)
+    withdrawn = shared.items[0].item_id
+    trained = service.trained
+    view = CatalogView(
+        trained.loaded,
+        trained.item_index,
+        np.asarray([trained.item_index[withdrawn]], dtype=np.int32),
+        trained.new_items,
+        "update-1",
+    )
+    service.apply_catalog(view)
+    after = service.recommend("new-user-b", 5)
+    assert not after.cached and withdrawn not in {i.item_id for i in after.items}
+    assert service.recommend("new-user-c", 5).cached

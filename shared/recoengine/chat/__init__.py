@@ -9,11 +9,12 @@ configuration, with the product's metrics.
 from recoengine.chat.interpreter import Interpreter
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.recommender import RecentItems, Recommender, Suggestion
-from recoengine.chat.service import ChatLimits, ChatService, TurnResult
+from recoengine.chat.service import ChatLimits, ChatService, Delta, TurnResult
 
 __all__ = [
     "ChatLimits",
     "ChatService",
+    "Delta",
     "Interpreter",
     "PersonalityRouter",
     "RecentItems",

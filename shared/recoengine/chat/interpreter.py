@@ -7,14 +7,21 @@ shown last, a position must be a small integer, words reported as not understood
 in the user's message (so a model cannot put its own text into a reply), and sizes are capped.
 Anything malformed, and any failure or timeout of the call, falls back to the offline parser,
 which always runs first (it is cheap and gives the fallback and the language).
+
+The model is asked only when it could add something: the offline reading says when it is
+``confident`` (a greeting, small talk without a hint of a request, a request whose every
+word is understood), and then it is the answer, so a turn makes one model call (the reply)
+in the common case. ``Interpreter.read`` and ``understand_async`` return a ``Reading``: the
+understanding, the seconds spent waiting on the model, and whether the model was asked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from recoengine.chat.intents import (
@@ -66,8 +73,13 @@ def validate_slots(
     vocabulary: Iterable[str],
     previous_titles: Sequence[str],
     offline: Understanding,
+    previous_features: Sequence[str] = (),
+    previous_match: str = "all",
 ) -> Understanding:
-    """The model's slots, checked against the catalogue and the conversation."""
+    """The model's slots, checked against the catalogue and the conversation. When the
+    offline reading found a follow-up that refines the previous request ("also with some
+    comedy"), the model's genres change ``previous_features`` the same way: the model is
+    asked about the message alone, so its genres are the change, not the whole filter."""
     if not isinstance(raw, dict):
         raise InvalidSlots("the answer is not an object")
     try:
@@ -125,6 +137,14 @@ def validate_slots(
     if intent is Intent.MORE_LIKE and anchor_title is not None:
         ordinal = None
     recommending = intent in (Intent.RECOMMEND, Intent.MORE_LIKE, Intent.SOMETHING_ELSE)
+    refined = offline.refined and intent in (Intent.RECOMMEND, Intent.SOMETHING_ELSE)
+    if refined:
+        refused = {t.lower() for t in excluded}
+        kept = [f for f in previous_features if f.lower() not in refused]
+        have = {f.lower() for f in kept}
+        wanted = [*kept, *(t for t in wanted if t.lower() not in have)]
+        if previous_match == "any":
+            match = "any"
     return Understanding(
         intent=intent,
         topic=topic_of(intent),
@@ -137,45 +157,103 @@ def validate_slots(
         language=language,
         dangling=dangling,
         source="model",
+        refined=refined,
     )
 
 
-class Interpreter:
-    """The chat's understanding step: the offline parser, or a model validated against it."""
+@dataclass(frozen=True)
+class Reading:
+    """One message understood. ``waited`` is the time spent on the model (0 when it was not
+    asked), which the engine's latency metric leaves out as it does for replies;
+    ``model_called`` says whether the model was asked (a call that failed was still made:
+    it counts in the model calls per turn)."""
 
-    def __init__(self, extractor: SlotExtractor | None = None) -> None:
+    what: Understanding
+    waited: float = 0.0
+    model_called: bool = False
+
+    @property
+    def understood_by(self) -> str:
+        """Who understood the message, for the access log's ``chat_understanding``:
+        ``model``; ``fallback`` (the model was asked and failed: the parser answered); or
+        ``offline`` (no model configured, or the parser's reading was confident)."""
+        if self.what.source == "model":
+            return "model"
+        return "fallback" if self.model_called else "offline"
+
+
+class Interpreter:
+    """The chat's understanding step: the offline parser, and a model validated against it
+    when one is configured and the parser's reading is not ``confident``.
+
+    ``gate=False`` asks the model about every message (issue 13's behaviour, kept for
+    comparisons). ``model_calls``, ``gated`` and ``failures`` count, per instance, the calls
+    made, the messages the parser answered alone although a model was configured, and the
+    calls that fell back to the parser."""
+
+    def __init__(self, extractor: SlotExtractor | None = None, *, gate: bool = True) -> None:
         self.extractor = extractor
+        self.gate = gate
         self.failures = 0
+        self.model_calls = 0
+        self.gated = 0
 
     @property
     def name(self) -> str:
         return "offline" if self.extractor is None else f"model:{self.extractor.name}"
 
-    def understand(
-        self, message: str, vocabulary: Iterable[str], previous_titles: Sequence[str]
-    ) -> tuple[Understanding, float]:
-        """The understanding and the seconds spent waiting for the model (0 offline), so the
-        engine's latency metric can leave the model call out, as it does for replies."""
-        offline = understand(message, vocabulary, previous_titles)
+    def _offline(
+        self,
+        message: str,
+        vocabulary: Iterable[str],
+        previous_titles: Sequence[str],
+        previous_features: Sequence[str],
+        previous_match: str,
+    ) -> tuple[Understanding, SlotRequest | None]:
+        """The parser's reading, and the request to send the model (None: do not ask)."""
+        offline = understand(
+            message, vocabulary, previous_titles, previous_features, previous_match
+        )
         if self.extractor is None:
-            return offline, 0.0
+            return offline, None
+        if self.gate and offline.confident:
+            self.gated += 1
+            return offline, None
+        self.model_calls += 1
         vocab = tuple(sorted(vocabulary))
-        started = time.perf_counter()
-        try:
-            raw = self.extractor.extract(
-                SlotRequest(message, vocab, tuple(previous_titles), offline.language)
-            )
-        except Exception as exc:  # a failed or slow model call: understood offline
+        return offline, SlotRequest(message, vocab, tuple(previous_titles), offline.language)
+
+    def _settle(
+        self,
+        raw: object,
+        error: BaseException | None,
+        message: str,
+        vocabulary: Iterable[str],
+        previous_titles: Sequence[str],
+        offline: Understanding,
+        previous_features: Sequence[str],
+        previous_match: str,
+    ) -> Understanding:
+        """The model's answer validated, or the parser's reading when the call failed or
+        the answer does not hold up (logged with ``understanding_fallback``)."""
+        if error is not None:  # a failed or slow model call: understood offline
             self.failures += 1
             log.warning(
                 "slot extraction failed, understanding offline: %s",
-                f"{type(exc).__name__}: {str(exc)[:200]}",
+                f"{type(error).__name__}: {str(error)[:200]}",
                 extra={"json_fields": {"understanding_fallback": True}},
             )
-            return offline, time.perf_counter() - started
-        waited = time.perf_counter() - started
+            return offline
         try:
-            return validate_slots(raw, message, vocabulary, previous_titles, offline), waited
+            return validate_slots(
+                raw,
+                message,
+                vocabulary,
+                previous_titles,
+                offline,
+                previous_features,
+                previous_match,
+            )
         except InvalidSlots as exc:
             self.failures += 1
             log.warning(
@@ -183,4 +261,91 @@ class Interpreter:
                 exc,
                 extra={"json_fields": {"understanding_fallback": True}},
             )
-            return replace(offline, source="offline"), waited
+            return replace(offline, source="offline")
+
+    def read(
+        self,
+        message: str,
+        vocabulary: Iterable[str],
+        previous_titles: Sequence[str],
+        previous_features: Sequence[str] = (),
+        previous_match: str = "all",
+    ) -> Reading:
+        """The message understood, blocking on the model when it is asked."""
+        offline, request = self._offline(
+            message, vocabulary, previous_titles, previous_features, previous_match
+        )
+        if request is None or self.extractor is None:
+            return Reading(offline)
+        started = time.perf_counter()
+        raw: object = None
+        error: BaseException | None = None
+        try:
+            raw = self.extractor.extract(request)
+        except Exception as exc:
+            error = exc
+        waited = time.perf_counter() - started
+        what = self._settle(
+            raw,
+            error,
+            message,
+            vocabulary,
+            previous_titles,
+            offline,
+            previous_features,
+            previous_match,
+        )
+        return Reading(what, waited, model_called=True)
+
+    def understand(
+        self,
+        message: str,
+        vocabulary: Iterable[str],
+        previous_titles: Sequence[str],
+        previous_features: Sequence[str] = (),
+        previous_match: str = "all",
+    ) -> tuple[Understanding, float]:
+        """``read`` as (understanding, seconds waited on the model), the shape the
+        synchronous turn has always used."""
+        reading = self.read(message, vocabulary, previous_titles, previous_features, previous_match)
+        return reading.what, reading.waited
+
+    async def understand_async(
+        self,
+        message: str,
+        vocabulary: Iterable[str],
+        previous_titles: Sequence[str],
+        previous_features: Sequence[str] = (),
+        previous_match: str = "all",
+    ) -> Reading:
+        """``read`` for the event loop: the model's ``extract_async`` is awaited (an
+        extractor without one runs its ``extract`` in a worker thread). The parser runs
+        inline: it is CPU-only and takes well under a millisecond."""
+        offline, request = self._offline(
+            message, vocabulary, previous_titles, previous_features, previous_match
+        )
+        if request is None or self.extractor is None:
+            return Reading(offline)
+        started = time.perf_counter()
+        raw: object = None
+        error: BaseException | None = None
+        try:
+            extract_async = getattr(self.extractor, "extract_async", None)
+            if extract_async is not None:
+                raw = await extract_async(request)
+            else:
+                raw = await asyncio.to_thread(self.extractor.extract, request)
+        except Exception as exc:  # cancellation is no failure: it propagates
+            error = exc
+        waited = time.perf_counter() - started
+        what = self._settle(
+            raw,
+            error,
+            message,
+            vocabulary,
+            previous_titles,
+            offline,
+            previous_features,
+            previous_match,
+        )
+        return Reading(what, waited, model_called=True)

@@ -59,6 +59,17 @@ class Lexicon:
     particles: tuple[str, ...]
     placeholders: frozenset[str]  # catalogue tokens that mean "no genre" ("unknown")
     notes: dict[str, Any] = field(default_factory=dict)
+    # A negation governs the genres after it in its clause ("a film that isn't romantic"):
+    # at most ``scope_words`` words on, up to a breaker ("but", a comma); a genre joined to a
+    # negated one by a chain marker ("not horror or thriller") is negated too.
+    scope_words: int = 5
+    scope_breakers: frozenset[str] = frozenset()
+    connectors: frozenset[str] = frozenset()
+    chain_markers: frozenset[str] = frozenset()
+    not_negating: tuple[re.Pattern[str], ...] = ()  # "why not", "don't you have ..."
+    refine_add: tuple[re.Pattern[str], ...] = ()  # "also", "too": add to the last request
+    refine_keep: tuple[re.Pattern[str], ...] = ()  # "same but", "this time": keep the rest
+    request_hints: tuple[re.Pattern[str], ...] = ()  # words that may hide a request
 
     def note(self, key: str, **values: object) -> str:
         template = self.notes.get(key)
@@ -103,6 +114,14 @@ def parse_lexicon(data: Mapping[str, Any], source: str) -> Lexicon:
             re.compile(p) for p in _strings(data.get("ordinal_patterns", []), source)
         )
         negations = dict(data.get("negations", {}))
+        refine = dict(data.get("refine", {}))
+
+        def patterns(raw: Any, where: str) -> tuple[re.Pattern[str], ...]:
+            return tuple(re.compile(p) for p in _strings(raw, f"{source}: {where}"))
+
+        def lowered(raw: Any, where: str) -> frozenset[str]:
+            return frozenset(w.lower() for w in _strings(raw, f"{source}: {where}"))
+
         return Lexicon(
             language=language,
             concepts=concepts,
@@ -123,6 +142,14 @@ def parse_lexicon(data: Mapping[str, Any], source: str) -> Lexicon:
                 sorted(_strings(data.get("particles", []), source), key=len, reverse=True)
             ),
             notes=dict(data.get("notes", {})),
+            scope_words=int(negations.get("scope_words", 5)),
+            scope_breakers=lowered(negations.get("scope_breakers", []), "scope_breakers"),
+            connectors=lowered(negations.get("connectors", []), "connectors"),
+            chain_markers=lowered(negations.get("chain_markers", []), "chain_markers"),
+            not_negating=patterns(negations.get("not_negating", []), "not_negating"),
+            refine_add=patterns(refine.get("add", []), "refine.add"),
+            refine_keep=patterns(refine.get("keep", []), "refine.keep"),
+            request_hints=patterns(data.get("request_hints", []), "request_hints"),
         )
     except (KeyError, TypeError, ValueError, re.error) as exc:
         raise ConfigError(f"{source}: bad vocabulary file: {exc}") from None
@@ -142,6 +169,66 @@ def load_lexicons(directory: str = str(VOCABULARY_DIR)) -> tuple[Lexicon, ...]:
         raise ConfigError(f"{directory}: no vocabulary files")
     found.sort(key=lambda lex: lex.language != DEFAULT_LANGUAGE)
     return tuple(found)
+
+
+@cache
+def common_words(
+    language: str = DEFAULT_LANGUAGE, directory: str = str(VOCABULARY_DIR)
+) -> frozenset[str]:
+    """A language's common words (``vocabulary/words/<language>.json``, space-separated), which
+    are never taken for a misspelt genre: "prime" stays "prime", not "crime". Loaded the first
+    time a message has a word the catalogue does not know, once per process."""
+    path = Path(directory) / "words" / f"{language}.json"
+    if not path.exists():
+        return frozenset()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return frozenset(str(data["words"]).split())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: bad word list: {exc}") from None
+
+
+def edit_distance(a: str, b: str, bound: int) -> int:
+    """Optimal-string-alignment distance (insert, delete, substitute, swap two neighbours),
+    or ``bound + 1`` as soon as it must exceed ``bound`` (typos are one or two edits)."""
+    if abs(len(a) - len(b)) > bound:
+        return bound + 1
+    before: list[int] | None = None
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
+            if (
+                before is not None
+                and i > 1
+                and j > 1
+                and a[i - 1] == b[j - 2]
+                and a[i - 2] == b[j - 1]
+            ):
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > bound:
+            return bound + 1
+        before, row = row, current
+    return row[-1]
+
+
+def _deletions(word: str, depth: int) -> set[str]:
+    """``word`` with up to ``depth`` letters deleted, itself included."""
+    found = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found |= frontier
+    return found
+
+
+def typo_bound(length: int) -> int:
+    """Edits a misspelt word of this length may be away from the word meant: none below 4
+    letters (too many real words are one edit apart: "war", "was", "car"), one up to 7,
+    two from 8 ("documentry", "sciencefction")."""
+    return 0 if length < 4 else 1 if length <= 7 else 2
 
 
 def lexicon_for(language: str, directory: str = str(VOCABULARY_DIR)) -> Lexicon:
@@ -172,6 +259,7 @@ def _plurals(phrase: str) -> Iterable[str]:
 
 
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9'’\-]*")
+_PART = re.compile(r"[a-z0-9][a-z0-9'’]*")
 
 
 @dataclass(frozen=True)
@@ -201,6 +289,21 @@ class PhraseIndex(Generic[V]):
                     self.words.setdefault(key, value)
         self.hangul.sort(key=lambda pv: len(pv[0]), reverse=True)
         self.longest = max((len(k) for k in self.words), default=0)
+        self.starts = frozenset(k[0] for k in self.words)
+
+    def _tokens(self, text: str) -> list[tuple[int, int, str]]:
+        """The message's words; a hyphenated word no phrase starts with is split into its
+        parts, so "non-horror" and "romance-free" still name their genre."""
+        tokens: list[tuple[int, int, str]] = []
+        for m in _TOKEN.finditer(text):
+            word = m.group(0).strip("'’-")
+            if "-" in word and (word,) not in self.words and word not in self.starts:
+                at = m.start() + m.group(0).index(word)
+                for part in _PART.finditer(word):
+                    tokens.append((at + part.start(), at + part.end(), part.group(0)))
+            else:
+                tokens.append((m.start(), m.end(), word))
+        return tokens
 
     def find(self, text: str) -> list[Found[V]]:
         found: list[Found[V]] = []
@@ -215,7 +318,7 @@ class PhraseIndex(Generic[V]):
                         found.append(Found(at, end, value))
                     at = text.find(phrase, end)
         if self.words:
-            tokens = [(m.start(), m.end(), m.group(0).strip("'’-")) for m in _TOKEN.finditer(text)]
+            tokens = self._tokens(text)
             i = 0
             while i < len(tokens):
                 for n in range(min(self.longest, len(tokens) - i), 0, -1):
@@ -276,10 +379,69 @@ class CatalogMatcher:
                 add(phrase, Target((token,) if token else (), (concept,)))
         self.targets = targets
         self.index: PhraseIndex[Target] = PhraseIndex(targets)
+        # A genre said by its own name: a catalogue token, a concept, a language's name for
+        # it (with plurals): "comedies", "sci fi", "코미디"; not "funny" or "kids".
+        plain = {*self.vocabulary, *self.concept_token}
+        plain |= {n for lex in lexicons for n in lex.names.values()}
+        self.plain_names = frozenset(
+            normal_token(form) for name in plain for form in _plurals(name.lower())
+        )
+        self._typo_forms: dict[str, list[tuple[str, Target]]] | None = None
+        self._corrections: dict[str, Target | None] = {}
+
+    def _typo_index(self) -> dict[str, list[tuple[str, Target]]]:
+        """The catalogue's tokens and the lexicons' Latin phrases as one word each ("sci fi"
+        -> "scifi"), indexed under every form with up to two letters deleted (symmetric
+        deletion): a misspelt word finds its candidates by its own deletions, so only a few
+        are compared letter by letter. Built the first time a word needs correcting."""
+        if self._typo_forms is None:
+            index: dict[str, list[tuple[str, Target]]] = {}
+            seen: set[str] = set()
+            for phrase, target in self.targets.items():
+                form = normal_token(phrase)
+                if len(form) < 4 or not form.isalpha() or _HANGUL.search(form) or form in seen:
+                    continue
+                seen.add(form)
+                for variant in _deletions(form, 2):  # the largest typo_bound
+                    index.setdefault(variant, []).append((form, target))
+            self._typo_forms = index
+        return self._typo_forms
+
+    def correct(self, word: str) -> Target | None:
+        """What a misspelt word stands for ("horor" -> horror, "documentry" -> documentary):
+        the catalogue token or lexicon phrase within ``typo_bound`` edits, when exactly one
+        meaning is that close. Callers pass only words that are not known words themselves
+        (``common_words``, filler), so a real word is never turned into a genre."""
+        form = normal_token(word)
+        if form in self._corrections:
+            return self._corrections[form]
+        bound = typo_bound(len(form))
+        found: Target | None = None
+        if bound and form.isascii() and form.isalpha():
+            best = bound + 1
+            meanings: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+            index = self._typo_index()
+            candidates = {c for v in _deletions(form, bound) for c in index.get(v, ())}
+            for candidate, target in sorted(candidates, key=lambda c: c[0]):
+                d = edit_distance(form, candidate, bound)
+                if d < best:
+                    best, found, meanings = d, target, set()
+                if d == best and d <= bound:
+                    meanings.add((target.tokens, target.concepts))
+            if len(meanings) != 1:  # nothing close, or close to two meanings: no guess
+                found = None
+        if len(self._corrections) < 4096:
+            self._corrections[form] = found
+        return found
 
     def find(self, text: str) -> list[Found[Target]]:
         """The phrases of this catalogue in a lower-cased, whitespace-collapsed message."""
         return self.index.find(text)
+
+    def plainly_named(self, said: str, target: Target) -> bool:
+        """Whether ``said`` names its genres plainly (their own names, or a phrase naming
+        several: "rom-com"), rather than through a word that may mean something else."""
+        return len(target.tokens) > 1 or normal_token(said) in self.plain_names
 
     def display(self, token: str, language: str) -> str:
         """A token as the reply names it: the concept's name in that language, else the token."""

@@ -13,21 +13,28 @@ summary or the list of items already shown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from recoengine.chat.intents import RECOMMENDATION_INTENTS, Understanding
-from recoengine.chat.interpreter import Interpreter
-from recoengine.chat.memory import build_context, fold, stored_summary_chars, summarize_turn
-from recoengine.chat.personalities import PersonalityRouter
+from recoengine.chat.interpreter import Interpreter, Reading
+from recoengine.chat.memory import (
+    Context,
+    build_context,
+    fold,
+    stored_summary_chars,
+    summarize_turn,
+)
+from recoengine.chat.personalities import PersonalityRouter, Routing
 from recoengine.chat.picking import Picker, Picks, engine_down_note
 from recoengine.chat.recommender import RecentItems, Recommender, Suggestion
 from recoengine.chat.turn_cache import TurnCache
-from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem
+from recoengine.llm.base import Completion, LanguageModel, Prompt, PromptItem, ReplyStream
 from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.model import (
     RecommendedItem,
@@ -73,17 +80,41 @@ class TurnResult:
     notes: tuple[str, ...] = ()
     understood: dict[str, Any] | None = None
     understood_by: str = "offline"  # "model", "fallback" (the model failed) or "offline"
+    # Telemetry (log fields and metrics, not the answer): calls that reached the model
+    # (understanding and reply, retries included), the reply's tokens as the model counted
+    # them, and seconds from the turn's start until reply text existed (streamed: the first
+    # delta; whole: the reply).
+    model_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    first_token_seconds: float | None = None
+    streamed: bool = False  # asked as a stream (stream_turn)
 
-    def log_fields(self) -> dict[str, str]:
-        """The turn's access-log fields, counted per revision by the ``chat_turns`` log-based
-        metric (chat's fallback rates, which the canary's rollback rules judge): who wrote the
-        reply and who understood the message, each ``model``, ``fallback`` (the configured
-        model failed and the offline part stood in) or ``offline`` (configured so)."""
+    @property
+    def reply_by(self) -> str:
+        """``model``, ``fallback`` (the configured model failed; the offline text stood in)
+        or ``offline`` (configured so)."""
         if self.fallback:
-            reply = "fallback"
-        else:
-            reply = "offline" if self.responder == OfflineResponder.name else "model"
-        return {"chat_reply": reply, "chat_understanding": self.understood_by}
+            return "fallback"
+        return "offline" if self.responder == OfflineResponder.name else "model"
+
+    def log_fields(self) -> dict[str, Any]:
+        """The turn's access-log fields, for log-based metrics per revision: ``chat_turns``
+        counts turns by who wrote the reply and who understood the message (chat's fallback
+        rates, which the canary's rollback rules judge), each ``model``, ``fallback`` or
+        ``offline``; the numbers give distributions of model calls, tokens and the time to
+        the first token per turn."""
+        fields: dict[str, Any] = {
+            "chat_reply": self.reply_by,
+            "chat_understanding": self.understood_by,
+            "chat_model_calls": self.model_calls,
+            "chat_tokens_in": self.tokens_in,
+            "chat_tokens_out": self.tokens_out,
+        }
+        if self.first_token_seconds is not None:
+            fields["chat_first_token_seconds"] = round(self.first_token_seconds, 4)
+        fields["chat_streamed"] = self.streamed
+        return fields
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -122,9 +153,12 @@ class ChatService:
         interpreter: Interpreter | None = None,
         *,
         events: RecentItems | None = None,
+        on_turn: Callable[[TurnResult], None] | None = None,
     ) -> None:
         """``events`` reads what the user just did; the wiring passes the reader the recommend
-        function uses (one breaker for both). Without one, a reader over ``store`` is made."""
+        function uses (one breaker for both). Without one, a reader over ``store`` is made.
+        ``on_turn`` sees every saved turn (the wiring's metrics and access-log fields)."""
+        self.on_turn = on_turn
         self.interpreter = interpreter if interpreter is not None else Interpreter()
         self.events: RecentItems = events if events is not None else _events_of(store)
         self.store = store
@@ -213,39 +247,66 @@ class ChatService:
             return Picks((), notes=(engine_down_note(what.language),))
 
     # -- the turn --------------------------------------------------------------------
+    # One flow, three ways to run it: ``turn`` (sync), ``turn_async`` and ``stream_turn``
+    # (the event loop). The steps are shared: ``_open`` and ``_prepare`` and ``_finish`` do
+    # the store's I/O and the CPU-bound engine (called through ``asyncio.to_thread`` from the
+    # loop, since the stores' clients are sync), and the model is asked in between — sync
+    # (``generate``), async (``generate_async``) or as a stream (``stream``).
     def _stored_turns(self, session: Session) -> list[Turn]:
         """The turns the context window may use, from the store (none yet: no read)."""
         if not session.turns:
             return []
         return self.store.recent_turns(session.session_id, self.fetch_turns, total=session.turns)
 
-    def turn(self, user_id: str, message: str, session_id: str | None = None) -> TurnResult:
+    def _open(self, user_id: str, message: str, session_id: str | None) -> _Opened:
+        """The session and its window. A new conversation's session is created only when
+        its first turn is saved (``_finish``), so a turn that never completes (a client
+        that left mid-stream) leaves nothing behind."""
         started = time.perf_counter()
+        session: Session | None = None
         if session_id:
             session = self.owned_session(session_id, user_id)
             turns = self.cache.get(session.session_id, session.turns, utcnow())
             if turns is None:
                 turns = self._stored_turns(session)
+            state = session.state
         else:
-            session = self.store.create(user_id)
-            turns = []
-        state = session.state
-        vocabulary = self._vocabulary()
-        what, understand_seconds = self.interpreter.understand(
-            message, vocabulary, [i.title for i in state.last_items]
+            turns, state = [], SessionState()
+        return _Opened(started, user_id, message, session, turns, state, self._vocabulary())
+
+    def _understanding(self, opened: _Opened) -> Reading:
+        state = opened.state
+        return self.interpreter.read(
+            opened.message,
+            opened.vocabulary,
+            [i.title for i in state.last_items],
+            state.last_features,
+            state.last_match,
         )
-        if self.interpreter.extractor is None:
-            understood_by = "offline"
-        else:
-            understood_by = "model" if what.source == "model" else "fallback"
+
+    async def _understanding_async(self, opened: _Opened) -> Reading:
+        """The message understood without holding a thread while a model reads it (the
+        parser runs inline: well under a millisecond)."""
+        state = opened.state
+        return await self.interpreter.understand_async(
+            opened.message,
+            opened.vocabulary,
+            [i.title for i in state.last_items],
+            state.last_features,
+            state.last_match,
+        )
+
+    def _prepare(self, opened: _Opened, reading: Reading) -> _Prepared:
+        """Route, pick, build the context and the prompt: everything the model needs."""
+        what, state, message = reading.what, opened.state, opened.message
         routing = self.router.route(what, message, state.personality, state.topic)
         picks = (
-            self._picks(user_id, what, state, vocabulary)
+            self._picks(opened.user_id, what, state, opened.vocabulary)
             if what.intent in RECOMMENDATION_INTENTS
             else None
         )
         context = build_context(
-            turns,
+            opened.turns,
             state.summary,
             state.summarized_through,
             budget_chars=self.limits.budget_chars,
@@ -266,27 +327,39 @@ class ChatService:
             else (),
             anchor=picks.anchor if picks else "",
             notes=picks.notes if picks else (),
-            turn=session.turns + 1,
+            turn=(opened.session.turns if opened.session else 0) + 1,
             language=what.language,
         )
-        model_started = time.perf_counter()
+        return _Prepared(opened, reading, routing, picks, context, prompt)
+
+    def _generate(self, prompt: Prompt) -> Completion:
         try:
-            completion: Completion = self.model.generate(prompt)
+            return self.model.generate(prompt)
         except Exception as exc:  # adapters answer failures themselves; this is a safety net
-            log.warning(
-                "language model raised, answering offline: %s",
-                exc,
-                extra={"json_fields": {"fallback": True}},
-            )
-            offline = OfflineResponder().generate(prompt)
-            completion = replace(offline, fallback=True, error=type(exc).__name__)
-        model_seconds = time.perf_counter() - model_started + understand_seconds
-        unsaid = [n for n in prompt.notes if n not in completion.text]
-        if unsaid:  # a model that left a note out: the reply still says it
-            completion = replace(completion, text=f"{completion.text}\n\n{' '.join(unsaid)}")
+            return _model_raised(prompt, exc)
+
+    async def _generate_async(self, prompt: Prompt) -> Completion:
+        try:
+            return await self.model.generate_async(prompt)
+        except Exception as exc:  # adapters answer failures themselves; this is a safety net
+            return _model_raised(prompt, exc)
+
+    def _finish(
+        self,
+        prepared: _Prepared,
+        completion: Completion,
+        first_token: float,
+        streamed: bool = False,
+    ) -> TurnResult:
+        """Save the turn (one atomic append; a new conversation's session is created here)
+        and answer. ``completion.text`` is the whole reply, notes included."""
+        opened, picks, persona = prepared.opened, prepared.picks, prepared.routing.personality
+        context, routing = prepared.context, prepared.routing
         shown = tuple(s.item_id for s in picks.items) if picks else ()
         line = summarize_turn(
-            message, completion.text, recommended=[s.title for s in picks.items] if picks else ()
+            opened.message,
+            completion.text,
+            recommended=[s.title for s in picks.items] if picks else (),
         )
         store_max = stored_summary_chars(
             self.limits.summary_max_chars, self.limits.max_window_turns
@@ -315,21 +388,27 @@ class ChatService:
                     )
             return new
 
+        session = opened.session
+        if session is None:
+            session = self.store.create(opened.user_id)
         saved, turn = self.store.append_turn(
             session.session_id,
-            message,
+            opened.message,
             completion.text,
             persona.name,
             update,
             fallback=completion.fallback,
             expected=session,
-            intent=what.intent.value,
+            intent=prepared.reading.what.intent.value,
             items=shown,
         )
-        self.cache.appended(session.session_id, turns, turn, session.turns)
+        self.cache.appended(session.session_id, opened.turns, turn, session.turns)
+        model_seconds = prepared.reading.waited + prepared.model_seconds
         if self.observe_engine is not None:
-            self.observe_engine(max(0.0, time.perf_counter() - started - model_seconds))
-        return TurnResult(
+            self.observe_engine(max(0.0, time.perf_counter() - opened.started - model_seconds))
+        what = prepared.reading.what
+        model_calls = completion.attempts + (1 if prepared.reading.model_called else 0)
+        result = TurnResult(
             session_id=saved.session_id,
             reply=completion.text,
             personality=persona.name,
@@ -342,8 +421,156 @@ class ChatService:
             language=what.language,
             notes=picks.notes if picks else (),
             understood=_understood(what, picks) if picks is not None else None,
-            understood_by=understood_by,
+            understood_by=prepared.reading.understood_by,
+            model_calls=model_calls,
+            tokens_in=completion.tokens_in,
+            tokens_out=completion.tokens_out,
+            first_token_seconds=first_token,
+            streamed=streamed,
         )
+        if self.on_turn is not None:
+            self.on_turn(result)
+        return result
+
+    def turn(self, user_id: str, message: str, session_id: str | None = None) -> TurnResult:
+        opened = self._open(user_id, message, session_id)
+        prepared = self._prepare(opened, self._understanding(opened))
+        model_started = time.perf_counter()
+        completion = with_notes(self._generate(prepared.prompt), prepared.prompt.notes)
+        prepared.model_seconds = time.perf_counter() - model_started
+        return self._finish(prepared, completion, time.perf_counter() - opened.started)
+
+    async def turn_async(
+        self, user_id: str, message: str, session_id: str | None = None
+    ) -> TurnResult:
+        """``turn`` on the event loop: the store and the engine in threads, the model
+        awaited (no thread waits on it)."""
+        opened = await asyncio.to_thread(self._open, user_id, message, session_id)
+        reading = await self._understanding_async(opened)
+        prepared = await asyncio.to_thread(self._prepare, opened, reading)
+        model_started = time.perf_counter()
+        completion = await self._generate_async(prepared.prompt)
+        completion = with_notes(completion, prepared.prompt.notes)
+        prepared.model_seconds = time.perf_counter() - model_started
+        first_token = time.perf_counter() - opened.started
+        return await _saved(asyncio.to_thread(self._finish, prepared, completion, first_token))
+
+    async def stream_turn(
+        self, user_id: str, message: str, session_id: str | None = None
+    ) -> AsyncIterator[Delta | TurnResult]:
+        """The turn with its reply streamed: ``Delta``s as the model writes, then the
+        ``TurnResult`` (its ``reply`` is the deltas joined).
+
+        The client's errors (an unknown session) raise before anything is yielded. A model
+        failure before the first chunk streams the fallback reply; after it, the fallback
+        text is the last delta (``fallback`` true); notes the model left out come as a last
+        delta too. The turn is saved once, after the reply is complete: a consumer that
+        stops early (a client gone mid-stream) leaves no turn, no state change, and for a
+        new conversation no session. A save that began completes even if the consumer
+        leaves during it."""
+        opened = await asyncio.to_thread(self._open, user_id, message, session_id)
+        reading = await self._understanding_async(opened)
+        prepared = await asyncio.to_thread(self._prepare, opened, reading)
+        model_started = time.perf_counter()
+        first_token: float | None = None
+        reply = self._stream(prepared.prompt)
+        try:
+            async for text in reply:
+                if first_token is None:
+                    first_token = time.perf_counter() - opened.started
+                yield Delta(text)
+        finally:
+            await reply.aclose()
+        prepared.model_seconds = time.perf_counter() - model_started
+        completion = reply.completion
+        assert completion is not None  # the stream ran to its end
+        unsaid = unsaid_notes(completion.text, prepared.prompt.notes)
+        if unsaid:
+            yield Delta(unsaid)
+            completion = replace(completion, text=completion.text + unsaid)
+        if first_token is None:
+            first_token = time.perf_counter() - opened.started
+        yield await _saved(asyncio.to_thread(self._finish, prepared, completion, first_token, True))
+
+    def _stream(self, prompt: Prompt) -> ReplyStream:
+        """The model's reply stream, with the adapter safety net: a model that raises
+        instead of answering its fallback still ends the reply with one."""
+        return ReplyStream(_guarded(self.model, prompt))
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of a streamed reply, in the order written; the pieces joined are the reply."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class _Opened:
+    started: float
+    user_id: str
+    message: str
+    session: Session | None  # None: a new conversation, created when its turn is saved
+    turns: list[Turn]
+    state: SessionState
+    vocabulary: frozenset[str]
+
+
+@dataclass
+class _Prepared:
+    opened: _Opened
+    reading: Reading
+    routing: Routing
+    picks: Picks | None
+    context: Context
+    prompt: Prompt
+    model_seconds: float = 0.0
+
+
+def unsaid_notes(text: str, notes: Sequence[str]) -> str:
+    """The notes a reply left out, as the text to append to it ("" when all were said)."""
+    unsaid = [n for n in notes if n not in text]
+    return f"\n\n{' '.join(unsaid)}" if unsaid else ""
+
+
+def with_notes(completion: Completion, notes: Sequence[str]) -> Completion:
+    """A model that left a note out: the reply still says it."""
+    unsaid = unsaid_notes(completion.text, notes)
+    return replace(completion, text=completion.text + unsaid) if unsaid else completion
+
+
+def _model_raised(prompt: Prompt, exc: Exception) -> Completion:
+    log.warning(
+        "language model raised, answering offline: %s",
+        exc,
+        extra={"json_fields": {"fallback": True}},
+    )
+    offline = OfflineResponder().generate(prompt)
+    return replace(offline, fallback=True, error=type(exc).__name__)
+
+
+async def _guarded(model: LanguageModel, prompt: Prompt) -> AsyncIterator[str | Completion]:
+    sent = False
+    try:
+        reply = model.stream(prompt)
+        try:
+            async for text in reply:
+                sent = sent or bool(text)
+                yield text
+        finally:
+            await reply.aclose()
+        assert reply.completion is not None
+        yield reply.completion
+    except Exception as exc:  # adapters answer failures themselves; this is a safety net
+        failed = _model_raised(prompt, exc)
+        yield f"\n\n{failed.text}" if sent else failed.text
+        yield failed
+
+
+async def _saved(save: Awaitable[TurnResult]) -> TurnResult:
+    """A save that began runs to its end even if the awaiting task is cancelled (the
+    client left): the turn is then in the session, as its reply was complete."""
+    return await asyncio.shield(save)
 
 
 def _events_of(store: SessionStore) -> RecentItems:

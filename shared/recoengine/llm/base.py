@@ -1,14 +1,17 @@
 """What the chat engine asks a language model, and what it gets back.
 
 The engine builds a ``Prompt`` (personality, bounded context, the engine's recommendations);
-any ``LanguageModel`` answers it with a ``Completion``. A model never raises for an upstream
-failure: it answers with a fallback completion (``fallback=True``), so a turn never fails
-because the model is down.
+any ``LanguageModel`` answers it with a ``Completion``, whole (``generate``, and
+``generate_async`` for the event loop) or as it is written (``stream``: a ``ReplyStream`` of
+text chunks whose ``completion`` is known once it ends). A model never raises for an upstream
+failure: it answers with a fallback completion (``fallback=True``) — streamed, the fallback
+text is its last chunk — so a turn never fails because the model is down.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 
@@ -38,11 +41,58 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Completion:
+    """A whole reply. ``attempts`` counts the calls that reached the model (0 for the offline
+    responder); ``tokens_in``/``tokens_out`` are the model's own usage counts, when it said."""
+
     text: str
     model: str
     fallback: bool = False
     error: str | None = None
     attempts: int = 1
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+class ReplyStream:
+    """A reply as the model writes it: iterate for its text chunks; once they end,
+    ``completion`` describes the whole reply, with ``text`` exactly the chunks joined.
+
+    ``source`` yields the chunks, then one ``Completion`` (its text is ignored: the joined
+    chunks are the reply, so what a client was streamed and what is saved cannot differ).
+    ``aclose`` stops the model call (a client that went away)."""
+
+    def __init__(self, source: AsyncIterator[str | Completion]) -> None:
+        self._source = source
+        self._parts: list[str] = []
+        self.completion: Completion | None = None
+
+    def __aiter__(self) -> ReplyStream:
+        return self
+
+    async def __anext__(self) -> str:
+        if self.completion is not None:
+            raise StopAsyncIteration
+        item = await self._source.__anext__()
+        if isinstance(item, Completion):
+            self.completion = replace(item, text="".join(self._parts))
+            raise StopAsyncIteration
+        self._parts.append(item)
+        return item
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _whole(completion: Completion) -> AsyncIterator[str | Completion]:
+    yield completion.text
+    yield completion
+
+
+def whole_reply(completion: Completion) -> ReplyStream:
+    """A reply that exists whole already, as a stream of one chunk."""
+    return ReplyStream(_whole(completion))
 
 
 @runtime_checkable
@@ -50,6 +100,10 @@ class LanguageModel(Protocol):
     name: str
 
     def generate(self, prompt: Prompt) -> Completion: ...
+
+    async def generate_async(self, prompt: Prompt) -> Completion: ...
+
+    def stream(self, prompt: Prompt) -> ReplyStream: ...
 
     def describe(self) -> dict[str, object]: ...
 
@@ -73,3 +127,5 @@ class SlotExtractor(Protocol):
     name: str
 
     def extract(self, request: SlotRequest) -> object: ...
+
+    async def extract_async(self, request: SlotRequest) -> object: ...

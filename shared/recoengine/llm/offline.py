@@ -10,11 +10,12 @@ engine adds (a dropped word, a filter that ran out, a position past the list) is
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from recoengine.llm.base import Completion, Prompt
+from recoengine.llm.base import Completion, Prompt, ReplyStream
 
 REPLIES_FILE = Path(__file__).with_name("replies.json")
 
@@ -84,4 +85,36 @@ class OfflineResponder:
 
     def generate(self, prompt: Prompt) -> Completion:
         marker = texts(prompt.language)["marker"]
-        return Completion(f"{marker} {self.body(prompt)}", self.name)
+        return Completion(f"{marker} {self.body(prompt)}", self.name, attempts=0)
+
+    async def generate_async(self, prompt: Prompt) -> Completion:
+        return self.generate(prompt)  # microseconds of CPU: no thread needed
+
+    def stream(self, prompt: Prompt) -> ReplyStream:
+        """The reply in a few chunks, so a client sees the same stream shape as a model's."""
+        return ReplyStream(_chunked(self.generate(prompt)))
+
+
+STREAM_CHUNKS = 4
+
+
+def chunks_of(text: str, parts: int = STREAM_CHUNKS) -> list[str]:
+    """``text`` in at most ``parts`` pieces cut after spaces; joined they are ``text``."""
+    words = text.split(" ")
+    if parts <= 1 or len(words) <= 1:
+        return [text]
+    parts = min(parts, len(words))
+    size, extra = divmod(len(words), parts)
+    pieces: list[str] = []
+    start = 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        pieces.append(" ".join(words[start:end]) + (" " if end < len(words) else ""))
+        start = end
+    return pieces
+
+
+async def _chunked(completion: Completion) -> AsyncIterator[str | Completion]:
+    for piece in chunks_of(completion.text):
+        yield piece
+    yield completion

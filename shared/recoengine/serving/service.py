@@ -16,6 +16,12 @@ on the candidates only. Nothing in a request grows with the catalog. Context han
 A user the model has never seen gets persona (if given) + popularity + context, never an error.
 Unknown item ids or feature tokens in the context are ignored and reported in ``warnings``.
 
+Such a user's answer depends on the request alone (context, ``k``), not on who asks; so unseen
+users with no recent events share one cache entry per request context (``_UNSEEN`` in place of
+the user id), and the first new user's miss serves every other's. A user with recent events is
+personalised by them and keeps an entry of their own; the entry carries the catalog version
+and the weights, and ``apply_catalog`` empties the cache, as for every other entry.
+
 Catalog updates (``recoengine.catalog``) reach a running service through ``apply_catalog``: it
 swaps the whole view (model, item index, withdrawn and new items) at once and empties the
 cache, and each request reads the view once, so no request mixes two catalogs. Withdrawn items
@@ -47,6 +53,9 @@ _FILTER_SLACK = 50
 _NONE = np.zeros(0, dtype=np.int32)
 # The newest new items (beyond k) offered for the boosted slots: bounded, whatever the update.
 _FRESH_CANDIDATES = 100
+# The cache key's "user" for every user the model has never seen and who has no recent events
+# (user ids are strings: no user id equals it).
+_UNSEEN = None
 
 Weights = tuple[float, float, float]
 
@@ -219,7 +228,8 @@ class RecommenderService:
         key = None
         view = self._view
         if self.cache.enabled:
-            key = (user_id, context.key(), tuple(recent_events), k, view.version, self.weights)
+            who = user_id if recent_events or user_id in self._user_index else _UNSEEN
+            key = (who, context.key(), tuple(recent_events), k, view.version, self.weights)
             cached = self.cache.get(key)
             if cached is not None:
                 return Recommendations(cached.items, cached.model_version, cached.warnings, True)

@@ -60,6 +60,34 @@ MULTITURN_ENGINE_LATENCY = Histogram(
     buckets=_HTTP_BUCKETS,
     registry=REGISTRY,
 )
+_FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+CHAT_TURNS = Counter(
+    "chat_turns_total",
+    "Chat turns saved, by who wrote the reply and who understood the message: model, "
+    "fallback (the configured model failed; the offline part stood in) or offline.",
+    ["reply", "understanding"],
+    registry=REGISTRY,
+)
+CHAT_MODEL_CALLS = Counter(
+    "chat_model_calls_total",
+    "Calls that reached the language model (understanding and reply, retries included); "
+    "per turn: rate(chat_model_calls_total) / rate(chat_turns_total).",
+    registry=REGISTRY,
+)
+CHAT_TOKENS = Counter(
+    "chat_tokens_total",
+    "Tokens of the chat's replies as the model counted them, by direction (in, out).",
+    ["direction"],
+    registry=REGISTRY,
+)
+CHAT_FIRST_TOKEN = Histogram(
+    "chat_first_token_seconds",
+    "Seconds from a turn's start until reply text existed: the first streamed delta, or the "
+    "whole reply of a non-streaming turn; by how the turn was asked (stream, whole).",
+    ["mode"],
+    buckets=_FIRST_TOKEN_BUCKETS,
+    registry=REGISTRY,
+)
 SESSION_COUNT = Gauge(
     "session_count",
     "Active (unexpired) chat sessions, from an aggregation query.",

@@ -15,13 +15,21 @@ from recoengine.chat import (
     PersonalityRouter,
     RecentItems,
     Recommender,
+    TurnResult,
     load_personalities,
 )
 from recoengine.config import ChatSettings, settings
 from recoengine.llm import LanguageModel, OfflineResponder, SlotExtractor
 from recoengine.sessions import SessionStore
 from recoengine.web.logs import add_request_fields
-from recoengine.web.metrics import MULTITURN_ENGINE_LATENCY, PERSONALITY_ROUTER_LATENCY
+from recoengine.web.metrics import (
+    CHAT_FIRST_TOKEN,
+    CHAT_MODEL_CALLS,
+    CHAT_TOKENS,
+    CHAT_TURNS,
+    MULTITURN_ENGINE_LATENCY,
+    PERSONALITY_ROUTER_LATENCY,
+)
 from recoengine.wiring.common import (
     authenticate,
     check_user,
@@ -57,6 +65,8 @@ def build_language_model(chat: ChatSettings, project: str) -> LanguageModel:
             max_retries=chat.llm_max_retries,
             base_url=chat.llm_base_url,
             understand_timeout_seconds=chat.understand_timeout_seconds,
+            reply_thinking=chat.reply_thinking,
+            understand_thinking=chat.understand_thinking,
         )
     return OfflineResponder()
 
@@ -75,6 +85,23 @@ def _observe_router(seconds: float) -> None:
 def _observe_turn(seconds: float) -> None:
     MULTITURN_ENGINE_LATENCY.observe(seconds)
     add_request_fields(multiturn_engine_latency=seconds)
+
+
+def record_turn(result: TurnResult) -> None:
+    """A saved turn's telemetry: Prometheus metrics and the access-log fields that Cloud
+    Logging's log-based metrics count (fallback rates, model calls, tokens, first token)."""
+    fields = result.log_fields()
+    CHAT_TURNS.labels(fields["chat_reply"], fields["chat_understanding"]).inc()
+    if result.model_calls:
+        CHAT_MODEL_CALLS.inc(result.model_calls)
+    if result.tokens_in:
+        CHAT_TOKENS.labels("in").inc(result.tokens_in)
+    if result.tokens_out:
+        CHAT_TOKENS.labels("out").inc(result.tokens_out)
+    if result.first_token_seconds is not None:
+        mode = "stream" if result.streamed else "whole"
+        CHAT_FIRST_TOKEN.labels(mode).observe(result.first_token_seconds)
+    add_request_fields(**fields)
 
 
 def build_chat_service(
@@ -104,6 +131,7 @@ def build_chat_service(
         _observe_turn,
         interpreter=Interpreter(extractor),
         events=events,
+        on_turn=record_turn,
     )
 
 

@@ -9,6 +9,7 @@ recent events, the sign-in check) and the feedback ledger; tests swap them with
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from recoengine import local_secret
@@ -35,6 +36,7 @@ __all__ = [
     "feedback",
     "feedback_status",
     "recent_events",
+    "recent_events_without_io",
     "recommender",
     "recommender_status",
     "signing_keys",
@@ -44,10 +46,21 @@ __all__ = [
 
 def recent_events(user_id: str) -> list[str]:
     """What the user just clicked or accepted, read on every request (``RECO_USER_EVENTS``,
-    on by default; off when clients send ``context.recent_items`` themselves)."""
+    on by default; off when clients send ``context.recent_items`` themselves) unless a read
+    moments ago found none (``recoengine.sessions.user_events``: a click through this instance
+    is seen at once, one through another within ``NO_EVENTS_SECONDS``)."""
     if not settings().recommend.user_events:
         return []
     return user_events().recent_item_ids(user_id)
+
+
+def recent_events_without_io(user_id: str) -> list[str] | None:
+    """``recent_events(user_id)`` when it needs no store read (events off, or the user known
+    to have none), else None: an async handler then calls ``recent_events`` off the event
+    loop, and skips that hop for most users."""
+    if not settings().recommend.user_events or user_events().known_to_have_none(user_id):
+        return []
+    return None
 
 
 # -- feedback tokens ------------------------------------------------------------------------
@@ -84,16 +97,29 @@ def build_signer(cfg: RecommendSettings, *, on_cloud_run: bool) -> FeedbackSigne
     return FeedbackSigner(keys, cfg.feedback_token_ttl_seconds)
 
 
+def _feedback_counter() -> Callable[[str, str], None]:
+    """``recommendation_feedback_total{event, revision}.inc``, each child looked up once: every
+    served list counts an impression, and ``labels()`` costs three times the ``inc``. The
+    revisions come from verified tokens, so the children stay few."""
+    from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
+
+    children: dict[tuple[str, str], Any] = {}
+
+    def count(event: str, revision: str) -> None:
+        child = children.get((event, revision))
+        if child is None:
+            child = children[event, revision] = RECOMMENDATION_FEEDBACK.labels(event, revision)
+        child.inc()
+
+    return count
+
+
 def _ledger() -> FeedbackLedger:
     from recoengine.serving.feedback import FeedbackLedger
-    from recoengine.web.metrics import RECOMMENDATION_FEEDBACK
 
     signer = build_signer(settings().recommend, on_cloud_run="K_SERVICE" in os.environ)
     return FeedbackLedger(
-        signer,
-        claims=session_store,
-        events=user_events(),
-        count=lambda event, revision: RECOMMENDATION_FEEDBACK.labels(event, revision).inc(),
+        signer, claims=session_store, events=user_events(), count=_feedback_counter()
     )
 
 
