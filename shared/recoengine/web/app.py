@@ -37,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -117,9 +117,9 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
-class _Body:
-    """The request body as the layer read it before the handler ran."""
+class _Body(NamedTuple):
+    """The request body as the layer read it before the handler ran (a tuple: built per
+    request, and a frozen dataclass costs a ``__setattr__`` per field)."""
 
     data: bytes = b""
     declared: int | None = None  # a plain Content-Length, if the request sent one
@@ -128,6 +128,7 @@ class _Body:
 
 
 _EMPTY = _Body()
+_NO_HEADERS: dict[str, str] = {}
 
 
 class ApiRequest:
@@ -476,8 +477,9 @@ class HttpApp:
         method: str = scope["method"]
         path: str = scope["path"]
         headers = dict(scope["headers"])  # the raw header list, read once (names are lowercase)
-        header_id = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = header_id if _REQUEST_ID.match(header_id) else _request_ids.new()
+        raw_id = headers.get(b"x-request-id")
+        sent = raw_id.decode("latin-1") if raw_id is not None else ""
+        request_id = sent if sent and _REQUEST_ID.match(sent) else _request_ids.new()
         id_token = current_request_id.set(request_id)
         cloud = headers.get(b"x-cloud-trace-context")
         parent = headers.get(b"traceparent")
@@ -607,6 +609,9 @@ class HttpApp:
         return {"error": exc.to_dict(), "request_id": request_id}
 
     def _respond(self, result: Any, request_id: str) -> _Answer:
+        if type(result) is dict:  # the usual answer: 200 and JSON
+            body = orjson.dumps(result, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+            return _response(body, 200, request_id, _NO_HEADERS, _JSON_TYPE)
         reply = result if isinstance(result, Reply) else Reply(result)
         if isinstance(reply.body, bytes | str):
             return _response(reply.body, reply.status, request_id, reply.headers, _TEXT_TYPE)
