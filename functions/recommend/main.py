@@ -151,7 +151,9 @@ def _recommend(req: ApiRequest, body: RecommendRequest, recent: list[str]) -> di
     token = wiring.feedback().served(body.user_id, revision, [i.item_id for i in result.items])
     req.log_fields.update(event="feedback", feedback_event="impression", revision=revision)
     answer: dict[str, Any] = {
-        "items": [item.to_dict() for item in result.items],
+        # ScoredItem is a dataclass whose fields are the answer's (its to_dict): orjson writes
+        # it in C, with no dict built per item.
+        "items": result.items,
         "model_version": result.model_version,
         "request_id": token,
     }
