@@ -10,6 +10,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recoengine.chat.intents import Intent, understand
 from recoengine.chat.interpreter import Interpreter, Reading, validate_slots
@@ -398,3 +400,18 @@ def test_the_load_mix_is_read_without_the_model():
 def test_a_reading_serialises_its_fields_for_logs():
     reading = Reading(understand("hello", ML))
     assert json.dumps({"model_called": reading.model_called, "waited": reading.waited})
+
+
+WORDS = ["not", "no", "isn't", "or", "horror", "comedy", "also", "too", "drop", "the", "less"]
+WORDS += ["scary", "non-drama", "romance-free", "same", "but", "sci fi", "horor", "make it"]
+
+
+@given(
+    st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join) | st.text(max_size=80),
+    st.lists(st.sampled_from(ML), max_size=3, unique=True),
+    st.sampled_from(["all", "any"]),
+)
+def test_a_genre_is_never_both_wanted_and_refused(message, previous, match):
+    what = understand(message, ML, SHOWN if previous else [], tuple(previous), match)
+    assert not set(what.features) & set(what.excluded)
+    assert what.refined <= bool(previous)  # nothing to refine without a previous request

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -170,3 +171,22 @@ def test_no_stdout_or_a_closed_one_never_fails_the_request() -> None:
         with stdout_to(out):
             logs.write_request_log("INFO", "POST /x 200", HTTP, {})
         assert not logs._pending and not logs._writing.locked()
+
+
+def test_a_stalled_stdout_bounds_the_queue_and_keeps_the_newest(pipe: PipeStdout) -> None:
+    assert logs._pending.maxlen == logs.MAX_PENDING_LINES
+    saved = logs._pending
+    logs._pending = deque(maxlen=3)  # a small bound, to see it act
+    try:
+        with stdout_to(pipe):
+            assert logs._writing.acquire(blocking=False)  # the writer is stuck on stdout
+            try:
+                for n in range(5):
+                    logs.write_request_log("INFO", "waiting", HTTP, {"n": n})
+                assert len(logs._pending) == 3
+            finally:
+                logs._writing.release()
+            logs.write_request_log("INFO", "unstuck", HTTP, {"n": 5})
+    finally:
+        logs._pending = saved
+    assert [e["n"] for e in pipe.close()] == [3, 4, 5]

@@ -332,6 +332,14 @@ class ChatService:
         )
         return _Prepared(opened, reading, routing, picks, context, prompt)
 
+    async def _prepare_async(self, opened: _Opened, reading: Reading) -> _Prepared:
+        """``_prepare`` from the loop: in a thread when it picks items (the engine's CPU and
+        the user's events read from the store), inline otherwise (routing and the context
+        only: CPU, well under a millisecond, cheaper than the hop)."""
+        if reading.what.intent in RECOMMENDATION_INTENTS and self.recommender is not None:
+            return await asyncio.to_thread(self._prepare, opened, reading)
+        return self._prepare(opened, reading)
+
     def _generate(self, prompt: Prompt) -> Completion:
         try:
             return self.model.generate(prompt)
@@ -447,7 +455,7 @@ class ChatService:
         awaited (no thread waits on it)."""
         opened = await asyncio.to_thread(self._open, user_id, message, session_id)
         reading = await self._understanding_async(opened)
-        prepared = await asyncio.to_thread(self._prepare, opened, reading)
+        prepared = await self._prepare_async(opened, reading)
         model_started = time.perf_counter()
         completion = await self._generate_async(prepared.prompt)
         completion = with_notes(completion, prepared.prompt.notes)
@@ -470,7 +478,7 @@ class ChatService:
         leaves during it."""
         opened = await asyncio.to_thread(self._open, user_id, message, session_id)
         reading = await self._understanding_async(opened)
-        prepared = await asyncio.to_thread(self._prepare, opened, reading)
+        prepared = await self._prepare_async(opened, reading)
         model_started = time.perf_counter()
         first_token: float | None = None
         reply = self._stream(prepared.prompt)

@@ -195,7 +195,8 @@ class GeminiModel:
         self._client: Any = None
         self._lock = threading.Lock()
         self._fallback = OfflineResponder()
-        self._configs: dict[str, Any] = {}  # the fixed generation settings, built once
+        # The fixed generation settings, built once: "reply", and one per vocabulary.
+        self._configs: dict[object, Any] = {}
         self.last_error: str | None = None
 
     def describe(self) -> dict[str, object]:
@@ -258,7 +259,7 @@ class GeminiModel:
         from google.genai import types
 
         vocabulary = tuple(request.vocabulary)
-        key = f"slots:{len(vocabulary)}:{hash(vocabulary)}"
+        key = ("slots", vocabulary)
         base = self._configs.get(key)
         if base is None:
             base = types.GenerateContentConfig.model_validate(

@@ -54,7 +54,11 @@ def add_request_fields(**fields: Any) -> None:
 
 _context: dict[str, Any] = {"project": "local-project", "labels": {}}
 
-_pending: deque[bytes] = deque()  # lines queued, not yet written (append/popleft are atomic)
+# Lines queued, not yet written (append/popleft are atomic). Bounded: should stdout stop taking
+# lines (a stalled reader), the oldest waiting lines are dropped instead of memory growing
+# (50,000 access lines are ~30 MB); requests never wait for it either way.
+MAX_PENDING_LINES = 50_000
+_pending: deque[bytes] = deque(maxlen=MAX_PENDING_LINES)
 _writing = threading.Lock()  # held by the one thread writing; only ever tried, never waited on
 _target: tuple[object, int | None] = (None, None)  # the last sys.stdout seen, and its fd
 
