@@ -113,9 +113,10 @@ _REFUSALS: dict[Rejection, tuple[type[ServiceError], str]] = {
 
 # Where the handler runs (measured: capacity.yml, README): the engine is CPU-only and short
 # (~0.1-0.3 ms), so it runs inline on the event loop; in a 16-thread pool the same handler
-# served 978 req/s against 1,392 inline (wrk, same run, 2026-12-06), since a thread hop costs
-# more than the engine and the threads only contend for the GIL. The one step that can wait on
-# the network is the read of the user's recent events, skipped for users known to have none:
+# served 1,485-1,673 req/s against 2,157-2,281 inline (wrk, same run, 2026-12-06), since a
+# thread hop costs more than the engine and the threads only contend for the GIL. The one step
+# that can wait on the network is the read of the user's recent events, skipped for users
+# known to have none:
 # from SQLite (make run) it is a local read of ~25 µs and stays inline; from Firestore (the
 # cloud) it is a query that waits ~1-3 ms, which would hold every other request on the loop,
 # so it goes to the thread pool.
