@@ -1,11 +1,11 @@
 # One image per function: docker build --build-arg FUNCTION=recommend|chat|canary .
 # The trainer job's image is the recommend image with the training extras:
 #   docker build --build-arg FUNCTION=recommend --build-arg EXTRAS=ml -t .../trainer:TAG .
-# The container runs the function with functions-framework on $PORT (Cloud Run sets 8080), with
-# the server threads of shared/recoengine/capacity.yml (its THREADS variable; never the
-# default of 4 x os.cpu_count(), which holds only 4 of chat's 40 concurrent Gemini calls on
-# 1 vCPU). The build writes them to /app/server-threads; SERVER_THREADS (Terraform sets it
-# from the same file) overrides at run time.
+# The container runs the function with functions-framework's ASGI server (--asgi: gunicorn, one
+# uvicorn worker, one event loop) on $PORT (Cloud Run sets 8080). Handlers that wait on sync
+# clients run in the function's own thread pool, sized by shared/recoengine/capacity.yml (read
+# by the function from the installed package; SERVER_THREADS, which Terraform sets from the
+# same file, overrides), never by os.cpu_count().
 # FUNCTION_TARGET / FUNCTION_SIGNATURE_TYPE default to the HTTP entry point named after the
 # function; Terraform overrides them for the canary's CloudEvent entry (canary_incident).
 # Stage 1 builds the engine's wheel: its scoring kernels are a C extension (Cython), so this
@@ -58,7 +58,7 @@ RUN case "$FUNCTION" in recommend|chat|canary) ;; \
     esac \
  && pip install -c requirements/constraints.txt "$(ls /wheels/recoengine-*.whl)${EXTRAS:+[$EXTRAS]}" \
  && rm -rf /wheels \
- && python -m recoengine.capacity threads "$FUNCTION" > /app/server-threads
+ && python -m recoengine.capacity threads "$FUNCTION"
 
 COPY functions/${FUNCTION}/ functions/${FUNCTION}/
 COPY --from=demo-model /demo-model /app/demo-model
@@ -72,12 +72,12 @@ ENV FUNCTION=${FUNCTION} \
     FUNCTION_TARGET=${FUNCTION} \
     FUNCTION_SOURCE=/app/functions/${FUNCTION}/main.py \
     FUNCTION_SIGNATURE_TYPE=http \
+    WORKERS=1 \
     VAR_DIR=/tmp/recoengine \
     MODEL_URI=/app/demo-model \
     PORT=8080
 
 EXPOSE 8080
 
-CMD exec env THREADS="${SERVER_THREADS:-$(cat /app/server-threads)}" WORKERS=1 \
-    functions-framework --target="$FUNCTION_TARGET" --source="$FUNCTION_SOURCE" \
+CMD exec functions-framework --asgi --target="$FUNCTION_TARGET" --source="$FUNCTION_SOURCE" \
     --signature-type="$FUNCTION_SIGNATURE_TYPE" --host=0.0.0.0 --port="$PORT"

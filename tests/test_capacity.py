@@ -1,4 +1,5 @@
-"""Server threads come from capacity.yml, for the image and for the local stack."""
+"""Capacity comes from capacity.yml: each function's thread pool, in the image and in the
+local stack, and Cloud Run's concurrency (tests/infra checks Terraform reads the same)."""
 
 from __future__ import annotations
 
@@ -65,10 +66,12 @@ def test_server_threads_override_and_validation() -> None:
         capacity.server_threads("chat", {"SERVER_THREADS": "lots"})
 
 
-def test_the_local_stack_serves_with_the_threads_of_all_three_functions() -> None:
+def test_the_local_stack_holds_a_pool_per_function_in_one_process() -> None:
     expected = sum(YAML[f]["threads"] for f in FUNCTIONS)
+    # one process, one event loop, as one instance; THREADS reports the pools in all
     assert server_env({}) == {"THREADS": str(expected), "WORKERS": "1"}
-    assert server_env({"SERVER_THREADS": "7"})["THREADS"] == "7"
+    assert capacity.local_threads({}) == expected
+    assert capacity.local_threads({"SERVER_THREADS": "7"}) == 7 * len(FUNCTIONS)
     cli = subprocess.run(
         [sys.executable, "-m", "recoengine.capacity", "threads", "local"],
         capture_output=True,
@@ -79,28 +82,36 @@ def test_the_local_stack_serves_with_the_threads_of_all_three_functions() -> Non
     assert cli.stdout.strip() == str(expected)
 
 
-def test_the_local_stack_hands_its_threads_to_functions_framework() -> None:
+def test_each_function_sizes_its_pool_from_capacity(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recoengine.web import HttpApp
+
+    monkeypatch.delenv("SERVER_THREADS", raising=False)
+    for function in FUNCTIONS:
+        assert HttpApp(function).threads == YAML[function]["threads"]
+    monkeypatch.setenv("SERVER_THREADS", "3")
+    assert HttpApp("chat").threads == 3
+
+
+def test_the_local_stack_hands_its_settings_to_functions_framework() -> None:
     source = (ROOT / "tools/localstack.py").read_text(encoding="utf-8")
     main = source[source.index("def main()") :]
-    # THREADS is functions-framework's own setting: set before its server is created.
+    # WORKERS is functions-framework's own setting: set before its server is created.
     assert main.index("os.environ.update(server_env())") < main.index("create_server(")
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_the_image_runs_functions_framework_with_the_capacity_threads(
+def test_the_image_runs_functions_framework_in_asgi_mode_with_the_capacity_threads(
     function: str, tmp_path: Path
 ) -> None:
     """Run the image's build step and its CMD (with a stub functions-framework that prints
-    the server settings it was given) exactly as the Dockerfile writes them."""
+    its arguments and server settings) exactly as the Dockerfile writes them; the pool size
+    is what the installed package reads (capacity.yml, SERVER_THREADS overriding)."""
     build = next(r for r in _instructions("RUN") if "recoengine.capacity" in r)
     step = build[build.index("python -m recoengine.capacity") :]
-    app = tmp_path / "app"
-    app.mkdir()
-    step = step.replace("/app/", f"{app}/")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "functions-framework"
-    stub.write_text('#!/bin/sh\necho "THREADS=$THREADS WORKERS=$WORKERS"\n')
+    stub.write_text('#!/bin/sh\necho "$1 WORKERS=$WORKERS"\n')
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     python = bin_dir / "python"
     python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
@@ -110,15 +121,21 @@ def test_the_image_runs_functions_framework_with_the_capacity_threads(
         "FUNCTION": function,
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
-    subprocess.run(["sh", "-c", step], env=env, check=True)
-    assert (app / "server-threads").read_text().strip() == str(YAML[function]["threads"])
+    built = subprocess.run(["sh", "-c", step], env=env, capture_output=True, text=True, check=True)
+    assert built.stdout.strip() == str(YAML[function]["threads"])
+    image_env = " ".join(_instructions("ENV"))
+    assert "WORKERS=1" in image_env
 
-    cmd = _instructions("CMD")[-1].replace("/app/", f"{app}/")
-    env |= {"FUNCTION_TARGET": function, "FUNCTION_SOURCE": "x", "PORT": "8080"}
+    cmd = _instructions("CMD")[-1]
+    env |= {"FUNCTION_TARGET": function, "FUNCTION_SOURCE": "x", "PORT": "8080", "WORKERS": "1"}
     env |= {"FUNCTION_SIGNATURE_TYPE": "http"}
     out = subprocess.run(["sh", "-c", cmd], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == f"THREADS={YAML[function]['threads']} WORKERS=1"
-    out = subprocess.run(
-        ["sh", "-c", cmd], env={**env, "SERVER_THREADS": "3"}, capture_output=True, text=True
+    assert out.stdout.strip() == "--asgi WORKERS=1"
+    pool = subprocess.run(
+        [sys.executable, "-m", "recoengine.capacity", "threads", function],
+        env={**env, "SERVER_THREADS": "3"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert out.stdout.strip() == "THREADS=3 WORKERS=1"
+    assert pool.stdout.strip() == "3"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
-import flask
 import pytest
 from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
 
 from recoengine.errors import ServiceUnavailable
 from recoengine.web import ApiRequest, HttpApp, Reply
 from recoengine.web.tracing import parse_trace
+from testkit.asgi_client import AsgiClient
 
 
 class Echo(BaseModel):
@@ -18,8 +22,8 @@ class Echo(BaseModel):
     n: int = Field(default=1, ge=1, le=5)
 
 
-def make_app() -> flask.Flask:
-    app = HttpApp("test")
+def make_app() -> Starlette:
+    app = HttpApp("test", threads=2)
 
     @app.route("POST", "/echo/{thing}")
     def echo(req: ApiRequest) -> dict:
@@ -46,17 +50,17 @@ def make_app() -> flask.Flask:
     def store_down() -> dict:
         raise ConnectionError("store unreachable")
 
-    flask_app = flask.Flask("t")
-    view = lambda path="": app(flask.request)  # noqa: E731
+    async def view(request: Request):
+        return await app(request)
+
     methods = ["GET", "POST", "DELETE"]
-    flask_app.add_url_rule("/", "root", view, methods=methods)
-    flask_app.add_url_rule("/<path:path>", "any", view, methods=methods)
-    return flask_app
+    return Starlette(routes=[Route("/{path:path}", view, methods=methods)])
 
 
 @pytest.fixture()
-def client():
-    return make_app().test_client()
+def client() -> Iterator[AsgiClient]:
+    with AsgiClient(make_app()) as c:
+        yield c
 
 
 def test_valid_request_is_routed_with_path_params(client):
@@ -89,13 +93,14 @@ def test_body_over_limit_is_413(client):
 
 
 def test_body_shorter_than_its_content_length_is_400(client):
-    """A client that hangs up mid-body: werkzeug's disconnect is a 400 envelope, not a 500."""
+    """A client that hangs up mid-body (the server's http.disconnect where the rest of the
+    body should be) is a 400 envelope, not a 500."""
     data = json.dumps({"name": "x"})
     r = client.post(
         "/echo/a",
         data=data,
         content_type="application/json",
-        environ_overrides={"CONTENT_LENGTH": str(len(data) + 50)},
+        headers={"Content-Length": str(len(data) + 50)},
     )
     assert r.status_code == 400
     assert r.get_json()["error"]["code"] == "bad_request"
@@ -221,15 +226,29 @@ def test_logs_are_cloud_logging_json_with_trace(client, capfd):
     "path", ["/robots.txt", "/favicon.ico", "/api/v2/session/a%0Ab?user_id=x", "/a%0A"]
 )
 def test_paths_functions_framework_answers_itself_get_the_json_envelope(path):
-    """functions-framework 404s these before the function runs; they still get JSON."""
-    import functions_framework
+    """functions-framework's ASGI app 404s these before the function runs (its own routes
+    for robots.txt and favicon.ico; a path its pattern cannot match); wrapped by the layer
+    (``HttpApp.wrap``, as the local stack serves every function) they still get JSON."""
+    from tools.localstack import load_function
 
-    from tools.localstack import ROOT
-
-    app = functions_framework.create_app(
-        target="chat", source=str(ROOT / "functions" / "chat" / "main.py")
-    )
-    resp = app.test_client().get(path)
+    with AsgiClient(load_function("chat")) as c:
+        resp = c.get(path)
     assert resp.status_code == 404
     assert resp.content_type == "application/json"
     assert resp.get_json()["error"]["status"] == 404
+    assert resp.headers["X-Request-Id"] == resp.get_json()["request_id"]
+
+
+def test_without_the_wrap_functions_framework_answers_those_paths_itself():
+    """Why the wrap exists: the bare framework app answers plain text (it is what a deployed
+    function answers for these paths; every API path reaches the function)."""
+    import functions_framework.aio
+
+    from tools.localstack import ROOT
+
+    source = str(ROOT / "functions" / "chat" / "main.py")
+    with AsgiClient(functions_framework.aio.create_asgi_app(target="chat", source=source)) as c:
+        robots = c.get("/robots.txt")
+        api = c.get("/api/v2/session/x")
+    assert robots.status_code == 404 and robots.mimetype == "text/plain"
+    assert api.status_code == 422 and api.get_json()["error"]["code"] == "invalid_argument"

@@ -1,5 +1,6 @@
-"""The HTTP layer uses third-party packages (werkzeug, flask, functions-framework, prometheus)
-through their public API only: no ``obj._private`` attribute, no private module or name."""
+"""The HTTP layer uses third-party packages (starlette, functions-framework, prometheus) through
+their public API only: no ``obj._private`` attribute, no private module or name. And the code
+that serves requests is on ASGI throughout: nothing imports Flask or Werkzeug any more."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
-WEB = Path(__file__).resolve().parent.parent / "shared" / "recoengine" / "web"
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "shared" / "recoengine" / "web"
 MODULES = sorted(WEB.glob("*.py"))
+SERVING = sorted(
+    [
+        *(ROOT / "shared" / "recoengine").rglob("*.py"),
+        *(ROOT / "functions").rglob("*.py"),
+        *(ROOT / "testkit").glob("*.py"),
+        ROOT / "tools" / "localstack.py",
+        ROOT / "tools" / "cloudstack.py",
+    ]
+)
 
 
 def _private(name: str) -> bool:
@@ -62,3 +73,26 @@ def test_the_check_finds_what_the_layer_used_to_do() -> None:
         "    self._own = 1\n"
     )
     assert len(private_uses(earlier)) == 5
+
+
+def imported_packages(source: str) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def test_nothing_that_serves_requests_imports_flask_or_werkzeug() -> None:
+    wsgi = {
+        str(path.relative_to(ROOT)): sorted(used)
+        for path in SERVING
+        if (used := imported_packages(path.read_text(encoding="utf-8")) & {"flask", "werkzeug"})
+    }
+    assert wsgi == {}
+    assert imported_packages("import flask\nfrom werkzeug.serving import x") == {
+        "flask",
+        "werkzeug",
+    }

@@ -47,7 +47,7 @@ from testkit.fake_google_auth import FakeGoogleAuth, loopback_tls
 from testkit.fake_load_balancer import LoadBalancer
 from testkit.fake_vertex import FakeVertex, reading_model
 from testkit.firestore_emulator import PROJECT, FirestoreEmulator, runnable_jar
-from tools.localstack import bind_error, free_port, stop
+from tools.localstack import bind_error, checkout_path, free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,8 +101,7 @@ def terraform_env(function: str, variables: Mapping[str, str] = VARIABLES) -> di
 
 
 def image_env(function: str) -> dict[str, str]:
-    """What the Dockerfile sets in ``function``'s image (its ENV and its CMD's)."""
-    threads = str(capacity(function).threads)
+    """What the Dockerfile sets in ``function``'s image (its ENV)."""
     return {
         "FUNCTION": function,
         "FUNCTION_TARGET": function,
@@ -110,7 +109,6 @@ def image_env(function: str) -> dict[str, str]:
         "FUNCTION_SIGNATURE_TYPE": "http",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "THREADS": threads,  # CMD: THREADS=${SERVER_THREADS:-...}
         "WORKERS": "1",
     }
 
@@ -165,7 +163,7 @@ def _instance_env(
     var_dir = work / f"{function}-{port}"
     var_dir.mkdir(parents=True, exist_ok=True)
     env = {k: os.environ[k] for k in BASE_ENV if k in os.environ}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = checkout_path()
     env.update(image_env(function))
     env.update(terraform_env(function, variables))
     env.update(secret_values)
@@ -187,12 +185,13 @@ def _instance_env(
 
 
 def _start(function: str, env: dict[str, str], log: IO[bytes] | None) -> subprocess.Popen[bytes]:
-    """functions-framework as the image's CMD runs it."""
+    """functions-framework as the image's CMD runs it (its ASGI server)."""
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "functions_framework",
+            "--asgi",
             f"--target={env['FUNCTION_TARGET']}",
             f"--source={env['FUNCTION_SOURCE']}",
             f"--signature-type={env['FUNCTION_SIGNATURE_TYPE']}",

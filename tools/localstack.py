@@ -1,11 +1,16 @@
 """The local stack behind ``make run``: all three functions on one port, routed by path.
 
-Each function is loaded by functions-framework exactly as Cloud Run loads it
-(``create_app(target, source)``), and a front app dispatches by the same path table as the
-production load balancer (``recoengine.web.routing``). The server is functions-framework's own
-(gunicorn, one worker, threads), so what runs here is what runs in a Cloud Run instance. Its
-threads come from ``recoengine/capacity.yml`` (``server_env``), never from ``os.cpu_count()``:
-one process stands in for an instance of each function, so it gets their threads together.
+Each function is loaded by functions-framework exactly as Cloud Run loads it in ASGI mode
+(``functions_framework.aio.create_asgi_app(target, source)``), and a front ASGI app dispatches
+by the same path table as the production load balancer (``recoengine.web.routing``). The server
+is functions-framework's own ASGI server (gunicorn, one uvicorn worker: one event loop), so
+what runs here is what runs in a Cloud Run instance. Each function keeps its own thread pool
+for its blocking handlers, sized by ``recoengine/capacity.yml`` (``SERVER_THREADS``
+overrides), never by ``os.cpu_count()``: one process stands in for an instance of each.
+
+functions-framework answers ``/robots.txt``, ``/favicon.ico`` and paths its route pattern
+cannot match (an encoded newline) itself, with a plain-text 404; here each function's app is
+wrapped (``HttpApp.wrap``) so those get the JSON envelope like every other 404.
 
 Before anything starts, the settings are validated and the port is tried: a bad setting or a
 busy port ends with one ``error: ...`` line (exit code 2) saying what to change, never a
@@ -25,40 +30,50 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-import flask
-import functions_framework
+import functions_framework.aio
 from functions_framework._http import create_server
 
-from recoengine.capacity import local_threads
+from recoengine.capacity import local_threads, server_threads
 from recoengine.config import load_settings
 from recoengine.errors import ConfigError
+from recoengine.web.app import app_of
 from recoengine.web.health import registry_of
-from recoengine.web.routing import FUNCTIONS, function_for
+from recoengine.web.routing import DEFAULT_FUNCTION, FUNCTIONS, function_for
 
 ROOT = Path(__file__).resolve().parent.parent
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+AsgiApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 EXIT_USAGE = 2  # what to run must change: a setting, the port
 
 
-def build_app(functions: Iterable[str] = FUNCTIONS) -> flask.Flask:
-    apps: dict[str, WsgiApp] = {}
-    for name in functions:
-        apps[name] = functions_framework.create_app(
-            target=name, source=str(ROOT / "functions" / name / "main.py")
-        )
+def load_function(name: str, *, target: str | None = None, signature_type: str = "http") -> AsgiApp:
+    """``functions/<name>/main.py``'s entry point ``target`` (default: the function's HTTP
+    entry, named after it) as functions-framework serves it in ASGI mode (a fresh load of the
+    module); an HTTP entry gets its own 404s answered by the function's HttpApp."""
+    source = str(ROOT / "functions" / name / "main.py")
+    app = functions_framework.aio.create_asgi_app(
+        target=target or name, source=source, signature_type=signature_type
+    )
+    if signature_type != "http":
+        return app
+    return app_of(name).wrap(app)
 
-    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        return apps[function_for(environ.get("PATH_INFO", "/"))](environ, start_response)
 
-    front = flask.Flask("localstack")
-    front.wsgi_app = dispatch  # type: ignore[method-assign]
+def build_app(functions: Iterable[str] = FUNCTIONS) -> AsgiApp:
+    apps = {name: load_function(name) for name in functions}
+
+    async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await apps[function_for(scope["path"])](scope, receive, send)
+        else:  # the server's lifespan events: one app answers them (none has any work)
+            await apps.get(DEFAULT_FUNCTION, next(iter(apps.values())))(scope, receive, send)
+
     combine_health(apps)
-    return front
+    return dispatch
 
 
 def combine_health(functions: Iterable[str]) -> None:
@@ -96,6 +111,14 @@ def warm_up() -> None:
         print(f"model {recommender().version} ready", flush=True)
     except ServiceUnavailable as exc:
         print(f"warning: {exc.message}; /health reports the recommender unhealthy", flush=True)
+
+
+def checkout_path(env: Mapping[str, str] = os.environ) -> str:
+    """PYTHONPATH for a subprocess: this checkout first, then what this process has (a
+    second checkout, e.g. a git worktree, imports its own ``recoengine`` that way, not the one
+    the venv's editable install points at)."""
+    rest = env.get("PYTHONPATH", "")
+    return f"{ROOT}{os.pathsep}{rest}" if rest else str(ROOT)
 
 
 def free_port() -> int:
@@ -153,8 +176,10 @@ def announce(host: str, port: int) -> Callable[[Any], None]:
     """gunicorn's ``when_ready`` hook: say where the stack listens once its socket is bound."""
 
     def when_ready(_arbiter: Any) -> None:
+        pools = ", ".join(f"{fn} {server_threads(fn)}" for fn in FUNCTIONS)
         print(
-            f"local stack listening on http://{host}:{port} ({os.environ['THREADS']} threads)",
+            f"local stack listening on http://{host}:{port} "
+            f"(one event loop; threads for blocking handlers: {pools})",
             flush=True,
         )
 
@@ -169,7 +194,7 @@ def running(env: dict[str, str], timeout: float = 120.0) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tools" / "localstack.py"), "--port", str(port)],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        env={**os.environ, "PYTHONPATH": checkout_path(), **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -204,8 +229,11 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 def server_env(env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """functions-framework's server settings (its ``THREADS``/``WORKERS`` variables) for the
-    local stack: the threads of capacity.yml (``SERVER_THREADS`` overrides), one process."""
+    """functions-framework's server settings for the local stack: one process (its
+    ``WORKERS``), as one Cloud Run instance. Its ASGI server has no threads to set: each
+    function sizes its own pool for blocking handlers (capacity.yml, ``SERVER_THREADS``).
+    ``THREADS`` reports those pools' threads in all (the load tool records it); the ASGI
+    server does not read it."""
     return {"THREADS": str(local_threads(env)), "WORKERS": "1"}
 
 

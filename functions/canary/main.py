@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import flask
 import functions_framework
+import functions_framework.aio
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
 
 from recoengine.canary.incidents import MalformedIncident, parse_pubsub
 from recoengine.web import ApiRequest, HttpApp
@@ -55,7 +57,9 @@ def actor(req: ApiRequest) -> str:
 
 
 def _route(action: str) -> Any:
-    return app.route("POST", f"/api/v2/canary/{action}", guard=authenticated)
+    """Every action waits on the state store, the Cloud Run Admin API or Cloud Monitoring
+    (sync clients), and so does the guard's token check: the thread pool runs them."""
+    return app.route("POST", f"/api/v2/canary/{action}", guard=authenticated, blocking=True)
 
 
 @_route("enable")
@@ -108,15 +112,19 @@ def status(req: ApiRequest) -> dict[str, Any]:
 app.health.component("state")(state_status)
 
 
-@functions_framework.http
-def canary(request: flask.Request) -> flask.Response:
-    return app(request)
+@functions_framework.aio.http
+async def canary(request: Request) -> Response:
+    return await app(request)
 
 
 @functions_framework.cloud_event
 def canary_incident(event: CloudEvent) -> None:
     """Acknowledge malformed messages (logged); let transient failures raise so Pub/Sub
-    redelivers (the incident-id claim makes redelivery safe)."""
+    redelivers (the incident-id claim makes redelivery safe).
+
+    Served like the HTTP entry by functions-framework's ASGI server (the image's ``--asgi``):
+    its ASGI app takes the signature type from this decorator and, the function being sync,
+    runs it in a thread, since the rollback waits on the Admin API and the store."""
     try:
         incident = parse_pubsub(event.data)
     except MalformedIncident as exc:

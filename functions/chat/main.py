@@ -11,9 +11,10 @@ import logging
 import time
 from typing import Any
 
-import flask
-import functions_framework
+import functions_framework.aio
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
 
 from recoengine.config import settings
 from recoengine.errors import InvalidArgument, PayloadTooLarge
@@ -43,7 +44,9 @@ class SessionQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-@app.route("POST", "/api/v2/chat", guard=wiring.authenticate)
+# Every route waits on the session store and the turn on the model (sync clients for now):
+# each runs in the thread pool (capacity.yml's threads), never on the event loop.
+@app.route("POST", "/api/v2/chat", guard=wiring.authenticate, blocking=True)
 def chat_turn(req: ApiRequest) -> dict[str, Any]:
     body = req.body(ChatRequest)
     wiring.check_user(req, body.user_id)
@@ -59,14 +62,14 @@ def chat_turn(req: ApiRequest) -> dict[str, Any]:
     return result.to_dict()
 
 
-@app.route("GET", "/api/v2/session/{session_id}", guard=wiring.authenticate)
+@app.route("GET", "/api/v2/session/{session_id}", guard=wiring.authenticate, blocking=True)
 def session_history(req: ApiRequest) -> dict[str, Any]:
     query = req.query_as(SessionQuery)
     wiring.check_user(req, query.user_id)
     return wiring.service().history(req.params["session_id"], query.user_id, query.limit)
 
 
-@app.route("DELETE", "/api/v2/session/{session_id}", guard=wiring.authenticate)
+@app.route("DELETE", "/api/v2/session/{session_id}", guard=wiring.authenticate, blocking=True)
 def session_delete(req: ApiRequest) -> Reply:
     query = req.query_as(SessionQuery)
     wiring.check_user(req, query.user_id)
@@ -121,6 +124,6 @@ app.health.gauge_refresher(_refresh_session_count)
 SESSION_COUNT.set_function(_session_count)
 
 
-@functions_framework.http
-def chat(request: flask.Request) -> flask.Response:
-    return app(request)
+@functions_framework.aio.http
+async def chat(request: Request) -> Response:
+    return await app(request)

@@ -8,7 +8,8 @@
 locals {
   # Serving capacity from ONE source, shared with the code (shared/recoengine/capacity.yml, read
   # by recoengine.capacity): `concurrency` is what Cloud Run sends one instance at once, `threads`
-  # the server threads that hold those requests (handed to the container as SERVER_THREADS).
+  # the thread pool that runs the handlers waiting on sync clients (handed to the container as
+  # SERVER_THREADS; the server itself is one event loop, functions-framework --asgi).
   capacity = yamldecode(file("${path.module}/../../shared/recoengine/capacity.yml"))
   server_env = {
     for fn in local.functions : fn => { SERVER_THREADS = tostring(local.capacity[fn].threads) }

@@ -1,17 +1,16 @@
 """Serving capacity of each function, read from ``capacity.yml``: the one source of truth.
 
 Cloud Run sends an instance up to ``concurrency`` requests at once (Terraform reads the same
-file for ``max_instance_request_concurrency``); the server in that instance must be able to
-hold them. functions-framework's gunicorn otherwise picks ``4 x os.cpu_count()`` threads, which
-on a 1-vCPU instance leaves 36 of chat's 40 requests queued behind four Gemini calls. So the
-threads are stated per function (I/O-bound functions: one per concurrent request; the
-CPU-bound recommend function: as many as measured best) and handed to functions-framework
-through its ``THREADS`` variable by the image (``Dockerfile``) and by ``make run``
-(``tools/localstack.py``). ``SERVER_THREADS`` (set by Terraform from this file) overrides.
+file for ``max_instance_request_concurrency``). The instance serves them on one event loop
+(functions-framework's ASGI server); what waits on a sync client (SQLite, Firestore, the Cloud
+Run Admin API, a sync model call) runs in the function's thread pool of ``threads``
+(``recoengine.web.HttpApp``, routes marked ``blocking=True``): I/O-bound functions hold one
+thread per concurrent request, the CPU-bound recommend function runs inline and keeps its pool
+for the few steps that wait. ``SERVER_THREADS`` (set by Terraform from this file) overrides.
 
-``python -m recoengine.capacity threads FUNCTION`` prints a function's threads (the image's
-build reads it); ``... local`` prints the threads of the local stack, which serves all three
-functions from one process.
+``python -m recoengine.capacity threads FUNCTION`` prints a function's pool size (the image's
+build runs it, so a bad file fails the build); ``... local`` prints the local stack's threads
+in all, which serves all three functions from one process, each with its own pool.
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ def capacity(function: str) -> Capacity:
 
 
 def server_threads(function: str, env: Mapping[str, str] = os.environ) -> int:
-    """Threads for ``function``'s server: ``SERVER_THREADS`` if set, else capacity.yml."""
+    """``function``'s thread pool: ``SERVER_THREADS`` if set, else capacity.yml."""
     raw = env.get(SERVER_THREADS, "").strip()
     if not raw:
         return capacity(function).threads
@@ -84,11 +83,9 @@ def server_threads(function: str, env: Mapping[str, str] = os.environ) -> int:
 
 
 def local_threads(env: Mapping[str, str] = os.environ) -> int:
-    """The local stack's threads: it stands in for one instance of each function at once."""
-    raw = env.get(SERVER_THREADS, "").strip()
-    if raw:
-        return server_threads("recommend", env)
-    return sum(capacity(f).threads for f in FUNCTIONS)
+    """The local stack's pool threads in all: it stands in for one instance of each function
+    at once, each with its own pool (``SERVER_THREADS`` sizes every one of them)."""
+    return sum(server_threads(f, env) for f in FUNCTIONS)
 
 
 def main(argv: list[str]) -> int:

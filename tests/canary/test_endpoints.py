@@ -1,7 +1,8 @@
 """The canary HTTP API over real HTTP: auth, validation, status codes, a rollout walk-through.
 
-The function is loaded by functions-framework exactly as Cloud Run loads it and served by a
-real WSGI server on 127.0.0.1, with the local platform (traffic in SQLite, synthetic metrics).
+The function is loaded by functions-framework exactly as Cloud Run loads it (ASGI mode) and
+served by a real server (uvicorn) on 127.0.0.1, with the local platform (traffic in SQLite,
+synthetic metrics).
 """
 
 from __future__ import annotations
@@ -10,23 +11,18 @@ import base64
 import json
 import os
 import stat
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 import requests
 from hypothesis import HealthCheck, given
 from hypothesis import settings as settings_h
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from recoengine import wiring
-from testkit.firestore_emulator import free_port
-
-MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "canary" / "main.py")
+from testkit.asgi_client import serve
+from tools.localstack import load_function
 
 
 class Server:
@@ -56,16 +52,10 @@ def _serve(monkeypatch, tmp_path, env: dict[str, str]) -> Iterator[str]:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     wiring.reset_all()  # the settings and the canary's dependencies come from the new environment
-    app = functions_framework.create_app(target="canary", source=MAIN)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve(load_function("canary")) as base:
+            yield base
     finally:
-        server.shutdown()
-        thread.join()
         monkeypatch.undo()
         wiring.reset_all()
 

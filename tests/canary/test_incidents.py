@@ -1,7 +1,7 @@
 """Automatic rollback: Cloud Monitoring incidents via Pub/Sub CloudEvents -> the fake Admin API.
 
-The real path: functions-framework's CloudEvent entry ``canary_incident`` -> incident parsing ->
-controller -> SQLite store -> google-cloud-run client (REST) -> fake Admin API.
+The real path: functions-framework's (ASGI) CloudEvent entry ``canary_incident`` -> incident
+parsing -> controller -> SQLite store -> google-cloud-run client (REST) -> fake Admin API.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from pathlib import Path
 
-import functions_framework
 import pytest
 
 from recoengine.canary.controller import CanaryController
@@ -21,9 +19,10 @@ from recoengine.canary.scenarios import SyntheticMetrics
 from recoengine.canary.state import Phase
 from recoengine.canary.traffic import CloudRunTraffic
 from recoengine.wiring import canary as canary_wiring
+from testkit.asgi_client import AsgiClient
 from testkit.fake_cloud_run import run_client
+from tools.localstack import load_function
 
-MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "canary" / "main.py")
 P, R = "test-project", "europe-west1"
 
 
@@ -69,10 +68,8 @@ def setup(run_admin, sqlite_store):
     ctrl.enable("recommend", 5, None, "token:test")
     assert run_admin.split(full) == {"recommend-00001-old": 95, "recommend-00002-new": 5}
     with canary_wiring.controller.override(ctrl):
-        app = functions_framework.create_app(
-            target="canary_incident", source=MAIN, signature_type="cloudevent"
-        )
-        yield ctrl, run_admin, full, deliver_to(app.test_client())
+        app = load_function("canary", target="canary_incident", signature_type="cloudevent")
+        yield ctrl, run_admin, full, deliver_to(AsgiClient(app))
 
 
 def deliver_to(client):

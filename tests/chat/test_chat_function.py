@@ -1,19 +1,15 @@
-"""The chat function over HTTP: a real server thread for the conversation, the Flask test
-client for input validation. The chat service is the real one on SQLite (and once on
+"""The chat function over HTTP: a real server (uvicorn in a thread) for the conversation, the
+in-process ASGI client for input validation. The chat service is the real one on SQLite (and once on
 Firestore), installed with ``wiring.chat.service.override``."""
 
 from __future__ import annotations
 
 import json
-import threading
-from pathlib import Path
 
 import pytest
 import requests
-from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.serving import make_server
 
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.service import ChatLimits, ChatService
@@ -21,10 +17,10 @@ from recoengine.llm.offline import OfflineResponder
 from recoengine.sessions.firestore_store import FirestoreSessionStore
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from recoengine.wiring import chat as chat_wiring
+from testkit.asgi_client import AsgiClient, serve
 from tests.chat.support import TinyRecommender, undocumented
 from tests.infra import tfconfig as tf
-
-MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
+from tools.localstack import load_function
 
 
 def engine_on(store, recommender=None):
@@ -41,21 +37,19 @@ def engine_on(store, recommender=None):
 @pytest.fixture()
 def app(tmp_path):
     with chat_wiring.service.override(engine_on(SqliteSessionStore(tmp_path / "f.sqlite3"))):
-        yield create_app(target="chat", source=MAIN)
+        yield load_function("chat")
 
 
 @pytest.fixture()
 def client(app):
-    return app.test_client()
+    with AsgiClient(app) as c:
+        yield c
 
 
 @pytest.fixture()
 def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+    with serve(app) as base:
+        yield base
 
 
 def converse(base: str) -> None:
@@ -118,15 +112,9 @@ def test_conversation_over_real_http(server):
 
 @pytest.mark.firestore
 def test_conversation_over_real_http_on_firestore(firestore_client):
-    with chat_wiring.service.override(engine_on(FirestoreSessionStore(firestore_client))):
-        app = create_app(target="chat", source=MAIN)
-        srv = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=srv.serve_forever, daemon=True)
-        thread.start()
-        try:
-            converse(f"http://127.0.0.1:{srv.server_port}")
-        finally:
-            srv.shutdown()
+    store = FirestoreSessionStore(firestore_client)
+    with chat_wiring.service.override(engine_on(store)), serve(load_function("chat")) as base:
+        converse(base)
 
 
 @pytest.mark.parametrize(
@@ -181,11 +169,12 @@ def test_health_and_session_count_metric(client, tmp_path):
 def test_recommender_down_is_a_degraded_component_not_a_crash(tmp_path):
     down = engine_on(SqliteSessionStore(tmp_path / "d.sqlite3"), TinyRecommender(down=True))
     with chat_wiring.service.override(down):
-        c = create_app(target="chat", source=MAIN).test_client()
+        c = AsgiClient(load_function("chat"))
         r = c.get("/health")
         assert r.status_code == 200 and r.get_json()["components"]["recommender"] == "degraded"
         r = c.post("/api/v2/chat", json={"user_id": "a", "message": "recommend me a drama"})
         assert r.status_code == 200 and r.get_json()["recommendations"] == []
+        c.close()
 
 
 json_values = st.recursive(
@@ -219,8 +208,8 @@ def test_arbitrary_json_never_gives_a_server_error(client, body):
 def test_access_log_carries_the_chat_latencies(engine_env, capfd) -> None:
     """Terraform's log-based metrics read these fields from the chat's access-log entries.
     The service is the one the wiring builds (SQLite, offline responder, the demo model)."""
-    app = create_app(target="chat", source=MAIN)
-    r = app.test_client().post("/api/v2/chat", json={"user_id": "u1", "message": "hello there"})
+    with AsgiClient(load_function("chat")) as client:
+        r = client.post("/api/v2/chat", json={"user_id": "u1", "message": "hello there"})
     assert r.status_code == 200
     entries = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
     access = [e for e in entries if e.get("route") == "/api/v2/chat"][-1]

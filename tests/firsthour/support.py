@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.localstack import checkout_path
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def env_with(**overrides: str) -> dict[str, str]:
     """The environment a subprocess gets: this one, the checkout on PYTHONPATH, the overrides."""
-    return {**os.environ, "PYTHONPATH": str(ROOT), **overrides}
+    return {**os.environ, "PYTHONPATH": checkout_path(), **overrides}
 
 
 def python(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:

@@ -6,18 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
+
+from testkit.asgi_client import AsgiClient
+from tools.localstack import load_function
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def recommend_client() -> Any:
-    """A test client of the recommend function, loaded as functions-framework loads it."""
-    app = functions_framework.create_app(
-        target="recommend", source=str(ROOT / "functions/recommend/main.py")
-    )
-    return app.test_client()
+    """A client of the recommend function, loaded as functions-framework's ASGI mode loads it."""
+    return AsgiClient(load_function("recommend"))
 
 
 def test_access_log_has_engine_latency_and_cache_result(
@@ -81,7 +80,7 @@ def test_access_log_entry_and_headers_in_full(
             "X-Cloud-Trace-Context": trace,
             "User-Agent": "probe/1.0",
         },
-        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+        remote_addr="10.1.2.3",
     )
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/json"
@@ -126,18 +125,15 @@ def test_access_log_entry_and_headers_in_full(
 
 
 def test_chunked_body_is_read_and_limited(engine_env: None) -> None:
-    """A chunked body (no usable Content-Length) takes werkzeug's stream path, limit included."""
-    import io
-
+    """A chunked body (no usable Content-Length) is read as it comes, limit included."""
     client = recommend_client()
 
     def post(body: bytes) -> Any:
+        half = len(body) // 2  # the server hands the de-chunked body over in pieces
         return client.post(
             "/api/v2/recommendations",
-            input_stream=io.BytesIO(body),
+            chunks=[body[:half], body[half:]],
             content_type="application/json",
-            headers={"Transfer-Encoding": "chunked"},
-            environ_base={"wsgi.input_terminated": True},  # the server de-chunks (gunicorn)
         )
 
     r = post(b'{"user_id": "user-0002", "k": 2}')

@@ -1,6 +1,6 @@
 """The Cloud Run Admin API fails during a rollback.
 
-The canary function over HTTP (functions-framework + the shared HTTP layer), the real
+The canary function over HTTP (functions-framework's ASGI app + the shared HTTP layer), the real
 controller on SQLite, the real ``google-cloud-run`` client (REST) against the canary suite's
 fake Admin API, which answers 503 to traffic updates. Required: the update is retried with
 growing backoff, the caller gets 503 + Retry-After, the rollout is stored as rolled back *and*
@@ -15,9 +15,7 @@ import itertools
 import json
 import logging
 import time
-from pathlib import Path
 
-import functions_framework
 import pytest
 
 from recoengine import wiring
@@ -28,9 +26,10 @@ from recoengine.canary.state import Phase
 from recoengine.canary.store import SqliteCanaryStore
 from recoengine.canary.traffic import CloudRunTraffic
 from recoengine.wiring import canary as canary_wiring
+from testkit.asgi_client import AsgiClient
 from testkit.fake_cloud_run import FakeRunAdmin, run_client
+from tools.localstack import load_function
 
-MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "canary" / "main.py")
 P, R = "test-project", "europe-west1"
 TOKEN = "admin-api-fault-token"
 ATTEMPTS = 4
@@ -53,8 +52,8 @@ def setup(tmp_path, monkeypatch):
     ctrl = CanaryController(
         CanaryPolicy(plan=SHORT_PLAN), store, traffic, metrics, metrics_lag_s=0.0
     )
-    with canary_wiring.controller.override(ctrl):
-        call = caller(functions_framework.create_app(target="canary", source=MAIN).test_client())
+    with canary_wiring.controller.override(ctrl), AsgiClient(load_function("canary")) as client:
+        call = caller(client)
         assert call("enable", traffic_percentage=5).status_code == 200
         assert fake.split(full) == {OLD: 95, NEW: 5}
         yield ctrl, fake, full, call

@@ -46,7 +46,7 @@ def timed(fn) -> dict[str, Any]:
     return {
         "status": r.status_code,
         "elapsed": time.perf_counter() - started,
-        "headers": dict(r.headers),
+        "headers": r.headers,  # case-insensitive, as header names are
         "body": r.text,
     }
 

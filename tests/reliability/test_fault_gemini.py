@@ -1,28 +1,27 @@
 """Gemini slow or failing: the chat still answers, with the fallback, within the deadline.
 
-The real chat function (functions-framework + the shared HTTP layer) runs the real service on
-SQLite with the real ``google-genai`` client pointed at the chat suite's fake of Vertex AI's
-``generateContent`` endpoint, which is scripted to hang or fail.
+The real chat function (functions-framework's ASGI app + the shared HTTP layer) runs the real
+service on SQLite with the real ``google-genai`` client pointed at the chat suite's fake of
+Vertex AI's ``generateContent`` endpoint, which is scripted to hang or fail.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
-from functions_framework import create_app
 
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.gemini import GeminiModel
 from recoengine.sessions.sqlite_store import SqliteSessionStore
 from recoengine.wiring import chat as chat_wiring
+from testkit.asgi_client import AsgiClient
 from testkit.fake_vertex import FakeVertex, Scripted, StaticCredentials
 from tests.chat.support import TinyRecommender
+from tools.localstack import load_function
 
-MAIN = str(Path(__file__).resolve().parents[2] / "functions" / "chat" / "main.py")
 TIMEOUT = 0.5  # LLM_TIMEOUT_SECONDS per attempt
 RETRIES = 2  # LLM_MAX_RETRIES
 BACKOFF = 0.05
@@ -54,8 +53,7 @@ def client(fake, tmp_path):
     engine = ChatService(
         store, model, PersonalityRouter(personalities, default), TinyRecommender(), ChatLimits()
     )
-    with chat_wiring.service.override(engine):
-        app = create_app(target="chat", source=MAIN).test_client()
+    with chat_wiring.service.override(engine), AsgiClient(load_function("chat")) as app:
         # Warm up: importing google-genai and building its client is a once-per-instance cost
         # (cold start), not part of a request's deadline.
         fake.script = [Scripted(text="warm")]

@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import flask
 import pytest
 import requests
+from starlette.requests import Request
 
 from recoengine.config import IdentitySettings, load_settings
 from recoengine.errors import ConfigError, Forbidden, Unauthorized
@@ -130,8 +130,14 @@ def test_config_needs_an_audience_and_a_safe_certs_url():
 
 
 def _request(headers: dict[str, str]) -> ApiRequest:
-    raw = flask.Request.from_values("/api/v2/chat", method="POST", headers=headers)
-    return ApiRequest(raw, {}, "req-12345678", 65536)
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v2/chat",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    return ApiRequest(Request(scope), {}, "req-12345678", 65536)
 
 
 def test_guard_and_check_for_the_chat_function(certs, keys):
