@@ -9,6 +9,8 @@
 #   jsonPayload.event = "feedback", .feedback_event, .revision   (recommendation feedback)
 #   jsonPayload.canary_event, .service                            (canary audit: enable, step, rollback, ...)
 #   jsonPayload.chat_reply, .chat_understanding   "model" | "fallback" | "offline"  (one per chat turn)
+#   jsonPayload.chat_first_token_seconds          seconds from the turn's start to its first reply text
+#   jsonPayload.chat_model_calls, .chat_tokens_in, .chat_tokens_out   counts per chat turn
 # chat's rollback rules (shared/recoengine/rollback_rules.yml) judge multiturn_engine_latency (the
 # turn minus the model's wait) and chat_turns (the fallback rates) per revision_name.
 # In PromQL they are logging_googleapis_com:user_<name>{monitored_resource="cloud_run_revision"}.
@@ -34,6 +36,30 @@ locals {
       description = "Seconds the personality router takes to pick the persona of a turn."
       scale       = 0.00005
     }
+    chat_first_token_seconds = {
+      description = "Seconds from a chat turn's start until reply text exists (streamed: the first delta; whole: the reply): what a user waits before reading."
+      scale       = 0.001
+    }
+  }
+  # Per-turn counts of a chat turn, as distributions (their mean is the per-turn average):
+  # calls that reached the model (understanding and reply, retries included) and the reply's
+  # tokens as the model counted them.
+  chat_count_metrics = {
+    chat_model_calls = {
+      description = "Model calls per chat turn (understanding and reply, retries included): 1 in the common case, 2 when the offline reading asked the model."
+      scale       = 1
+      buckets     = 8
+    }
+    chat_tokens_in = {
+      description = "Input tokens the model counted per chat turn."
+      scale       = 16
+      buckets     = 16
+    }
+    chat_tokens_out = {
+      description = "Output tokens the model counted per chat turn (thinking included)."
+      scale       = 16
+      buckets     = 16
+    }
   }
   run_filter = "resource.type=\"cloud_run_revision\""
 }
@@ -57,6 +83,33 @@ resource "google_logging_metric" "latency" {
   bucket_options {
     exponential_buckets {
       num_finite_buckets = 24
+      growth_factor      = 2
+      scale              = each.value.scale
+    }
+  }
+
+  depends_on = [google_project_service.api]
+}
+
+resource "google_logging_metric" "chat_counts" {
+  for_each = local.chat_count_metrics
+
+  project         = var.project_id
+  name            = each.key
+  description     = each.value.description
+  filter          = "${local.run_filter} AND jsonPayload.${each.key}:*"
+  value_extractor = "EXTRACT(jsonPayload.${each.key})"
+
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+  }
+
+  # Exponential buckets from `scale` doubling (1, 2, 4 ... calls; 16 .. ~500k tokens).
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = each.value.buckets
       growth_factor      = 2
       scale              = each.value.scale
     }

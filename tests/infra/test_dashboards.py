@@ -26,7 +26,7 @@ PRODUCT_PANELS = [
     "error_count",
     "deployment_status",
 ]
-CANARY_PANELS = ["chat_fallbacks"]
+CANARY_PANELS = ["chat_fallbacks", "chat_model"]
 
 
 def test_the_ten_product_panels_and_chats_canary_signals_are_defined_once() -> None:

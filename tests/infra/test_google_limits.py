@@ -227,10 +227,12 @@ def _log_metrics() -> dict[str, dict[str, Any]]:
     """Log-based metrics by PromQL base name: their resource types and their own labels."""
     run_filter = tf.locals_()["run_filter"]
     metrics: dict[str, dict[str, Any]] = {}
-    for name in tf.locals_()["latency_metrics"]:
-        metrics[name] = {"labels": set(), "filter": run_filter}
+    for_each = {"latency": "latency_metrics", "chat_counts": "chat_count_metrics"}
+    for local in for_each.values():
+        for name in tf.locals_()[local]:
+            metrics[name] = {"labels": set(), "filter": run_filter}
     for name, res in tf.resources("google_logging_metric").items():
-        if name == "latency":
+        if name in for_each:
             continue
         labels = {lbl["key"] for lbl in res["metric_descriptor"][0].get("labels", [])}
         metrics[res["name"]] = {"labels": labels, "filter": run_filter}
