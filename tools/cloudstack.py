@@ -59,7 +59,8 @@ VARIABLES: dict[str, str] = {
     "firestore_database": "(default)",
     "end_user_auth": "firebase",
     "model_uri": "",
-    "gemini_model": "gemini-2.5-flash",
+    "gemini_model": "gemini-3.5-flash",
+    "gemini_location": "global",
 }
 
 # Every way a process here differs from the cloud: the name, and why.

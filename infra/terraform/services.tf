@@ -28,6 +28,7 @@ locals {
     end_user_auth      = var.end_user_auth
     model_uri          = var.model_uri
     gemini_model       = var.gemini_model
+    gemini_location    = var.gemini_location
   }))
   function_env = {
     for fn, spec in local.environment.functions : fn => {

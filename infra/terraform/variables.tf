@@ -161,11 +161,21 @@ variable "model_uri" {
 
 variable "gemini_model" {
   type        = string
-  description = "Gemini model the chat function calls on Vertex AI."
-  default     = "gemini-2.5-flash"
+  description = "Gemini model the chat function calls on Vertex AI (docs/chat.md, \"The model and its thinking\")."
+  default     = "gemini-3.5-flash"
   validation {
     condition     = can(regex("^gemini-[a-z0-9.-]+$", var.gemini_model))
-    error_message = "gemini_model must be a Gemini model id such as gemini-2.5-flash."
+    error_message = "gemini_model must be a Gemini model id such as gemini-3.5-flash."
+  }
+}
+
+variable "gemini_location" {
+  type        = string
+  description = "Vertex AI location the chat calls Gemini in: \"global\" (Gemini 3 models are served there, not from every region) or a region such as europe-west1 for data residency, where the chosen model is offered."
+  default     = "global"
+  validation {
+    condition     = can(regex("^(global|[a-z]+-[a-z]+[0-9]+)$", var.gemini_location))
+    error_message = "gemini_location must be \"global\" or a region id such as europe-west1."
   }
 }
 

@@ -34,6 +34,7 @@ TEMPLATE_VARIABLES = (
     "end_user_auth",
     "model_uri",
     "gemini_model",
+    "gemini_location",
 )
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}|%\{")
 _NAME = re.compile(r"[A-Z][A-Z0-9_]*")

@@ -32,6 +32,7 @@ CASES: dict[str, dict[str, str]] = {
         "end_user_auth": "none",
         "model_uri": "gs://shop-models/models/2026-12-01",
         "gemini_model": "gemini-2.5-pro",
+        "gemini_location": "us-central1",
     },
 }
 
