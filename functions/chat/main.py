@@ -7,8 +7,11 @@ Unknown, expired and other users' sessions all answer the same 404, so ids canno
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import functions_framework.aio
@@ -16,9 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from recoengine.chat import Delta, TurnResult
 from recoengine.config import settings
 from recoengine.errors import InvalidArgument, PayloadTooLarge
-from recoengine.web import ApiRequest, HttpApp, Reply
+from recoengine.web import ApiRequest, EventStream, HttpApp, Reply
+from recoengine.web.events import Event
 from recoengine.web.logs import add_request_fields
 from recoengine.web.metrics import SESSION_COUNT
 from recoengine.wiring import chat as wiring
@@ -44,10 +49,8 @@ class SessionQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=500)
 
 
-# Every route waits on the session store and the turn on the model (sync clients for now):
-# each runs in the thread pool (capacity.yml's threads), never on the event loop.
-@app.route("POST", "/api/v2/chat", guard=wiring.authenticate, blocking=True)
-def chat_turn(req: ApiRequest) -> dict[str, Any]:
+def _turn_request(req: ApiRequest) -> ChatRequest:
+    """The turn's request, validated (CPU only: it runs on the event loop)."""
     body = req.body(ChatRequest)
     wiring.check_user(req, body.user_id)
     limit = settings().chat.max_message_chars
@@ -57,8 +60,41 @@ def chat_turn(req: ApiRequest) -> dict[str, Any]:
         raise InvalidArgument(
             "message is blank", details=[{"field": "message", "problem": "blank"}]
         )
-    result = wiring.service().turn(body.user_id, body.message, body.session_id)
-    add_request_fields(**result.log_fields())  # chat_turns: the canary's fallback rates
+    return body
+
+
+def wants_events(req: ApiRequest) -> bool:
+    """``Accept: text/event-stream`` asks for the reply streamed (docs/chat.md)."""
+    return "text/event-stream" in req.headers.get("accept", "").lower()
+
+
+async def _events(turn: AsyncIterator[Delta | TurnResult]) -> AsyncIterator[Event]:
+    """The turn as Server-Sent Events: ``{"delta": text}`` data, then ``done`` with the
+    answer. Closing this generator (the client left) closes the turn's, which then saves
+    nothing."""
+    async with contextlib.aclosing(turn):
+        async for item in turn:
+            if isinstance(item, Delta):
+                yield None, {"delta": item.text}
+            else:
+                add_request_fields(**item.log_fields())  # also without the wiring's on_turn
+                yield "done", item.to_dict()
+
+
+# The turn is async: the store and the engine run in threads (asyncio.to_thread), the model is
+# awaited, so no thread waits on Gemini. Session reads and deletes wait on the store: they run
+# in the thread pool.
+@app.route("POST", "/api/v2/chat", guard=wiring.authenticate)
+async def chat_turn(req: ApiRequest) -> dict[str, Any] | EventStream:
+    body = _turn_request(req)
+    service = wiring.service.built() or await asyncio.to_thread(wiring.service)
+    if wants_events(req):
+        # The first event is pulled before the status line: a foreign session is still a 404.
+        return EventStream(
+            _events(service.stream_turn(body.user_id, body.message, body.session_id))
+        )
+    result = await service.turn_async(body.user_id, body.message, body.session_id)
+    add_request_fields(**result.log_fields())  # also without the wiring's on_turn
     return result.to_dict()
 
 
