@@ -14,12 +14,15 @@ summary or the list of items already shown.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from recoengine.chat.intents import RECOMMENDATION_INTENTS, Understanding
 from recoengine.chat.interpreter import Interpreter, Reading
@@ -49,6 +52,7 @@ from recoengine.sessions.model import (
 from recoengine.sessions.user_events import UserEvents
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -154,11 +158,16 @@ class ChatService:
         *,
         events: RecentItems | None = None,
         on_turn: Callable[[TurnResult], None] | None = None,
+        executor: Executor | None = None,
     ) -> None:
         """``events`` reads what the user just did; the wiring passes the reader the recommend
         function uses (one breaker for both). Without one, a reader over ``store`` is made.
-        ``on_turn`` sees every saved turn (the wiring's metrics and access-log fields)."""
+        ``on_turn`` sees every saved turn (the wiring's metrics and access-log fields).
+        ``executor`` runs the store's calls of the async turns (None: the event loop's
+        default executor, ``asyncio.to_thread``); the wiring gives it ``CHAT_STORE_THREADS``
+        threads, since each turn waits there on the store two or three times."""
         self.on_turn = on_turn
+        self.executor = executor
         self.interpreter = interpreter if interpreter is not None else Interpreter()
         self.events: RecentItems = events if events is not None else _events_of(store)
         self.store = store
@@ -249,7 +258,7 @@ class ChatService:
     # -- the turn --------------------------------------------------------------------
     # One flow, three ways to run it: ``turn`` (sync), ``turn_async`` and ``stream_turn``
     # (the event loop). The steps are shared: ``_open`` and ``_prepare`` and ``_finish`` do
-    # the store's I/O and the CPU-bound engine (called through ``asyncio.to_thread`` from the
+    # the store's I/O and the CPU-bound engine (called in a worker thread, ``_in_thread``, from the
     # loop, since the stores' clients are sync), and the model is asked in between — sync
     # (``generate``), async (``generate_async``) or as a stream (``stream``).
     def _stored_turns(self, session: Session) -> list[Turn]:
@@ -332,12 +341,20 @@ class ChatService:
         )
         return _Prepared(opened, reading, routing, picks, context, prompt)
 
+    async def _in_thread(self, call: Callable[..., _T], *args: Any) -> _T:
+        """``call(*args)`` in a worker thread, with this context (access-log fields)."""
+        if self.executor is None:
+            return await asyncio.to_thread(call, *args)
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, partial(context.run, call, *args))
+
     async def _prepare_async(self, opened: _Opened, reading: Reading) -> _Prepared:
         """``_prepare`` from the loop: in a thread when it picks items (the engine's CPU and
         the user's events read from the store), inline otherwise (routing and the context
         only: CPU, well under a millisecond, cheaper than the hop)."""
         if reading.what.intent in RECOMMENDATION_INTENTS and self.recommender is not None:
-            return await asyncio.to_thread(self._prepare, opened, reading)
+            return await self._in_thread(self._prepare, opened, reading)
         return self._prepare(opened, reading)
 
     def _generate(self, prompt: Prompt) -> Completion:
@@ -453,7 +470,7 @@ class ChatService:
     ) -> TurnResult:
         """``turn`` on the event loop: the store and the engine in threads, the model
         awaited (no thread waits on it)."""
-        opened = await asyncio.to_thread(self._open, user_id, message, session_id)
+        opened = await self._in_thread(self._open, user_id, message, session_id)
         reading = await self._understanding_async(opened)
         prepared = await self._prepare_async(opened, reading)
         model_started = time.perf_counter()
@@ -461,7 +478,7 @@ class ChatService:
         completion = with_notes(completion, prepared.prompt.notes)
         prepared.model_seconds = time.perf_counter() - model_started
         first_token = time.perf_counter() - opened.started
-        return await _saved(asyncio.to_thread(self._finish, prepared, completion, first_token))
+        return await _saved(self._in_thread(self._finish, prepared, completion, first_token))
 
     async def stream_turn(
         self, user_id: str, message: str, session_id: str | None = None
@@ -476,7 +493,7 @@ class ChatService:
         stops early (a client gone mid-stream) leaves no turn, no state change, and for a
         new conversation no session. A save that began completes even if the consumer
         leaves during it."""
-        opened = await asyncio.to_thread(self._open, user_id, message, session_id)
+        opened = await self._in_thread(self._open, user_id, message, session_id)
         reading = await self._understanding_async(opened)
         prepared = await self._prepare_async(opened, reading)
         model_started = time.perf_counter()
@@ -498,7 +515,7 @@ class ChatService:
             completion = replace(completion, text=completion.text + unsaid)
         if first_token is None:
             first_token = time.perf_counter() - opened.started
-        yield await _saved(asyncio.to_thread(self._finish, prepared, completion, first_token, True))
+        yield await _saved(self._in_thread(self._finish, prepared, completion, first_token, True))
 
     def _stream(self, prompt: Prompt) -> ReplyStream:
         """The model's reply stream, with the adapter safety net: a model that raises

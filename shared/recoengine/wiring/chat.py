@@ -8,6 +8,8 @@ before the service is built (``language_model.override(...)``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from recoengine.chat import (
     ChatLimits,
     ChatService,
@@ -132,6 +134,7 @@ def build_chat_service(
         interpreter=Interpreter(extractor),
         events=events,
         on_turn=record_turn,
+        executor=ThreadPoolExecutor(chat.store_threads, thread_name_prefix="chat-store"),
     )
 
 
