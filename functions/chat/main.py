@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import functions_framework.aio
@@ -68,7 +68,7 @@ def wants_events(req: ApiRequest) -> bool:
     return "text/event-stream" in req.headers.get("accept", "").lower()
 
 
-async def _events(turn: AsyncIterator[Delta | TurnResult]) -> AsyncIterator[Event]:
+async def _events(turn: AsyncGenerator[Delta | TurnResult, None]) -> AsyncIterator[Event]:
     """The turn as Server-Sent Events: ``{"delta": text}`` data, then ``done`` with the
     answer. Closing this generator (the client left) closes the turn's, which then saves
     nothing."""
@@ -87,7 +87,9 @@ async def _events(turn: AsyncIterator[Delta | TurnResult]) -> AsyncIterator[Even
 @app.route("POST", "/api/v2/chat", guard=wiring.authenticate)
 async def chat_turn(req: ApiRequest) -> dict[str, Any] | EventStream:
     body = _turn_request(req)
-    service = wiring.service.built() or await asyncio.to_thread(wiring.service)
+    service = wiring.service.built()
+    if service is None:  # the first turn builds it (the model loads): not on the event loop
+        service = await asyncio.to_thread(wiring.service)
     if wants_events(req):
         # The first event is pulled before the status line: a foreign session is still a 404.
         return EventStream(

@@ -17,7 +17,7 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -482,7 +482,7 @@ class ChatService:
 
     async def stream_turn(
         self, user_id: str, message: str, session_id: str | None = None
-    ) -> AsyncIterator[Delta | TurnResult]:
+    ) -> AsyncGenerator[Delta | TurnResult, None]:
         """The turn with its reply streamed: ``Delta``s as the model writes, then the
         ``TurnResult`` (its ``reply`` is the deltas joined).
 
