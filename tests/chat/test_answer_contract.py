@@ -65,3 +65,31 @@ def test_docs_chat_md_lists_the_documented_fields():
     schema = _chat_reply()
     assert {name for name, _ in fields} == set(schema["properties"])
     assert {name for name, optional in fields if not optional} == set(schema["required"])
+
+
+def test_every_streamed_turn_ends_with_the_documented_answer(tmp_path):
+    """The ``done`` event of a streamed turn is the same document (and its reply is the
+    deltas joined), for every kind of turn."""
+    import asyncio
+
+    from recoengine.chat import Delta
+
+    engine, _ = make_engine(tmp_path, k=3)
+
+    async def converse() -> list[tuple[list[str], dict]]:
+        out, session_id = [], None
+        for message in CONVERSATION:
+            deltas, done = [], None
+            async for item in engine.stream_turn("alice", message, session_id):
+                if isinstance(item, Delta):
+                    deltas.append(item.text)
+                else:
+                    done = item.to_dict()
+            assert done is not None
+            session_id = done["session_id"]
+            out.append((deltas, done))
+        return out
+
+    for message, (deltas, done) in zip(CONVERSATION, asyncio.run(converse()), strict=True):
+        assert undocumented(done) == [], message
+        assert done["reply"] == "".join(deltas) and all(deltas), message
