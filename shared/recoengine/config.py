@@ -219,8 +219,6 @@ class ChatSettings:
     # token a user sees; replies and slot filling need little of it (docs/chat.md).
     reply_thinking: int | str | None = "minimal"
     understand_thinking: int | str | None = "minimal"
-    # Threads the async chat turn waits on the store in (two or three calls a turn).
-    store_threads: int = 32
 
     @classmethod
     def from_env(cls, env: Env, var_dir: Path) -> ChatSettings:
@@ -250,7 +248,6 @@ class ChatSettings:
             ),
             reply_thinking=env_thinking(env, "LLM_REPLY_THINKING", "minimal"),
             understand_thinking=env_thinking(env, "LLM_UNDERSTAND_THINKING", "minimal"),
-            store_threads=env_int(env, "CHAT_STORE_THREADS", 32, 1, 256),
         )
 
 

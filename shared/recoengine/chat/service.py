@@ -164,8 +164,8 @@ class ChatService:
         function uses (one breaker for both). Without one, a reader over ``store`` is made.
         ``on_turn`` sees every saved turn (the wiring's metrics and access-log fields).
         ``executor`` runs the store's calls of the async turns (None: the event loop's
-        default executor, ``asyncio.to_thread``); the wiring gives it ``CHAT_STORE_THREADS``
-        threads, since each turn waits there on the store two or three times."""
+        default executor, ``asyncio.to_thread``); the wiring gives it the function's thread count
+        (capacity.yml, ``SERVER_THREADS``), since each turn waits there on the store two or three times."""
         self.on_turn = on_turn
         self.executor = executor
         self.interpreter = interpreter if interpreter is not None else Interpreter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from recoengine.capacity import server_threads
 from recoengine.chat import (
     ChatLimits,
     ChatService,
@@ -134,7 +135,9 @@ def build_chat_service(
         interpreter=Interpreter(extractor),
         events=events,
         on_turn=record_turn,
-        executor=ThreadPoolExecutor(chat.store_threads, thread_name_prefix="chat-store"),
+        # The store's calls wait in the function's thread pool size (capacity.yml's chat
+        # threads, SERVER_THREADS): one knob for every thread chat has.
+        executor=ThreadPoolExecutor(server_threads("chat"), thread_name_prefix="chat-store"),
     )
 
 
