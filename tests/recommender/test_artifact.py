@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 from dataclasses import replace
@@ -59,14 +60,46 @@ def test_missing_artifact_is_refused(tmp_path: Path) -> None:
         load(str(tmp_path / "nothing"))
 
 
-@pytest.mark.parametrize("victim", ["cf_cooccurrence_data.npy", "catalog.json"])
+@pytest.mark.parametrize(
+    "victim", ["cf_cooccurrence_data.npy", "catalog.json", "catalog_user_ids_ends.npy"]
+)
 def test_corrupt_artifact_is_refused(tmp_path: Path, demo_model_dir: Path, victim: str) -> None:
+    """The checksums are checked beside the parsing: whichever finishes first, a corrupt file
+    is refused and named as corrupt (even when parsing it failed first, as for catalog.json)."""
     copy = shutil.copytree(demo_model_dir, tmp_path / "m")
     with (copy / victim).open("r+b") as fh:
         fh.seek(200)
         fh.write(b"\x00garbage\x00")
     with pytest.raises(ArtifactError, match="corrupt"):
         load(str(copy))
+
+
+def test_a_truncated_or_missing_file_is_refused(tmp_path: Path, demo_model_dir: Path) -> None:
+    copy = shutil.copytree(demo_model_dir, tmp_path / "m")
+    (copy / "hist_items.npy").write_bytes(b"")  # empty: nothing to map, still checked
+    with pytest.raises(ArtifactError, match=r"hist_items\.npy .* corrupt"):
+        load(str(copy))
+    (copy / "hist_items.npy").unlink()
+    with pytest.raises(ArtifactError, match="missing or corrupt"):
+        load(str(copy))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_leaves_the_garbage_collector_as_it_found_it(
+    demo_model_dir: Path, enabled: bool
+) -> None:
+    """``load`` pauses the cyclic collector while it builds the catalog's lists, and gives
+    the process back its own setting, also when the load fails."""
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        load(str(demo_model_dir))
+        assert gc.isenabled() is enabled
+        with pytest.raises(ArtifactError):
+            load(str(demo_model_dir / "absent"))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_unknown_format_is_refused(tmp_path: Path, demo_model_dir: Path) -> None:
