@@ -42,7 +42,6 @@ from tools.benchkit import (
     VertexProcess,
     credentials_file,
     drive_chat,
-    entry_is_async,
     gemini_env,
     logger,
     train_model,
@@ -227,13 +226,7 @@ def bench_recommend(
             env = {**base, "MODEL_URI": str(model_dir), "RECO_CACHE_SIZE": "0", "VAR_DIR": tmp}
             servers = {
                 "bare": Server("bare", ASSETS / "bare.py", base),
-                # the HTTP layer alone, in the mode the functions use (WSGI or ASGI)
-                "http_only": Server(
-                    "http_only",
-                    ASSETS / "http_only.py",
-                    env,
-                    asgi=entry_is_async(ROOT / "functions/recommend/main.py", "recommend"),
-                ),
+                "http_only": Server("http_only", ASSETS / "http_only.py", env),
                 "recommend": Server("recommend", ROOT / "functions/recommend/main.py", env),
             }
             if firestore_host:

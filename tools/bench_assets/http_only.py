@@ -8,14 +8,13 @@ function (``tools/bench_capacity.py``), it tells the HTTP layer's cost from the 
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import sys
 from pathlib import Path
 from typing import Any
 
-import flask
-import functions_framework
 import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
 
 from recoengine.web import ApiRequest, HttpApp
 from recoengine.wiring import recommend as wiring
@@ -48,17 +47,6 @@ def fixed_items(req: ApiRequest) -> dict[str, Any]:
     return {"items": ITEMS[: body.k], "model_version": "fixed", "request_id": req.request_id}
 
 
-# The entry in the HTTP layer's mode: WSGI (flask) or ASGI (an awaitable ``HttpApp``, served by
-# ``functions-framework --asgi``), so this asset measures whichever layer the functions use.
-SERVED_AS_ASGI = inspect.iscoroutinefunction(HttpApp.__call__)
-if SERVED_AS_ASGI:
-
-    @functions_framework.aio.http
-    async def http_only(request: Any) -> Any:
-        return await app(request)
-
-else:
-
-    @functions_framework.http
-    def http_only(request: flask.Request) -> Any:
-        return app(request)
+@functions_framework.aio.http
+async def http_only(request: Request) -> Response:
+    return await app(request)
