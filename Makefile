@@ -100,8 +100,12 @@ demo-data: $(SERVE_VENV) ## Generated data in the generic format: make demo-data
 	$(PY) -m recoengine.cli demo-data --out $(or $(OUT),var/demo-data) $(if $(USERS),--users $(USERS)) $(if $(ITEMS),--items $(ITEMS)) $(if $(PER_USER),--per-user $(PER_USER)) $(if $(PARQUET),--parquet)
 
 .PHONY: bench
-bench: $(DEV_VENV) system-deps ## Benchmarks (quality on ML-100K and Amazon Toys, engine, HTTP, cold start, canary, chat, scale, Spark, capacity, understanding, catalog freshness; over an hour): make bench [OUT=file.json]
+bench: $(DEV_VENV) system-deps ## Benchmarks (quality on ML-100K and Amazon Toys, engine, HTTP, cold start, canary, chat, serving, scale, Spark, capacity, understanding, catalog freshness; over an hour): make bench [OUT=file.json]
 	$(PY) -m tools.bench --out $(or $(OUT),var/bench.json)
+
+.PHONY: bench-serving
+bench-serving: $(DEV_VENV) system-deps ## Serving targets only (chat under a 1 s model on SQLite and Firestore, streaming, CPU per turn, recommend vs bare ASGI/WSGI, cold start; ~3 min): make bench-serving [OUT=file.json]
+	$(PY) -m tools.bench --only chat_load,stream,recommend_floor,cold_start --out $(or $(OUT),var/bench-serving.json)
 
 .PHONY: clean
 clean: ## Remove local state (models, sessions, results); keeps the venv

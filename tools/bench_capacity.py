@@ -24,15 +24,12 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from recoengine.capacity import capacity
-from testkit.fake_vertex import ok_body, send_json
 from testkit.firestore_emulator import emulator_if_available
 from tools.benchkit import (
     ASSETS,
@@ -40,7 +37,6 @@ from tools.benchkit import (
     TARGETS,
     Server,
     VertexProcess,
-    credentials_file,
     drive_chat,
     gemini_env,
     logger,
@@ -55,46 +51,6 @@ PATH = "/api/v2/recommendations"
 
 
 log = logger("bench-capacity")
-
-
-# -- a Vertex AI that takes its time ------------------------------------------------------------
-def slow_vertex_server(delay: float) -> ThreadingHTTPServer:
-    """Only ``tests/test_bench_capacity.py`` still uses this one: the benchmark's runs use
-    testkit's fake (``benchkit.VertexProcess``); it goes when that test moves to
-    ``tests/test_bench_fake_vertex.py``.
-
-    ``generateContent`` on Vertex AI's REST wire format, answering after ``delay`` seconds
-    (a thread per connection, so 40 calls wait side by side, as at Vertex AI); ``GET /calls``
-    tells how many calls it answered."""
-    payload = json.dumps(ok_body("A considered answer from the slow fake model.")).encode()
-    calls = [0]
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoint
-        # Headers and body leave in two writes: without TCP_NODELAY the body waits for the
-        # client's delayed ACK (~40 ms a call), a stall the real endpoint does not have.
-        disable_nagle_algorithm = True
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            send_json(self, 200, str(calls[0]).encode())
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            calls[0] += 1
-            time.sleep(delay)
-            ok = self.path.endswith(":generateContent")
-            send_json(self, 200 if ok else 404, payload if ok else b"{}")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    return server
-
-
-_credentials_file = credentials_file  # the name tests/test_bench_capacity.py imports
 
 
 # -- chat under model latency ------------------------------------------------------------------
