@@ -310,6 +310,53 @@ class Interpreter:
         reading = self.read(message, vocabulary, previous_titles, previous_features, previous_match)
         return reading.what, reading.waited
 
+    def begin(
+        self,
+        message: str,
+        vocabulary: Iterable[str],
+        previous_titles: Sequence[str],
+        previous_features: Sequence[str] = (),
+        previous_match: str = "all",
+    ) -> Reading | Asking:
+        """The parser's step alone (CPU, no I/O): the ``Reading`` when the model is not to be
+        asked, else what to ask it (``finish_async``). The async turn runs this in the same
+        worker-thread hop as the session read, so a turn the parser understands alone makes
+        no extra hop to the event loop and back."""
+        args = (message, vocabulary, previous_titles, previous_features, previous_match)
+        offline, request = self._offline(*args)
+        if request is None or self.extractor is None:
+            return Reading(offline)
+        return Asking(request, offline, args)
+
+    async def finish_async(self, asking: Asking) -> Reading:
+        """The model's reading of an ``Asking``: its ``extract_async`` awaited (an extractor
+        without one runs its ``extract`` in a worker thread), validated against the parser's."""
+        assert self.extractor is not None
+        started = time.perf_counter()
+        raw: object = None
+        error: BaseException | None = None
+        try:
+            extract_async = getattr(self.extractor, "extract_async", None)
+            if extract_async is not None:
+                raw = await extract_async(asking.request)
+            else:
+                raw = await asyncio.to_thread(self.extractor.extract, asking.request)
+        except Exception as exc:  # cancellation is no failure: it propagates
+            error = exc
+        waited = time.perf_counter() - started
+        message, vocabulary, previous_titles, previous_features, previous_match = asking.args
+        what = self._settle(
+            raw,
+            error,
+            message,
+            vocabulary,
+            previous_titles,
+            asking.offline,
+            previous_features,
+            previous_match,
+        )
+        return Reading(what, waited, model_called=True)
+
     async def understand_async(
         self,
         message: str,
@@ -318,34 +365,17 @@ class Interpreter:
         previous_features: Sequence[str] = (),
         previous_match: str = "all",
     ) -> Reading:
-        """``read`` for the event loop: the model's ``extract_async`` is awaited (an
-        extractor without one runs its ``extract`` in a worker thread). The parser runs
-        inline: it is CPU-only and takes well under a millisecond."""
-        offline, request = self._offline(
-            message, vocabulary, previous_titles, previous_features, previous_match
-        )
-        if request is None or self.extractor is None:
-            return Reading(offline)
-        started = time.perf_counter()
-        raw: object = None
-        error: BaseException | None = None
-        try:
-            extract_async = getattr(self.extractor, "extract_async", None)
-            if extract_async is not None:
-                raw = await extract_async(request)
-            else:
-                raw = await asyncio.to_thread(self.extractor.extract, request)
-        except Exception as exc:  # cancellation is no failure: it propagates
-            error = exc
-        waited = time.perf_counter() - started
-        what = self._settle(
-            raw,
-            error,
-            message,
-            vocabulary,
-            previous_titles,
-            offline,
-            previous_features,
-            previous_match,
-        )
-        return Reading(what, waited, model_called=True)
+        """``read`` for the event loop: the parser inline (CPU-only, well under a
+        millisecond), then the model awaited when it is asked (``begin``, ``finish_async``)."""
+        first = self.begin(message, vocabulary, previous_titles, previous_features, previous_match)
+        return first if isinstance(first, Reading) else await self.finish_async(first)
+
+
+@dataclass(frozen=True)
+class Asking:
+    """A message the model is to read: the request, the parser's reading (the fallback) and
+    the arguments the answer is validated with."""
+
+    request: SlotRequest
+    offline: Understanding
+    args: tuple[str, Iterable[str], Sequence[str], Sequence[str], str]

@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from recoengine.chat.intents import RECOMMENDATION_INTENTS, Understanding
-from recoengine.chat.interpreter import Interpreter, Reading
+from recoengine.chat.interpreter import Asking, Interpreter, Reading
 from recoengine.chat.memory import (
     Context,
     build_context,
@@ -164,8 +164,9 @@ class ChatService:
         function uses (one breaker for both). Without one, a reader over ``store`` is made.
         ``on_turn`` sees every saved turn (the wiring's metrics and access-log fields).
         ``executor`` runs the store's calls of the async turns (None: the event loop's
-        default executor, ``asyncio.to_thread``); the wiring gives it the function's thread count
-        (capacity.yml, ``SERVER_THREADS``), since each turn waits there on the store two or three times."""
+        default executor, ``asyncio.to_thread``); the wiring gives it the function's thread
+        count (capacity.yml, ``SERVER_THREADS``), since each turn waits there on the store
+        twice (three times when the model reads the message and the turn recommends)."""
         self.on_turn = on_turn
         self.executor = executor
         self.interpreter = interpreter if interpreter is not None else Interpreter()
@@ -283,9 +284,9 @@ class ChatService:
             turns, state = [], SessionState()
         return _Opened(started, user_id, message, session, turns, state, self._vocabulary())
 
-    def _understanding(self, opened: _Opened) -> Reading:
+    def _reading_args(self, opened: _Opened) -> tuple[Any, ...]:
         state = opened.state
-        return self.interpreter.read(
+        return (
             opened.message,
             opened.vocabulary,
             [i.title for i in state.last_items],
@@ -293,17 +294,33 @@ class ChatService:
             state.last_match,
         )
 
-    async def _understanding_async(self, opened: _Opened) -> Reading:
-        """The message understood without holding a thread while a model reads it (the
-        parser runs inline: well under a millisecond)."""
-        state = opened.state
-        return await self.interpreter.understand_async(
-            opened.message,
-            opened.vocabulary,
-            [i.title for i in state.last_items],
-            state.last_features,
-            state.last_match,
+    def _understanding(self, opened: _Opened) -> Reading:
+        return self.interpreter.read(*self._reading_args(opened))
+
+    def _open_and_prepare(
+        self, user_id: str, message: str, session_id: str | None
+    ) -> tuple[_Opened, Reading | Asking, _Prepared | None]:
+        """``_open``, the parser and, when the model is not to read the message,
+        ``_prepare``: one worker-thread call for the common turn (each hop from the loop to
+        a thread and back costs a few syscalls and two context switches)."""
+        opened = self._open(user_id, message, session_id)
+        first = self.interpreter.begin(*self._reading_args(opened))
+        if isinstance(first, Asking):
+            return opened, first, None
+        return opened, first, self._prepare(opened, first)
+
+    async def _ready(self, user_id: str, message: str, session_id: str | None) -> _Prepared:
+        """Everything before the reply, from the loop: the store, the parser and the engine
+        in one hop to the thread pool; a message the model must read is awaited on the loop
+        (no thread waits on it), and then routed and picked (a second hop if it recommends)."""
+        opened, first, prepared = await self._in_thread(
+            self._open_and_prepare, user_id, message, session_id
         )
+        if prepared is not None:
+            return prepared
+        assert isinstance(first, Asking)
+        reading = await self.interpreter.finish_async(first)
+        return await self._prepare_async(opened, reading)
 
     def _prepare(self, opened: _Opened, reading: Reading) -> _Prepared:
         """Route, pick, build the context and the prompt: everything the model needs."""
@@ -470,9 +487,8 @@ class ChatService:
     ) -> TurnResult:
         """``turn`` on the event loop: the store and the engine in threads, the model
         awaited (no thread waits on it)."""
-        opened = await self._in_thread(self._open, user_id, message, session_id)
-        reading = await self._understanding_async(opened)
-        prepared = await self._prepare_async(opened, reading)
+        prepared = await self._ready(user_id, message, session_id)
+        opened = prepared.opened
         model_started = time.perf_counter()
         completion = await self._generate_async(prepared.prompt)
         completion = with_notes(completion, prepared.prompt.notes)
@@ -493,9 +509,8 @@ class ChatService:
         stops early (a client gone mid-stream) leaves no turn, no state change, and for a
         new conversation no session. A save that began completes even if the consumer
         leaves during it."""
-        opened = await self._in_thread(self._open, user_id, message, session_id)
-        reading = await self._understanding_async(opened)
-        prepared = await self._prepare_async(opened, reading)
+        prepared = await self._ready(user_id, message, session_id)
+        opened = prepared.opened
         model_started = time.perf_counter()
         first_token: float | None = None
         reply = self._stream(prepared.prompt)
