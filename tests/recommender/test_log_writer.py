@@ -151,7 +151,8 @@ def test_a_stream_without_a_file_descriptor_gets_text() -> None:
         logs.write_request_log("INFO", "POST /x 200", HTTP, {"cache": "hit"})
     entry = json.loads(out.getvalue())
     assert entry["cache"] == "hit" and entry["httpRequest"] == HTTP
-    assert entry["logging.googleapis.com/labels"] == {}
+    # the process's labels (service, revision) once a function configured logging; no request id
+    assert entry["logging.googleapis.com/labels"] == logs._context["labels"]
 
 
 def test_a_closed_stdout_loses_the_line_not_the_request() -> None:
