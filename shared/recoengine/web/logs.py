@@ -246,6 +246,17 @@ def configure_logging(project: str, level: str, labels: dict[str, str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "google", "werkzeug", "httpx", "httpcore", "grpc"):
+    # google-genai's HTTP library (httpx2, a fork of httpx) logs every model call at INFO:
+    # a line per chat turn that says less than the turn's own access-log entry.
+    for noisy in (
+        "urllib3",
+        "google",
+        "werkzeug",
+        "httpx",
+        "httpcore",
+        "httpx2",
+        "httpcore2",
+        "grpc",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     _configured = True

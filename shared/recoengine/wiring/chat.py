@@ -8,6 +8,8 @@ before the service is built (``language_model.override(...)``).
 
 from __future__ import annotations
 
+import gc
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from recoengine.capacity import server_threads
@@ -90,9 +92,30 @@ def _observe_turn(seconds: float) -> None:
     add_request_fields(multiturn_engine_latency=seconds)
 
 
+_heap = threading.Lock()
+_heap_frozen: list[bool] = []
+
+
+def freeze_heap_once() -> None:
+    """After the instance's first saved turn, everything long-lived exists — the engine and
+    its catalogue, the store's and the model's clients, every module: ``gc.freeze`` moves it
+    out of the cyclic collector's reach, so the full collections that the turns' garbage
+    still triggers scan only what came after, not the whole heap again each time (at
+    ML-100K's size about 0.1 ms a turn; a large catalogue's millions of objects far more).
+    Nothing frozen is leaked: reference counting still frees it."""
+    if _heap_frozen:
+        return
+    with _heap:
+        if not _heap_frozen:
+            gc.freeze()
+            _heap_frozen.append(True)
+
+
 def record_turn(result: TurnResult) -> None:
     """A saved turn's telemetry: Prometheus metrics and the access-log fields that Cloud
-    Logging's log-based metrics count (fallback rates, model calls, tokens, first token)."""
+    Logging's log-based metrics count (fallback rates, model calls, tokens, first token);
+    the first one freezes the heap (``freeze_heap_once``)."""
+    freeze_heap_once()
     fields = result.log_fields()
     CHAT_TURNS.labels(fields["chat_reply"], fields["chat_understanding"]).inc()
     if result.model_calls:
