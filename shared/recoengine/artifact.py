@@ -16,8 +16,9 @@ Everything grows with items x neighbours (or the interactions, for the histories
 items². Serving loads it read-only (arrays memory-mapped, so cold start does not copy them) and
 checks every file against the manifest's checksum, in a background thread while the catalog is
 parsed (1M items: 1.7 s from start to first recommendation, 2.4 s when checked first): a
-truncated or tampered artifact is refused (``ArtifactError``) instead of serving garbage. ``gs://bucket/prefix`` URIs are downloaded once
-per instance into a local cache directory with ``google-cloud-storage``.
+truncated or tampered artifact is refused (``ArtifactError``) instead of serving garbage.
+``gs://bucket/prefix`` URIs are downloaded once per instance into a local cache directory with
+``google-cloud-storage``.
 """
 
 from __future__ import annotations
