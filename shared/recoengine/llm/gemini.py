@@ -12,10 +12,11 @@ The client is built on first use: importing ``google.genai`` costs cold-start ti
 CPU per call matters (the chat's budget is a few milliseconds a turn): the request's fixed
 parts — the generation settings with their thinking budget, the understanding schema per
 vocabulary — are built once and reused, and the contents are passed as plain dicts. The
-whole reply (``generate``, ``generate_async``) goes one level lower still: its REST body is
-built here and sent through the client's API client (google-genai's credentials, headers,
-timeout and errors), skipping the model layer's pydantic round trip, which cost about 2 ms
-a turn; streams and understanding still use ``client.models``.
+reply (``generate``, ``generate_async``, ``stream``) goes one level lower still: its REST
+body is built here and sent through the client's API client (google-genai's credentials,
+headers, timeout, SSE reading and errors), skipping the model layer's pydantic round trip,
+which cost about 2 ms a turn (and 0.4 ms per streamed chunk); understanding, a rarer call
+with a response schema, still uses ``client.models``.
 """
 
 from __future__ import annotations
@@ -155,12 +156,24 @@ def contents_of(prompt: Prompt) -> list[dict[str, Any]]:
     return [{"role": "user", "parts": parts}]
 
 
-def usage_of(response: Any) -> tuple[int, int]:
-    """Tokens in and out as the model counted them (0 when it did not say)."""
-    usage = getattr(response, "usage_metadata", None)
+def answer_of(body: str | bytes | None) -> tuple[str, tuple[int, int] | None]:
+    """A ``generateContent`` answer's (or a streamed chunk's) JSON read for what the chat
+    uses: the first candidate's text parts that are not thoughts, joined (the client's
+    ``response.text``; "" when there are none), and the tokens in and out when the answer
+    carries ``usageMetadata`` (else None)."""
+    answer = orjson.loads(body) if body else {}
+    candidates = answer.get("candidates") or [{}]
+    parts = (candidates[0].get("content") or {}).get("parts") or ()
+    text = "".join(
+        p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought")
+    )
+    usage = answer.get("usageMetadata")
     if usage is None:
-        return 0, 0
-    return int(usage.prompt_token_count or 0), int(usage.candidates_token_count or 0)
+        return text, None
+    return text, (
+        int(usage.get("promptTokenCount") or 0),
+        int(usage.get("candidatesTokenCount") or 0),
+    )
 
 
 class GeminiModel:
@@ -242,9 +255,9 @@ class GeminiModel:
         fields = thinking_fields(self.model, thinking)
         return {} if fields is None else {"thinking_config": types.ThinkingConfig(**fields)}
 
-    def _reply_config(self, prompt: Prompt | None) -> Any:
-        """The reply's settings: fixed ones built once, the system instruction per prompt
-        (``model_copy`` skips validating what was validated once); None: the fixed ones."""
+    def _reply_settings(self) -> Any:
+        """The reply's fixed settings (temperature, output cap, thinking), validated once as
+        google-genai's ``GenerateContentConfig``; the wire body dumps them (``_reply_wire``)."""
         from google.genai import types
 
         base = self._configs.get("reply")
@@ -253,14 +266,11 @@ class GeminiModel:
                 {
                     "temperature": 0.7,
                     "max_output_tokens": 1024,
-                    **NO_TOOLS,
                     **self._thinking(self.reply_thinking),
                 }
             )
             self._configs["reply"] = base
-        if prompt is None:
-            return base
-        return base.model_copy(update={"system_instruction": build_instruction(prompt)})
+        return base
 
     def _slots_config(self, request: SlotRequest) -> Any:
         from google.genai import types
@@ -303,9 +313,10 @@ class GeminiModel:
         return str(text)
 
     def _reply_wire(self, prompt: Prompt) -> tuple[str, dict[str, Any]]:
-        """The whole reply's ``generateContent`` path and body, in Vertex AI's REST form.
+        """The reply's model path (``…/models/ID``: the caller adds ``:generateContent`` or
+        ``:streamGenerateContent?alt=sse``) and request body, in Vertex AI's REST form.
 
-        The body is what ``models.generate_content`` would send for ``_reply_config``, built
+        The body is what ``models.generate_content`` would send for these settings, built
         here: its fixed ``generationConfig`` is the same settings object dumped once, and the
         per-call parts (the instruction, the contents) are plain dicts. The client's model
         layer validates the arguments into pydantic models, deep-copies the settings, walks
@@ -317,14 +328,14 @@ class GeminiModel:
         if wire is None:
             from google.genai import _transformers
 
-            settings = self._reply_config(None).model_dump(
+            settings = self._reply_settings().model_dump(
                 mode="json",
                 by_alias=True,
                 exclude_none=True,
                 include={"temperature", "max_output_tokens", "thinking_config"},
             )
             path = _transformers.t_model(self._get_client()._api_client, self.model)
-            wire = self._configs["reply-wire"] = (f"{path}:generateContent", settings)
+            wire = self._configs["reply-wire"] = (path, settings)
         path, settings = wire
         instruction = {"role": "user", "parts": [{"text": build_instruction(prompt)}]}
         body = {
@@ -336,32 +347,33 @@ class GeminiModel:
 
     def _request(self, prompt: Prompt) -> Completion:
         path, body = self._reply_wire(prompt)
-        response = self._get_client()._api_client.request("post", path, body)
+        response = self._get_client()._api_client.request("post", f"{path}:generateContent", body)
         return self._completion(response.body)
 
     async def _request_async(self, prompt: Prompt) -> Completion:
         path, body = self._reply_wire(prompt)
-        response = await self._get_client()._api_client.async_request("post", path, body)
+        api = self._get_client()._api_client
+        response = await api.async_request("post", f"{path}:generateContent", body)
         return self._completion(response.body)
 
     def _completion(self, body: str | None) -> Completion:
-        """The reply from ``generateContent``'s JSON: the first candidate's text parts that are
-        not thoughts, joined (as the client's ``response.text``), and the usage counts."""
-        answer = orjson.loads(body) if body else {}
-        candidates = answer.get("candidates") or [{}]
-        parts = (candidates[0].get("content") or {}).get("parts") or ()
-        text = "".join(
-            p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought")
-        )
+        text, usage = answer_of(body)
         if not text:
             raise EmptyReply("the model returned no text")
-        usage = answer.get("usageMetadata") or {}
-        return Completion(
-            text,
-            self.model,
-            tokens_in=int(usage.get("promptTokenCount") or 0),
-            tokens_out=int(usage.get("candidatesTokenCount") or 0),
+        tokens_in, tokens_out = usage or (0, 0)
+        return Completion(text, self.model, tokens_in=tokens_in, tokens_out=tokens_out)
+
+    async def _chunks(self, prompt: Prompt) -> AsyncIterator[tuple[str, tuple[int, int] | None]]:
+        """The streamed reply as (text, usage) per chunk: the body built as for a whole
+        reply, sent through the API client's ``async_request_streamed`` (its SSE reading and
+        its ``APIError`` for an error in the stream); each chunk read from its JSON."""
+        path, body = self._reply_wire(prompt)
+        api = self._get_client()._api_client
+        chunks = await api.async_request_streamed(
+            "post", f"{path}:streamGenerateContent?alt=sse", body
         )
+        async for chunk in chunks:
+            yield answer_of(chunk.body)
 
     # -- understanding ----------------------------------------------------------------
     def extract(self, request: SlotRequest) -> object:
@@ -464,16 +476,11 @@ class GeminiModel:
             attempts += 1
             tokens_in = tokens_out = 0
             try:
-                chunks = await self._get_client().aio.models.generate_content_stream(
-                    model=self.model,
-                    contents=contents_of(prompt),
-                    config=self._reply_config(prompt),
-                )
+                chunks = self._chunks(prompt)
                 async with contextlib.aclosing(chunks):
-                    async for chunk in chunks:
-                        if chunk.usage_metadata is not None:
-                            tokens_in, tokens_out = usage_of(chunk)
-                        text = chunk.text
+                    async for text, usage in chunks:
+                        if usage is not None:
+                            tokens_in, tokens_out = usage
                         if text:
                             sent = True
                             yield text
