@@ -29,7 +29,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -363,7 +363,9 @@ class GeminiModel:
         tokens_in, tokens_out = usage or (0, 0)
         return Completion(text, self.model, tokens_in=tokens_in, tokens_out=tokens_out)
 
-    async def _chunks(self, prompt: Prompt) -> AsyncIterator[tuple[str, tuple[int, int] | None]]:
+    async def _chunks(
+        self, prompt: Prompt
+    ) -> AsyncGenerator[tuple[str, tuple[int, int] | None], None]:
         """The streamed reply as (text, usage) per chunk: the body built as for a whole
         reply, sent through the API client's ``async_request_streamed`` (its SSE reading and
         its ``APIError`` for an error in the stream); each chunk read from its JSON."""
