@@ -272,30 +272,18 @@ class Interpreter:
         previous_match: str = "all",
     ) -> Reading:
         """The message understood, blocking on the model when it is asked."""
-        offline, request = self._offline(
-            message, vocabulary, previous_titles, previous_features, previous_match
-        )
-        if request is None or self.extractor is None:
-            return Reading(offline)
+        first = self.begin(message, vocabulary, previous_titles, previous_features, previous_match)
+        if isinstance(first, Reading):
+            return first
+        assert self.extractor is not None
         started = time.perf_counter()
         raw: object = None
         error: BaseException | None = None
         try:
-            raw = self.extractor.extract(request)
+            raw = self.extractor.extract(first.request)
         except Exception as exc:
             error = exc
-        waited = time.perf_counter() - started
-        what = self._settle(
-            raw,
-            error,
-            message,
-            vocabulary,
-            previous_titles,
-            offline,
-            previous_features,
-            previous_match,
-        )
-        return Reading(what, waited, model_called=True)
+        return self._reading(first, raw, error, started)
 
     def understand(
         self,
@@ -343,6 +331,12 @@ class Interpreter:
                 raw = await asyncio.to_thread(self.extractor.extract, asking.request)
         except Exception as exc:  # cancellation is no failure: it propagates
             error = exc
+        return self._reading(asking, raw, error, started)
+
+    def _reading(
+        self, asking: Asking, raw: object, error: BaseException | None, started: float
+    ) -> Reading:
+        """The model's answer (or its failure) settled against the parser's reading."""
         waited = time.perf_counter() - started
         message, vocabulary, previous_titles, previous_features, previous_match = asking.args
         what = self._settle(
