@@ -74,3 +74,7 @@ release-model: ## Release MODEL_URI (gs://...) as a no-traffic candidate of reco
 	  echo "MODEL_URI $(MODEL_URI) is rewritten by every training run: copy it to gs://BUCKET/models/NAME first"; exit 2;; \
 	  gs://?*/?*) ;; *) echo "MODEL_URI must be gs://BUCKET/PATH"; exit 2;; esac
 	$(call canary_release,gcloud run services update $(SERVICE) $$run --update-env-vars MODEL_URI=$(MODEL_URI) --no-traffic --tag candidate --quiet)
+
+.PHONY: feedback-stateful
+feedback-stateful: $(DEV_VENV) ## Long run of the feedback ledger's stateful property test (store faults at every call): make feedback-stateful [STATEFUL_EXAMPLES=3000]
+	FEEDBACK_STATEFUL_EXAMPLES=$(STATEFUL_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider --timeout=0 tests/feedback/test_ledger.py -k interleavings

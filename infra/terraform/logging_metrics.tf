@@ -23,40 +23,49 @@
 # recommendation (from the entry), not the one that received the feedback (the resource).
 
 locals {
-  latency_metrics = {
+  # Every distribution a log entry's number feeds: latencies in seconds, and chat's per-turn
+  # counts (their mean is the per-turn average). Buckets: exponential from `scale`, doubling
+  # `buckets` times (latencies 50 us .. ~14 min; calls 1, 2, 4 ...; tokens 16 .. ~500k).
+  distribution_metrics = {
     recommendation_engine_latency = {
       description = "Seconds the recommendation engine spends scoring one request (cache misses)."
+      unit        = "s"
       scale       = 0.00005
+      buckets     = 24
     }
     multiturn_engine_latency = {
       description = "Seconds the multi-turn engine spends on one turn, excluding the language model call."
+      unit        = "s"
       scale       = 0.001
+      buckets     = 24
     }
     personality_router_latency_seconds = {
       description = "Seconds the personality router takes to pick the persona of a turn."
+      unit        = "s"
       scale       = 0.00005
+      buckets     = 24
     }
     chat_first_token_seconds = {
       description = "Seconds from a chat turn's start until reply text exists (streamed: the first delta; whole: the reply): what a user waits before reading."
+      unit        = "s"
       scale       = 0.001
+      buckets     = 24
     }
-  }
-  # Per-turn counts of a chat turn, as distributions (their mean is the per-turn average):
-  # calls that reached the model (understanding and reply, retries included) and the reply's
-  # tokens as the model counted them.
-  chat_count_metrics = {
     chat_model_calls = {
       description = "Model calls per chat turn (understanding and reply, retries included): 1 in the common case, 2 when the offline reading asked the model."
+      unit        = "1"
       scale       = 1
       buckets     = 8
     }
     chat_tokens_in = {
       description = "Input tokens the model counted per chat turn."
+      unit        = "1"
       scale       = 16
       buckets     = 16
     }
     chat_tokens_out = {
       description = "Output tokens the model counted per chat turn (thinking included)."
+      unit        = "1"
       scale       = 16
       buckets     = 16
     }
@@ -64,8 +73,9 @@ locals {
   run_filter = "resource.type=\"cloud_run_revision\""
 }
 
+# Named "latency" since it held only latencies; renaming it would recreate the deployed metrics.
 resource "google_logging_metric" "latency" {
-  for_each = local.latency_metrics
+  for_each = local.distribution_metrics
 
   project         = var.project_id
   name            = each.key
@@ -76,37 +86,9 @@ resource "google_logging_metric" "latency" {
   metric_descriptor {
     metric_kind = "DELTA"
     value_type  = "DISTRIBUTION"
-    unit        = "s"
+    unit        = each.value.unit
   }
 
-  # Exponential buckets from `scale` seconds doubling 24 times (50 us .. ~14 min).
-  bucket_options {
-    exponential_buckets {
-      num_finite_buckets = 24
-      growth_factor      = 2
-      scale              = each.value.scale
-    }
-  }
-
-  depends_on = [google_project_service.api]
-}
-
-resource "google_logging_metric" "chat_counts" {
-  for_each = local.chat_count_metrics
-
-  project         = var.project_id
-  name            = each.key
-  description     = each.value.description
-  filter          = "${local.run_filter} AND jsonPayload.${each.key}:*"
-  value_extractor = "EXTRACT(jsonPayload.${each.key})"
-
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "DISTRIBUTION"
-    unit        = "1"
-  }
-
-  # Exponential buckets from `scale` doubling (1, 2, 4 ... calls; 16 .. ~500k tokens).
   bucket_options {
     exponential_buckets {
       num_finite_buckets = each.value.buckets

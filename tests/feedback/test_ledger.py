@@ -9,6 +9,7 @@ calls by position, not by method name, so the same tests judge any sequence of s
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -212,8 +213,9 @@ class LedgerMachine(RuleBasedStateMachine):
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+# make test runs 60 examples; `make feedback-stateful STATEFUL_EXAMPLES=2000` runs it long.
 LedgerMachine.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("FEEDBACK_STATEFUL_EXAMPLES", "60")),
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

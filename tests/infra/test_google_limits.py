@@ -227,12 +227,10 @@ def _log_metrics() -> dict[str, dict[str, Any]]:
     """Log-based metrics by PromQL base name: their resource types and their own labels."""
     run_filter = tf.locals_()["run_filter"]
     metrics: dict[str, dict[str, Any]] = {}
-    for_each = {"latency": "latency_metrics", "chat_counts": "chat_count_metrics"}
-    for local in for_each.values():
-        for name in tf.locals_()[local]:
-            metrics[name] = {"labels": set(), "filter": run_filter}
+    for name in tf.locals_()["distribution_metrics"]:  # resource "latency", for_each
+        metrics[name] = {"labels": set(), "filter": run_filter}
     for name, res in tf.resources("google_logging_metric").items():
-        if name in for_each:
+        if name == "latency":
             continue
         labels = {lbl["key"] for lbl in res["metric_descriptor"][0].get("labels", [])}
         metrics[res["name"]] = {"labels": labels, "filter": run_filter}

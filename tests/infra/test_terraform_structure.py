@@ -290,7 +290,7 @@ def test_the_canary_code_has_the_cloudevent_entry() -> None:
 
 
 def test_log_based_metrics_cover_engine_latencies_and_feedback() -> None:
-    latency = tf.locals_()["latency_metrics"]
+    latency = tf.locals_()["distribution_metrics"]
     for histogram in (
         metrics.RECOMMENDATION_ENGINE_LATENCY,
         metrics.MULTITURN_ENGINE_LATENCY,
