@@ -13,6 +13,7 @@ NDCG@10 and HR@10 differences against the peer.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from recoengine import training
@@ -83,6 +84,7 @@ def run_suite(
         "tuned_weights": list(report.tuned_weights),
         "calibration": report.calibration,
         "cf_params": report.cf_params,
+        "graph_params": asdict(report.graph_params),  # EASE's penalty as chosen on validation
         # What the choices were made on: NDCG@10 etc. of the blend on the validation split.
         "validation": report.validation,
         "peer_params": als.params,

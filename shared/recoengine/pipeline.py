@@ -23,14 +23,13 @@ def train_and_save(
     graph_params: GraphParams | None = None,
     engine: str = "local",
 ) -> tuple[Path, training.TrainReport]:
-    gp = graph_params or GraphParams()
     model, report = training.train(
         data,
         default_weights,
         tune=tune,
         progress=progress,
         graph_fitter=graph_fitter,
-        graph_params=gp,
+        graph_params=graph_params,
     )
     catalog = artifact.Catalog(
         item_ids=data.item_ids,
@@ -49,7 +48,7 @@ def train_and_save(
         default_weights=default_weights,
         metrics={"validation": report.validation, "cf_params": report.cf_params},
         engine=engine,
-        graph_params=asdict(gp),
+        graph_params=asdict(report.graph_params),
     )
     return path, report
 

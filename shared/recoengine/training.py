@@ -1,8 +1,9 @@
 """Training: fit the graphs and components, calibrate them on a validation split, tune on it.
 
-Everything that is chosen from data (CF serving parameters, calibration scales, tuned weights)
-is chosen on a validation split carved from the training data only (each user's last training
-interactions), then the graphs and components are refitted on all the training data.
+Everything that is chosen from data (EASE's penalty, CF serving parameters, calibration
+scales, tuned weights) is chosen on a validation split carved from the training data only (each
+user's last training interactions), then the graphs and components are refitted on all the
+training data.
 
 The item graphs are the part whose cost grows faster than the data (co-occurrence is a sum of
 squared history lengths), so their fitter is a parameter: ``item_graphs.fit_graphs`` on one
@@ -54,9 +55,16 @@ GraphFitter = Callable[[Histories, int, GraphParams, Progress], ItemGraphs]
 CF_GRID: dict[str, tuple[float, ...]] = {
     "half_life": (2.0, 5.0, 10.0, 20.0),
     "transition_weight": (1.0, 2.0, 4.0),
-    "transition_half_life": (1.0, 1.5),
+    "transition_half_life": (0.5, 1.5),
     "cooccurrence_weight": (0.0, 0.3, 1.0),
 }
+# EASE's L2 penalty, chosen on validation with CF's parameters (one joint grid: EASE's scale
+# sets how much the other graphs weigh) wherever EASE is fitted. The best penalty follows the
+# data's density, one value does not serve all (tools/ease_l2.py, 2026-12-06, test NDCG@10 of
+# the tuned blend): ML-100K 0.1223 at 400 and 0.1110 at 50; Amazon Sports 0.0354 at 50
+# and 0.0332 at 400; Amazon Toys 0.0724-0.0728 at any of them. Each value costs one more EASE
+# fit of the validation split, and only catalogs up to ``ease_max_items`` pay it.
+EASE_L2_GRID: tuple[float, ...] = (50.0, 150.0, 400.0)
 # Validation: about this many next-item cases, each user's last training interaction predicted
 # from the ones before it, as the test protocol does. Where users are too few for that (ML-100K:
 # 943), each gives its last few, each predicted from its prefix, up to five (five instead of one
@@ -77,6 +85,7 @@ class TrainReport:
     calibration: dict[str, float]
     tuned_weights: tuple[float, float, float]
     validation: dict[str, dict[str, float]]
+    graph_params: GraphParams
 
 
 def persona_rows_for(model: PersonaModel, data: Dataset, user: int) -> list[int]:
@@ -199,15 +208,34 @@ def weight_grid(step: float = WEIGHT_GRID_STEP) -> list[tuple[float, float, floa
 
 
 def tune_cf(
-    graphs: ItemGraphs,
+    graphs: dict[float, ItemGraphs],
     ev: Evaluator,
     popular: np.ndarray,
     progress: Progress = no_progress,
     base: CFParams | None = None,
-) -> CFParams:
-    """The grid point kept by the one-standard-error rule: among those within one standard
-    error of the best validation NDCG@10, the closest to the defaults (in log space)."""
+    default_l2: float = GraphParams.ease_l2,
+) -> tuple[float, CFParams]:
+    """EASE's L2 penalty and CF's serving parameters, from ``graphs`` fitted with each penalty
+    tried: the point of the joint grid kept by the one-standard-error rule, among those within
+    one standard error of the best validation NDCG@10 the closest to the defaults (``base``
+    and ``default_l2``, in log space)."""
     base = base or CFParams()
+    points = [
+        (l2, c, abs(np.log(l2) - np.log(default_l2)) + distance)
+        for l2, g in graphs.items()
+        for c, distance in _cf_candidates(g, base)
+    ]
+    per_case = [
+        ev.run(_cf_scorer(SequenceCF(graphs[l2], c), popular)).ndcg10
+        for l2, c, _ in progress(points, "tuning CF")
+    ]
+    l2, params, _ = points[one_se_choice(per_case, [d for _, _, d in points])]
+    return l2, params
+
+
+def _cf_candidates(graphs: ItemGraphs, base: CFParams) -> list[tuple[CFParams, float]]:
+    """CF's grid for these graphs (co-occurrence weighs 1 without EASE: it is the main graph),
+    each point with its distance to ``base`` in log space."""
     grid = dict(CF_GRID)
     if graphs.ease is None:
         grid["cooccurrence_weight"] = (1.0,)
@@ -216,15 +244,24 @@ def tune_cf(
         replace(base, **dict(zip(keys, values, strict=True)))  # type: ignore[arg-type]
         for values in itertools.product(*(grid[k] for k in keys))
     ]
-    per_case = [
-        ev.run(_cf_scorer(SequenceCF(graphs, c), popular)).ndcg10
-        for c in progress(candidates, "tuning CF")
-    ]
-    distance = [
-        sum(abs(np.log(getattr(c, k) + 0.1) - np.log(getattr(base, k) + 0.1)) for k in keys)
+    return [
+        (c, sum(abs(np.log(getattr(c, k) + 0.1) - np.log(getattr(base, k) + 0.1)) for k in keys))
         for c in candidates
     ]
-    return candidates[one_se_choice(per_case, distance)]
+
+
+def validation_graphs(
+    fit: GraphFitter,
+    hist: Histories,
+    n_items: int,
+    gp: GraphParams,
+    progress: Progress,
+    penalties: tuple[float, ...] = EASE_L2_GRID,
+) -> dict[float, ItemGraphs]:
+    """The validation split's graphs by EASE penalty: one per penalty tried (``penalties`` and
+    the configured one) where the catalog is small enough for EASE, else the configured one."""
+    tried = sorted({*penalties, gp.ease_l2}) if n_items <= gp.ease_max_items else [gp.ease_l2]
+    return {l2: fit(hist, n_items, replace(gp, ease_l2=l2), progress) for l2 in tried}
 
 
 def validation_cases_per_user(data: Dataset) -> int:
@@ -256,8 +293,10 @@ def train(
     progress: Progress = no_progress,
     graph_fitter: GraphFitter = fit_graphs,
     graph_params: GraphParams | None = None,
+    ease_l2_grid: tuple[float, ...] = EASE_L2_GRID,
 ) -> tuple[HybridModel, TrainReport]:
-    """Fit on ``data``; choose CF params, calibration and tuned weights on a validation split."""
+    """Fit on ``data``; choose EASE's penalty (among ``ease_l2_grid`` and the configured one),
+    CF params, calibration and tuned weights on a validation split."""
     _check_usable(data)
     gp = graph_params or GraphParams()
     split, ev = validation_split(data)
@@ -265,11 +304,16 @@ def train(
     validation: dict[str, dict[str, float]] = {}
     cf_params, calibration, tuned = base, BlendCalibration(), default_weights
     if len(ev):
-        graphs = graph_fitter(histories(split.train), data.n_items, gp, progress)
-        val_model = fit_components(split.train, graphs, base)
+        penalties = ease_l2_grid if tune else ()
+        fitted = validation_graphs(
+            graph_fitter, histories(split.train), data.n_items, gp, progress, penalties
+        )
+        val_model = fit_components(split.train, fitted[gp.ease_l2], base)
         popular = val_model.pa.popular[: val_model.pa.params.candidates]
-        cf_params = tune_cf(graphs, ev, popular, progress, base) if tune else base
-        val_model.cf = SequenceCF(graphs, cf_params)
+        if tune:
+            l2, cf_params = tune_cf(fitted, ev, popular, progress, base, gp.ease_l2)
+            gp = replace(gp, ease_l2=l2)
+        val_model.cf = SequenceCF(fitted[gp.ease_l2], cf_params)
         calibration = val_model.calibration = calibrate(val_model, split.train, ev)
         scorer = blend_scorer(val_model, split.train, default_weights)
         validation["blend_default"] = ev.run(scorer).summary()
@@ -289,5 +333,6 @@ def train(
         calibration=dict(model.calibration.scales),
         tuned_weights=tuned,
         validation=validation,
+        graph_params=gp,
     )
     return model, report

@@ -12,13 +12,15 @@ Three graphs, each a row per item (the item a user interacted with) holding its 
   row-normalised (a next-item distribution). What users do next matters.
 - **EASE** (Steck, WWW 2019): ``B = -P / diag(P)``, ``P = (G + λI)⁻¹`` with ``G`` the item Gram
   matrix of the same capped user sets. Exact, so dense n x n at training time: fitted only up to
-  ``ease_max_items`` items (a 1.8 GB array at 15,000, inverted in place by its Cholesky
+  ``ease_max_items`` items (a 3.2 GB array at 20,000, inverted in place by its Cholesky
   factor), where it is measurably better (Amazon Toys, validation: 0.0744 NDCG@10 with it,
-  0.0728 without); larger catalogs rely on co-occurrence and transitions. (Amazon Sports,
-  18,357 items, with exact EASE: test NDCG@10 0.0332 against 0.0340 without, so the limit
-  stays; EASE solved on each item's 256 most co-occurring items did worse still, 0.0328.)
-  A catalog small enough to keep all of it (``ease_k``: ML-100K) keeps every row whole,
-  negative entries too.
+  0.0728 without); larger catalogs rely on co-occurrence and transitions. λ is chosen on
+  validation (``training.EASE_L2_GRID``): the best one follows the data's density, and on
+  Amazon Sports (18,357 items) EASE helps only with a small one (test NDCG@10 of CF alone,
+  ``tools/ease_l2.py``: 0.0320 without EASE, 0.0361 with λ = 50; at λ = 400 the tuned
+  blend lost to the one without EASE, 0.0332 against 0.0340). EASE solved on each item's 256
+  most co-occurring items did worse (0.0328). A catalog small enough to keep all of it
+  (``ease_k``: ML-100K) keeps every row whole, negative entries too.
 
 Pruning keeps, per row, the ``neighbours`` largest values (ties: lower column first) among the
 positive ones (above 1e-9). The definitions are exact so that the Spark trainer
@@ -59,7 +61,7 @@ class GraphParams:
     transition_window: int = 3
     transition_half_life: float = 1.5
     ease_l2: float = 400.0
-    ease_max_items: int = 15_000  # exact EASE (dense n x n at training) only up to here
+    ease_max_items: int = 20_000  # exact EASE (dense n x n at training) only up to here
     # K of the EASE graph; 0 chooses it by catalog size (``ease_k``): a catalog whose whole
     # EASE matrix has at most ``ease_entries`` entries keeps it whole, any other ``neighbours``.
     ease_neighbours: int = 0
