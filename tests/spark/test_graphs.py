@@ -147,3 +147,15 @@ def test_refit_on_the_same_histories(fitter: Any) -> None:
     second = check(fitter, hist, data.n_items, GraphParams(neighbours=10, transition_half_life=3.0))
     assert second.cooccurrence is first.cooccurrence
     assert not np.allclose(second.transitions.data, first.transitions.data)
+
+
+def test_refit_with_another_ease_penalty(fitter: Any) -> None:
+    """Tuning EASE's penalty refits the same histories: the co-occurrence job is not rerun,
+    and EASE follows the new penalty exactly as the local trainer solves it."""
+    data = generate(n_users=60, n_items=50, per_user=15, seed=10)
+    hist = histories(data)
+    first = check(fitter, hist, data.n_items, GraphParams(neighbours=10, ease_l2=400.0))
+    second = check(fitter, hist, data.n_items, GraphParams(neighbours=10, ease_l2=50.0))
+    assert second.cooccurrence is first.cooccurrence
+    assert first.ease is not None and second.ease is not None
+    assert not np.allclose(second.ease.data, first.ease.data)

@@ -90,14 +90,23 @@ def _digest(hist: Histories, n_items: int) -> str:
 
 @dataclass
 class _Cache:
-    """What one set of histories already cost: its staged file and its co-occurrence graphs
-    (tuning refits with other transition parameters on the same histories)."""
+    """What one set of histories already cost: its staged file, its co-occurrence graphs and,
+    for a catalog small enough for EASE, the pair counts EASE is solved from (tuning refits
+    with other transition parameters and EASE penalties on the same histories)."""
 
     digest: str = ""
     path: str = ""
-    cooccurrence: dict[tuple[Any, ...], tuple[SparseRows, SparseRows | None]] = field(
+    cooccurrence: dict[tuple[Any, ...], tuple[SparseRows, _Counts | None]] = field(
         default_factory=dict
     )
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """The co-occurrence counts and users per item of a catalog small enough for EASE."""
+
+    pairs: Any  # scipy.sparse.csr_matrix, items x items
+    item_users: np.ndarray
 
 
 class SparkGraphFitter:
@@ -142,13 +151,15 @@ class SparkGraphFitter:
                     params.max_user_items,
                     params.neighbours,
                     n_items <= params.ease_max_items,
-                    params.ease_l2,
-                    params.ease_neighbours,
-                    params.ease_entries,
                 )
                 if key not in self._cache.cooccurrence:
                     self._cache.cooccurrence[key] = self._cooccurrence(events, n_items, params)
-                out["cooc"], out["ease"] = self._cache.cooccurrence[key]
+                out["cooc"], counts = self._cache.cooccurrence[key]
+                out["ease"] = (
+                    None
+                    if counts is None
+                    else ease_from_counts(counts.pairs, counts.item_users, params)
+                )
             else:
                 out["trans"] = self._transitions(events, n_items, params)
         return ItemGraphs(cooccurrence=out["cooc"], transitions=out["trans"], ease=out["ease"])
@@ -185,7 +196,7 @@ class SparkGraphFitter:
 
     def _cooccurrence(
         self, events: DataFrame, n_items: int, params: GraphParams
-    ) -> tuple[SparseRows, SparseRows | None]:
+    ) -> tuple[SparseRows, _Counts | None]:
         from pyspark import StorageLevel
         from pyspark.sql import functions as sf
 
@@ -219,17 +230,17 @@ class SparkGraphFitter:
                 upper.select(sf.col("j").alias("i"), sf.col("i").alias("j"), "v")
             )
             cooc = self._top_k(cosine, n_items, params.neighbours)
-            ease = None
+            counts = None
             if n_items <= params.ease_max_items:
-                ease = self._ease(pairs, item_users, n_items, params)
+                counts = self._counts(pairs, item_users, n_items)
         finally:
             pairs.unpersist()
             sets.unpersist()
-        return cooc, ease
+        return cooc, counts
 
-    def _ease(
-        self, pairs: DataFrame, item_users: DataFrame, n_items: int, params: GraphParams
-    ) -> SparseRows:
+    def _counts(self, pairs: DataFrame, item_users: DataFrame, n_items: int) -> _Counts:
+        """The pair counts on the driver, mirrored: EASE is solved from them there, exactly as
+        the local trainer does."""
         from scipy import sparse
 
         table = pairs.toArrow()
@@ -243,7 +254,7 @@ class SparkGraphFitter:
         users = item_users.toArrow()
         n = np.zeros(n_items, dtype=np.float32)
         n[users.column("item").to_numpy()] = users.column("n").to_numpy()
-        return ease_from_counts(counts, n, params)
+        return _Counts(counts, n)
 
     def _transitions(self, events: DataFrame, n_items: int, params: GraphParams) -> SparseRows:
         from pyspark.sql import Window
