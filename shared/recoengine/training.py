@@ -51,7 +51,9 @@ GraphFitter = Callable[[Histories, int, GraphParams, Progress], ItemGraphs]
 
 # CF's serving parameters, searched on a grid: the graphs stay fitted, so each point costs one
 # validation pass. ML-100K settles on long recency windows; Amazon Toys (short sessions) on a
-# 2-step half-life and heavier transitions. Without EASE, co-occurrence is the main graph.
+# 2-step half-life and heavier transitions; Amazon Sports with EASE at a small penalty on the
+# last item's transitions only (a half-life of 0.5 steps). Without EASE, co-occurrence is the
+# main graph.
 CF_GRID: dict[str, tuple[float, ...]] = {
     "half_life": (2.0, 5.0, 10.0, 20.0),
     "transition_weight": (1.0, 2.0, 4.0),
@@ -60,10 +62,12 @@ CF_GRID: dict[str, tuple[float, ...]] = {
 }
 # EASE's L2 penalty, chosen on validation with CF's parameters (one joint grid: EASE's scale
 # sets how much the other graphs weigh) wherever EASE is fitted. The best penalty follows the
-# data's density, one value does not serve all (tools/ease_l2.py, 2026-12-06, test NDCG@10 of
-# the tuned blend): ML-100K 0.1223 at 400 and 0.1110 at 50; Amazon Sports 0.0354 at 50
-# and 0.0332 at 400; Amazon Toys 0.0724-0.0728 at any of them. Each value costs one more EASE
-# fit of the validation split, and only catalogs up to ``ease_max_items`` pay it.
+# data's density, one value does not serve all (test NDCG@10 of the tuned blend, 2026-12-06):
+# ML-100K 0.1223 at 400 and 0.1110 at 50 (``python -m tools.ease_l2``; validation 0.1299 and
+# 0.1264, so it keeps 400); Amazon Sports 0.0354 with 50 chosen (``make eval``), 0.0332 with
+# 400; Amazon Toys 0.0724-0.0728 at any of them. Each value costs one more EASE fit of the
+# validation split (about 100 s at 18,000 items on 2 cores), and only catalogs up to
+# ``ease_max_items`` pay it.
 EASE_L2_GRID: tuple[float, ...] = (50.0, 150.0, 400.0)
 # Validation: about this many next-item cases, each user's last training interaction predicted
 # from the ones before it, as the test protocol does. Where users are too few for that (ML-100K:
