@@ -17,3 +17,11 @@ def test_each_penalty_is_trained_fixed(tmp_path: Path) -> None:
     assert [(r["l2"], r["has_ease"]) for r in rows] == [("none", False), ("25", True)]
     assert rows[1]["chosen_l2"] == 25.0
     assert all(0.0 <= r["test_ndcg10_blend_tuned"] <= 1.0 for r in rows)
+
+
+def test_ease_neighbours_are_fixed_when_asked(tmp_path: Path) -> None:
+    data_dir = write_generic(generate(n_users=80, n_items=60, per_user=12, seed=4), tmp_path / "d")
+    out = tmp_path / "out.json"
+    args = ["--data", str(data_dir), "--l2", "25", "--ease-neighbours", "3", "--out", str(out)]
+    assert ease_l2.main(args) == 0
+    assert json.loads(out.read_text())["rows"][0]["ease_max_row"] <= 3

@@ -6,7 +6,8 @@ no EASE at all) it trains exactly as ``make eval`` does (validation tuning of ev
 on the data minus each user's last interaction, and reports test NDCG@10 of the tuned blend and
 of CF alone, with the validation score the choice would have seen.
 
-Usage: ``python -m tools.ease_l2 --data DIR [--l2 none 50 150 400] [--out results.json]``
+Usage: ``python -m tools.ease_l2 --data DIR [--l2 none 50 150 400] [--ease-neighbours K]
+[--out results.json]``
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from recoengine import console, training
 from recoengine.evaluation.evaluator import Evaluator
 from recoengine.evaluation.protocol import leave_last_out
 from recoengine.models.item_graphs import GraphParams
 
 
-def measure(data: Any, penalty: str, split: Any, ev: Evaluator) -> dict[str, Any]:
-    """Train with ``penalty`` fixed (``none``: without EASE) and score the test split."""
-    base = GraphParams()
+def measure(
+    data: Any, penalty: str, split: Any, ev: Evaluator, ease_neighbours: int = 0
+) -> dict[str, Any]:
+    """Train with ``penalty`` fixed (``none``: without EASE) and score the test split;
+    ``ease_neighbours`` fixes EASE's K (0: by catalog size, as training does)."""
+    base = GraphParams(ease_neighbours=ease_neighbours)
     if penalty == "none":
         gp = replace(base, ease_max_items=0)
     else:
@@ -40,6 +46,7 @@ def measure(data: Any, penalty: str, split: Any, ev: Evaluator) -> dict[str, Any
         "l2": penalty,
         "has_ease": model.cf.graphs.ease is not None,
         "chosen_l2": report.graph_params.ease_l2,
+        "ease_max_row": _max_row(model.cf.graphs.ease),
         "test_ndcg10_blend_tuned": ndcg(report.tuned_weights),
         "test_ndcg10_cf_only": ndcg((1.0, 0.0, 0.0)),
         "validation_ndcg10_blend_tuned": report.validation.get("blend_tuned", {}).get("ndcg10"),
@@ -48,11 +55,17 @@ def measure(data: Any, penalty: str, split: Any, ev: Evaluator) -> dict[str, Any
     }
 
 
+def _max_row(graph: Any) -> int:
+    """The most entries any row of a graph keeps (0 without the graph)."""
+    return int(np.diff(graph.indptr).max(initial=0)) if graph is not None else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--format", default="auto")
     parser.add_argument("--l2", nargs="+", default=["none", "50", "150", "400"])
+    parser.add_argument("--ease-neighbours", type=int, default=0, help="EASE's K (0: by size)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     data = console.load(args.data, args.format)
@@ -60,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ev = Evaluator(split, seed=2024)
     rows = []
     for penalty in args.l2:
-        row = measure(data, penalty, split, ev)
+        row = measure(data, penalty, split, ev, args.ease_neighbours)
         rows.append(row)
         print(
             f"{data.name} l2={penalty}: test NDCG@10 blend {row['test_ndcg10_blend_tuned']:.4f}"
