@@ -92,10 +92,9 @@ def bench_size(users: int, items: int, per_user: int, work: Path, tune: bool) ->
         sizes = ["--users", str(users), "--items", str(items), "--per-user", str(per_user)]
         _run(["-m", "recoengine.cli", "demo-data", "--out", str(data), *sizes, "--parquet"])
     log(f"training {name} (tune={tune})")
-    # --force: a rerun measures training again over the model an earlier run left.
     train_args = ["-m", "recoengine.cli", "train", "--data", str(data), "--out", str(model)]
-    train_args.append("--force")
-    wall, peak_gb = _run([*train_args, *([] if tune else ["--no-tune"])])
+    # --force: a rerun measures training again over the model an earlier run left.
+    wall, peak_gb = _run([*train_args, "--force", *([] if tune else ["--no-tune"])])
     manifest = json.loads((model / "manifest.json").read_text())
     result: dict[str, Any] = {
         "users": manifest["n_users"],
