@@ -42,6 +42,37 @@ locals {
   # One address per driver or executor: room for spark_training_max_executors (<= 2000).
   spark_subnet = "10.20.0.0/20"
 
+  # Driver memory. Dataproc Serverless gives the driver a container of spark.driver.memory (the
+  # JVM heap) plus spark.driver.memoryOverhead, and the driver's Python process, where training
+  # runs, lives in the overhead (Spark counts "the python process that goes with a PySpark
+  # driver" there). Limits (https://cloud.google.com/dataproc-serverless/docs/concepts/properties,
+  # standard compute tier, runtime 3.0's default): 4, 8 or 16 driver cores, heap + overhead
+  # from 1024 to 7424 MiB per core. Left to the defaults, the overhead is a fraction of the heap.
+  #
+  # Catalogs of at most spark_ease_items items get exact EASE, solved in that Python process
+  # (spark/graphs.py collects the pair counts, models/item_graphs.py ease_graph solves). Its
+  # peak, n items and c stored pair counts (c <= n(n-1), every pair met):
+  #   8 n^2 B   the dense float64 precision matrix, inverted in place
+  #   32 c B    the float32 CSR counts the driver keeps (8 B a count), and ease_graph's float64
+  #             CSR and CSC copies of them on the way to the dense matrix (12 B each)
+  # at most 40 n^2 B: 15,259 MiB at 20,000 items. Measured at 20,000 (ease_from_counts, peak
+  # RSS): 6.3 GiB with 30% of the pairs counted, as 8 n^2 + 32 c predicts; 3.6 GiB with 1%,
+  # where EASE's top-K temporaries (0.6 GB) set the peak.
+  # Overhead: that, plus 4 GiB for the rest of the Python process (interpreter, data, EASE's
+  # top-K temporaries: 0.6 GB at 20,000) and the JVM's non-heap memory, in whole GiB: 19,456 MiB.
+  # Heap: the rest of what 4 cores allow, 29,696 - 19,456 = 10,240 MiB, for Spark's driver and
+  # the pair counts collected through it as Arrow (16 B a pair: at most 3,052 MiB), which
+  # spark.driver.maxResultSize must also admit (Spark's default is 1g): rounded up to whole GiB,
+  # plus 1 GiB for Arrow's framing, 4,096 MiB.
+  # spark_ease_items is the engine's GraphParams.ease_max_items (the test keeps them equal).
+  spark_ease_items          = 20000
+  spark_driver_cores        = 4
+  spark_ease_mib            = ceil(40 * pow(local.spark_ease_items, 2) / 1048576)
+  spark_driver_overhead_mib = ceil((local.spark_ease_mib + 4096) / 1024) * 1024
+  spark_driver_heap_mib     = local.spark_driver_cores * 7424 - local.spark_driver_overhead_mib
+  spark_ease_pairs_mib      = ceil(16 * local.spark_ease_items * (local.spark_ease_items - 1) / 2 / 1048576)
+  spark_driver_results_mib  = ceil(local.spark_ease_pairs_mib / 1024) * 1024 + 1024
+
   # The Batch resource (Dataproc API v1) the scheduler POSTs to projects.locations.batches.create.
   spark_batch = {
     labels = { app = "recoengine", trigger = "scheduler" }
@@ -54,6 +85,11 @@ locals {
       containerImage = local.spark_image
       properties = {
         "spark.dynamicAllocation.maxExecutors" = tostring(var.spark_training_max_executors)
+        # Driver sizes: see spark_ease_items above.
+        "spark.driver.cores"          = tostring(local.spark_driver_cores)
+        "spark.driver.memory"         = "${local.spark_driver_heap_mib}m"
+        "spark.driver.memoryOverhead" = "${local.spark_driver_overhead_mib}m"
+        "spark.driver.maxResultSize"  = "${local.spark_driver_results_mib}m"
       }
     }
     environmentConfig = {

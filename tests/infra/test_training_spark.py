@@ -138,12 +138,85 @@ def test_the_body_is_a_dataproc_batch(default_run: dict[str, Any]) -> None:
     assert runtime["containerImage"] == (
         "europe-west1-docker.pkg.dev/test-project/recoengine/spark-trainer:latest"
     )
-    assert runtime["properties"] == {"spark.dynamicAllocation.maxExecutors": "10"}
+    assert set(runtime["properties"]) == {"spark.dynamicAllocation.maxExecutors", *DRIVER_KEYS}
+    assert runtime["properties"]["spark.dynamicAllocation.maxExecutors"] == "10"
     execution = batch["environmentConfig"]["executionConfig"]
     assert execution["serviceAccount"] == "REF:google_service_account.spark_batch.email"
     assert execution["subnetworkUri"] == "REF:google_compute_subnetwork.spark.id"
     assert execution["ttl"] == "14400s"
     assert batch["labels"] == {"app": "recoengine", "trigger": "scheduler"}
+
+
+# Dataproc Serverless's driver limits ("Resource allocation properties",
+# https://cloud.google.com/dataproc-serverless/docs/concepts/properties): 4, 8 or 16 cores, and
+# heap (spark.driver.memory) plus spark.driver.memoryOverhead between 1024 and 7424 MiB per core
+# on the standard compute tier, runtime 3.0's default (the body sets no tier).
+DRIVER_KEYS = (
+    "spark.driver.cores",
+    "spark.driver.memory",
+    "spark.driver.memoryOverhead",
+    "spark.driver.maxResultSize",
+)
+DRIVER_CORES = (4, 8, 16)
+MIB_PER_CORE = (1024, 7424)
+MIB, GIB = 1 << 20, 1 << 30
+
+
+def _mib(size: str) -> int:
+    """A JVM memory string Dataproc accepts ("10240m", "4g") in MiB."""
+    m = re.fullmatch(r"([0-9]+)([mg])", size)
+    assert m, f"{size!r} is not a memory size in m or g"
+    return int(m.group(1)) * (1024 if m.group(2) == "g" else 1)
+
+
+def _ease_peak_bytes(n: int) -> int:
+    """The driver's Python peak for exact EASE on ``n`` items with every pair counted
+    (``item_graphs.ease_graph``): the dense float64 n x n matrix (8 B a cell) and, for each of
+    the n(n-1) counts, the float32 CSR the Spark driver keeps plus ease_graph's float64 CSR and
+    CSC copies (8 + 12 + 12 B). Measured at 20,000 items: 6.3 GiB peak RSS with 30% of the pairs
+    counted, the 8 n^2 + 32 c this gives."""
+    return 8 * n * n + 32 * n * (n - 1)
+
+
+def test_driver_resources_are_within_dataproc_limits(
+    default_run: dict[str, Any], given_data_run: dict[str, Any]
+) -> None:
+    for run in (default_run, given_data_run):
+        props = run["batch"]["runtimeConfig"]["properties"]
+        cores = int(props["spark.driver.cores"])
+        assert cores in DRIVER_CORES
+        container = _mib(props["spark.driver.memory"]) + _mib(props["spark.driver.memoryOverhead"])
+        low, high = MIB_PER_CORE
+        assert cores * low <= container <= cores * high, (cores, container)
+        assert _mib(props["spark.driver.maxResultSize"]) < _mib(props["spark.driver.memory"])
+        assert "spark.dataproc.driver.compute.tier" not in props  # the limits are standard's
+
+
+def test_the_driver_has_room_for_exact_ease_at_the_engine_limit(
+    default_run: dict[str, Any],
+) -> None:
+    """The largest catalog the engine solves EASE for, every pair of its items counted: its
+    Python peak fits in the overhead beside 4 GiB for the rest of the process and the JVM's
+    non-heap memory, and the pair counts collected through the JVM (Arrow: int32 i, int32 j,
+    int64 count, 16 B a pair) fit in the heap beside 4 GiB for Spark's driver and within
+    spark.driver.maxResultSize."""
+    from recoengine.models.item_graphs import GraphParams
+
+    n = GraphParams().ease_max_items
+    assert int(tf.locals_()["spark_ease_items"]) == n, (
+        "training_spark.tf sizes the driver for spark_ease_items; set it to the engine's "
+        "GraphParams.ease_max_items"
+    )
+    props = default_run["batch"]["runtimeConfig"]["properties"]
+    overhead = _mib(props["spark.driver.memoryOverhead"]) * MIB
+    heap = _mib(props["spark.driver.memory"]) * MIB
+    assert overhead >= _ease_peak_bytes(n) + 4 * GIB, (
+        f"spark.driver.memoryOverhead {overhead / GIB:.1f} GiB cannot hold exact EASE at "
+        f"{n} items ({_ease_peak_bytes(n) / GIB:.1f} GiB) and the rest of the driver"
+    )
+    pairs = 16 * n * (n - 1) // 2
+    assert heap >= pairs + 4 * GIB
+    assert _mib(props["spark.driver.maxResultSize"]) * MIB >= pairs + GIB // 2
 
 
 def test_a_given_data_location_is_used_as_is(given_data_run: dict[str, Any]) -> None:
