@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recoengine.chat.intents import Intent, understand
-from recoengine.chat.interpreter import Interpreter, Reading, validate_slots
+from recoengine.chat.interpreter import Interpreter, PreviousTurn, Reading, validate_slots
 from recoengine.chat.lexicon import common_words, matcher_for
 from recoengine.llm.base import SlotRequest
 
@@ -303,7 +303,7 @@ ZOMBIE = {"intent": "recommend", "genres": ["Horror", "Comedy"], "unknown_terms"
 def test_a_confident_reading_does_not_ask_the_model():
     model = Extractor(ZOMBIE)
     interpreter = Interpreter(model)
-    reading = interpreter.read("recommend me a comedy", ML, [])
+    reading = interpreter.read("recommend me a comedy", ML)
     assert reading == Reading(reading.what, 0.0, False)
     assert reading.what.features == ("Comedy",) and reading.understood_by == "offline"
     assert model.requests == [] and (interpreter.model_calls, interpreter.gated) == (0, 1)
@@ -312,7 +312,7 @@ def test_a_confident_reading_does_not_ask_the_model():
 def test_an_unsure_reading_asks_the_model_and_takes_its_answer():
     model = Extractor(ZOMBIE)
     interpreter = Interpreter(model)
-    reading = interpreter.read("a zombie comedy", ML, SHOWN)
+    reading = interpreter.read("a zombie comedy", ML, PreviousTurn(SHOWN))
     assert reading.model_called and reading.understood_by == "model"
     assert reading.what.features == ("Horror", "Comedy") and reading.what.unknown == ("zombie",)
     (request,) = model.requests
@@ -323,14 +323,14 @@ def test_an_unsure_reading_asks_the_model_and_takes_its_answer():
 def test_without_the_gate_every_message_asks_the_model():
     model = Extractor({"intent": "recommend", "genres": ["Comedy"]})
     interpreter = Interpreter(model, gate=False)
-    what, waited = interpreter.understand("recommend me a comedy", ML, [])
+    what, waited = interpreter.understand("recommend me a comedy", ML)
     assert what.source == "model" and len(model.requests) == 1 and waited >= 0
 
 
 def test_a_failed_call_counts_as_a_call_and_falls_back(caplog):
     interpreter = Interpreter(Extractor(fail=TimeoutError("slow")))
     with caplog.at_level(logging.WARNING):
-        reading = interpreter.read("a zombie comedy", ML, [])
+        reading = interpreter.read("a zombie comedy", ML)
     assert reading.model_called and reading.understood_by == "fallback"
     assert reading.what.source == "offline" and reading.what.features == ("Comedy",)
     assert interpreter.failures == 1
@@ -342,8 +342,8 @@ def test_the_async_gate_awaits_the_model_only_when_unsure():
     interpreter = Interpreter(model)
 
     async def both() -> tuple[Reading, Reading]:
-        sure = await interpreter.understand_async("show me comedies", ML, [])
-        unsure = await interpreter.understand_async("a zombie comedy", ML, SHOWN)
+        sure = await interpreter.understand_async("show me comedies", ML)
+        unsure = await interpreter.understand_async("a zombie comedy", ML, PreviousTurn(SHOWN))
         return sure, unsure
 
     sure, unsure = asyncio.run(both())
@@ -354,13 +354,13 @@ def test_the_async_gate_awaits_the_model_only_when_unsure():
 
 def test_the_async_gate_runs_a_sync_only_extractor_in_a_thread():
     model = SyncOnlyExtractor(ZOMBIE)
-    reading = asyncio.run(Interpreter(model).understand_async("a zombie comedy", ML, []))
+    reading = asyncio.run(Interpreter(model).understand_async("a zombie comedy", ML))
     assert reading.what.source == "model" and len(model.requests) == 1
 
 
 def test_the_async_gate_falls_back_on_failure_and_on_a_bad_answer():
     async def read(model: Extractor) -> Reading:
-        return await Interpreter(model).understand_async("a zombie comedy", ML, [])
+        return await Interpreter(model).understand_async("a zombie comedy", ML)
 
     failed = asyncio.run(read(Extractor(fail=RuntimeError("500"))))
     bad = asyncio.run(read(Extractor(["not", "an", "object"])))
@@ -372,17 +372,16 @@ def test_the_async_gate_falls_back_on_failure_and_on_a_bad_answer():
 def test_a_refinement_the_model_reads_changes_the_previous_request():
     """The model is asked about the message alone: its genres are the change, applied to the
     previous request as the parser would (an unknown word sends this one to the model)."""
-    previous = ("Horror",)
+    previous = PreviousTurn(SHOWN, ("Horror",))
     model = Extractor({"intent": "recommend", "genres": ["Comedy"], "unknown_terms": ["slapstick"]})
-    reading = Interpreter(model).read("also with some slapstick comedy", ML, SHOWN, previous)
+    reading = Interpreter(model).read("also with some slapstick comedy", ML, previous)
     assert reading.model_called and reading.what.refined
     assert reading.what.features == ("Horror", "Comedy") and reading.what.unknown == ("slapstick",)
     offline = understand("drop the horror, add slapstick", ML, SHOWN, ("Horror", "Drama"))
     assert offline.refined and not offline.confident
     raw = {"intent": "recommend", "genres": [], "exclude_genres": ["horror"]}
-    merged = validate_slots(
-        raw, "drop the horror, add slapstick", ML, SHOWN, offline, ("Horror", "Drama")
-    )
+    previous = PreviousTurn(SHOWN, ("Horror", "Drama"))
+    merged = validate_slots(raw, "drop the horror, add slapstick", ML, offline, previous)
     assert (merged.features, merged.excluded) == (("Drama",), ("Horror",))
 
 

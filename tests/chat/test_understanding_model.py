@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from recoengine.chat.intents import Intent, understand
-from recoengine.chat.interpreter import Interpreter, InvalidSlots, validate_slots
+from recoengine.chat.interpreter import Interpreter, InvalidSlots, PreviousTurn, validate_slots
 from recoengine.chat.personalities import PersonalityRouter, load_personalities
 from recoengine.chat.service import ChatLimits, ChatService
 from recoengine.llm.gemini import GeminiModel
@@ -56,7 +56,7 @@ def interpret(fake: FakeVertex, message: str, previous=(), **kw):
     """The model's reading of any message: the gate is off, so the model is always asked
     (these tests are about what is done with its answers; the gate has its own tests)."""
     interpreter = Interpreter(gemini(fake, **kw), gate=False)
-    what, _ = interpreter.understand(message, VOCAB, list(previous))
+    what, _ = interpreter.understand(message, VOCAB, PreviousTurn(tuple(previous)))
     return what
 
 
@@ -169,8 +169,8 @@ def test_failures_fall_back_to_the_parser_without_retrying(fake, failure):
 def test_a_slow_model_times_out_into_the_parser(fake):
     fake.script = [slots("chat"), Scripted(delay=1.5, text="{}")]
     interpreter = Interpreter(gemini(fake, understand_timeout_seconds=0.2), gate=False)
-    interpreter.understand("hello", VOCAB, [])  # the client made and imported: not timed
-    what, waited = interpreter.understand("show me comedies", VOCAB, [])
+    interpreter.understand("hello", VOCAB)  # the client made and imported: not timed
+    what, waited = interpreter.understand("show me comedies", VOCAB)
     assert what.features == ("comedy",) and what.source == "offline"
     assert waited < 1.2 and interpreter.failures == 1  # the 0.2 s timeout, not the 1.5 s
 
@@ -179,7 +179,7 @@ def test_validation_rejects_non_objects_directly():
     offline = understand("hi", VOCAB)
     for raw in (None, [], "x", 3):
         with pytest.raises(InvalidSlots):
-            validate_slots(raw, "hi", VOCAB, [], offline)
+            validate_slots(raw, "hi", VOCAB, offline)
 
 
 def test_a_conversation_understood_by_the_model(fake, tmp_path):

@@ -11,8 +11,10 @@ which always runs first (it is cheap and gives the fallback and the language).
 The model is asked only when it could add something: the offline reading says when it is
 ``confident`` (a greeting, small talk without a hint of a request, a request whose every
 word is understood), and then it is the answer, so a turn makes one model call (the reply)
-in the common case. ``Interpreter.read`` and ``understand_async`` return a ``Reading``: the
-understanding, the seconds spent waiting on the model, and whether the model was asked.
+in the common case. ``Interpreter.read`` and ``understand_async`` read a message against the
+``PreviousTurn`` (the titles shown last and the filter of the last request) and return a
+``Reading``: the understanding, the seconds spent waiting on the model, and whether the model
+was asked.
 """
 
 from __future__ import annotations
@@ -67,18 +69,28 @@ def _tokens(names: Iterable[str], vocabulary: dict[str, str]) -> tuple[list[str]
     return found, dropped
 
 
+@dataclass(frozen=True)
+class PreviousTurn:
+    """What the conversation's last turn left for the next message to be read against: the
+    ``titles`` it showed (what "more like the second one" points into) and the filter of its
+    request, the genres ``features`` combined by ``match`` ("all" or "any"), which a follow-up
+    ("also with some comedy") refines. The default is a conversation's first message."""
+
+    titles: Sequence[str] = ()
+    features: Sequence[str] = ()
+    match: str = "all"
+
+
 def validate_slots(
     raw: object,
     message: str,
     vocabulary: Iterable[str],
-    previous_titles: Sequence[str],
     offline: Understanding,
-    previous_features: Sequence[str] = (),
-    previous_match: str = "all",
+    previous: PreviousTurn = PreviousTurn(),
 ) -> Understanding:
     """The model's slots, checked against the catalogue and the conversation. When the
     offline reading found a follow-up that refines the previous request ("also with some
-    comedy"), the model's genres change ``previous_features`` the same way: the model is
+    comedy"), the model's genres change ``previous.features`` the same way: the model is
     asked about the message alone, so its genres are the change, not the whole filter."""
     if not isinstance(raw, dict):
         raise InvalidSlots("the answer is not an object")
@@ -119,7 +131,7 @@ def validate_slots(
     raw_title = raw.get("anchor_title")
     if isinstance(raw_title, str) and raw_title:
         wanted_title = plain_title(raw_title)
-        anchor_title = next((t for t in previous_titles if plain_title(t) == wanted_title), None)
+        anchor_title = next((t for t in previous.titles if plain_title(t) == wanted_title), None)
         said = " ".join(raw_title.lower().split())
         if (
             anchor_title is None
@@ -131,7 +143,7 @@ def validate_slots(
             # could not compare with (it replaces the other terms, which would blur the quote).
             unknown = [said]
     dangling = False
-    if intent in (Intent.MORE_LIKE, Intent.SOMETHING_ELSE) and not previous_titles:
+    if intent in (Intent.MORE_LIKE, Intent.SOMETHING_ELSE) and not previous.titles:
         dangling = intent is Intent.MORE_LIKE
         intent = Intent.RECOMMEND
     if intent is Intent.MORE_LIKE and anchor_title is not None:
@@ -140,10 +152,10 @@ def validate_slots(
     refined = offline.refined and intent in (Intent.RECOMMEND, Intent.SOMETHING_ELSE)
     if refined:
         refused = {t.lower() for t in excluded}
-        kept = [f for f in previous_features if f.lower() not in refused]
+        kept = [f for f in previous.features if f.lower() not in refused]
         have = {f.lower() for f in kept}
         wanted = [*kept, *(t for t in wanted if t.lower() not in have)]
-        if previous_match == "any":
+        if previous.match == "any":
             match = "any"
     return Understanding(
         intent=intent,
@@ -203,16 +215,11 @@ class Interpreter:
         return "offline" if self.extractor is None else f"model:{self.extractor.name}"
 
     def _offline(
-        self,
-        message: str,
-        vocabulary: Iterable[str],
-        previous_titles: Sequence[str],
-        previous_features: Sequence[str],
-        previous_match: str,
+        self, message: str, vocabulary: Iterable[str], previous: PreviousTurn
     ) -> tuple[Understanding, SlotRequest | None]:
         """The parser's reading, and the request to send the model (None: do not ask)."""
         offline = understand(
-            message, vocabulary, previous_titles, previous_features, previous_match
+            message, vocabulary, previous.titles, previous.features, previous.match
         )
         if self.extractor is None:
             return offline, None
@@ -221,19 +228,9 @@ class Interpreter:
             return offline, None
         self.model_calls += 1
         vocab = tuple(sorted(vocabulary))
-        return offline, SlotRequest(message, vocab, tuple(previous_titles), offline.language)
+        return offline, SlotRequest(message, vocab, tuple(previous.titles), offline.language)
 
-    def _settle(
-        self,
-        raw: object,
-        error: BaseException | None,
-        message: str,
-        vocabulary: Iterable[str],
-        previous_titles: Sequence[str],
-        offline: Understanding,
-        previous_features: Sequence[str],
-        previous_match: str,
-    ) -> Understanding:
+    def _settle(self, raw: object, error: BaseException | None, asking: Asking) -> Understanding:
         """The model's answer validated, or the parser's reading when the call failed or
         the answer does not hold up (logged with ``understanding_fallback``)."""
         if error is not None:  # a failed or slow model call: understood offline
@@ -243,16 +240,10 @@ class Interpreter:
                 f"{type(error).__name__}: {str(error)[:200]}",
                 extra={"json_fields": {"understanding_fallback": True}},
             )
-            return offline
+            return asking.offline
         try:
             return validate_slots(
-                raw,
-                message,
-                vocabulary,
-                previous_titles,
-                offline,
-                previous_features,
-                previous_match,
+                raw, asking.message, asking.vocabulary, asking.offline, asking.previous
             )
         except InvalidSlots as exc:
             self.failures += 1
@@ -261,18 +252,16 @@ class Interpreter:
                 exc,
                 extra={"json_fields": {"understanding_fallback": True}},
             )
-            return replace(offline, source="offline")
+            return replace(asking.offline, source="offline")
 
     def read(
         self,
         message: str,
         vocabulary: Iterable[str],
-        previous_titles: Sequence[str],
-        previous_features: Sequence[str] = (),
-        previous_match: str = "all",
+        previous: PreviousTurn = PreviousTurn(),
     ) -> Reading:
         """The message understood, blocking on the model when it is asked."""
-        first = self.begin(message, vocabulary, previous_titles, previous_features, previous_match)
+        first = self.begin(message, vocabulary, previous)
         if isinstance(first, Reading):
             return first
         assert self.extractor is not None
@@ -289,32 +278,27 @@ class Interpreter:
         self,
         message: str,
         vocabulary: Iterable[str],
-        previous_titles: Sequence[str],
-        previous_features: Sequence[str] = (),
-        previous_match: str = "all",
+        previous: PreviousTurn = PreviousTurn(),
     ) -> tuple[Understanding, float]:
         """``read`` as (understanding, seconds waited on the model), the shape the
         synchronous turn has always used."""
-        reading = self.read(message, vocabulary, previous_titles, previous_features, previous_match)
+        reading = self.read(message, vocabulary, previous)
         return reading.what, reading.waited
 
     def begin(
         self,
         message: str,
         vocabulary: Iterable[str],
-        previous_titles: Sequence[str],
-        previous_features: Sequence[str] = (),
-        previous_match: str = "all",
+        previous: PreviousTurn = PreviousTurn(),
     ) -> Reading | Asking:
         """The parser's step alone (CPU, no I/O): the ``Reading`` when the model is not to be
         asked, else what to ask it (``finish_async``). The async turn runs this in the same
         worker-thread hop as the session read, so a turn the parser understands alone makes
         no extra hop to the event loop and back."""
-        args = (message, vocabulary, previous_titles, previous_features, previous_match)
-        offline, request = self._offline(*args)
+        offline, request = self._offline(message, vocabulary, previous)
         if request is None or self.extractor is None:
             return Reading(offline)
-        return Asking(request, offline, args)
+        return Asking(request, offline, message, vocabulary, previous)
 
     async def finish_async(self, asking: Asking) -> Reading:
         """The model's reading of an ``Asking``: its ``extract_async`` awaited (an extractor
@@ -338,38 +322,27 @@ class Interpreter:
     ) -> Reading:
         """The model's answer (or its failure) settled against the parser's reading."""
         waited = time.perf_counter() - started
-        message, vocabulary, previous_titles, previous_features, previous_match = asking.args
-        what = self._settle(
-            raw,
-            error,
-            message,
-            vocabulary,
-            previous_titles,
-            asking.offline,
-            previous_features,
-            previous_match,
-        )
-        return Reading(what, waited, model_called=True)
+        return Reading(self._settle(raw, error, asking), waited, model_called=True)
 
     async def understand_async(
         self,
         message: str,
         vocabulary: Iterable[str],
-        previous_titles: Sequence[str],
-        previous_features: Sequence[str] = (),
-        previous_match: str = "all",
+        previous: PreviousTurn = PreviousTurn(),
     ) -> Reading:
         """``read`` for the event loop: the parser inline (CPU-only, well under a
         millisecond), then the model awaited when it is asked (``begin``, ``finish_async``)."""
-        first = self.begin(message, vocabulary, previous_titles, previous_features, previous_match)
+        first = self.begin(message, vocabulary, previous)
         return first if isinstance(first, Reading) else await self.finish_async(first)
 
 
 @dataclass(frozen=True)
 class Asking:
     """A message the model is to read: the request, the parser's reading (the fallback) and
-    the arguments the answer is validated with."""
+    what the answer is validated with (the message, the vocabulary and the previous turn)."""
 
     request: SlotRequest
     offline: Understanding
-    args: tuple[str, Iterable[str], Sequence[str], Sequence[str], str]
+    message: str
+    vocabulary: Iterable[str]
+    previous: PreviousTurn

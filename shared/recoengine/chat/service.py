@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from recoengine.chat.intents import RECOMMENDATION_INTENTS, Understanding
-from recoengine.chat.interpreter import Asking, Interpreter, Reading
+from recoengine.chat.interpreter import Asking, Interpreter, PreviousTurn, Reading
 from recoengine.chat.memory import (
     Context,
     build_context,
@@ -284,15 +284,11 @@ class ChatService:
             turns, state = [], SessionState()
         return _Opened(started, user_id, message, session, turns, state, self._vocabulary())
 
-    def _reading_args(self, opened: _Opened) -> tuple[Any, ...]:
+    def _reading_args(self, opened: _Opened) -> tuple[str, frozenset[str], PreviousTurn]:
         state = opened.state
-        return (
-            opened.message,
-            opened.vocabulary,
-            [i.title for i in state.last_items],
-            state.last_features,
-            state.last_match,
-        )
+        titles = tuple(i.title for i in state.last_items)
+        previous = PreviousTurn(titles, state.last_features, state.last_match)
+        return opened.message, opened.vocabulary, previous
 
     def _understanding(self, opened: _Opened) -> Reading:
         return self.interpreter.read(*self._reading_args(opened))
