@@ -51,7 +51,7 @@ def _brute_graphs(lists: list[list[int]], n: int, p: GraphParams) -> dict[str, n
                     trans[h[t], h[t + s]] += 0.5 ** ((s - 1) / p.transition_half_life)
     with np.errstate(divide="ignore", invalid="ignore"):
         cosine = np.nan_to_num(cooc / np.sqrt(np.outer(users_of, users_of)))
-        nexts = np.nan_to_num(trans / trans.sum(axis=1, keepdims=True))
+        nexts = np.nan_to_num(trans / (trans.sum(axis=1, keepdims=True) + p.transition_smoothing))
     gram = cooc + np.diag(users_of + p.ease_l2)
     precision = np.linalg.inv(gram)
     ease = precision / -np.diag(precision)
@@ -77,11 +77,12 @@ def _assert_top_k(got: SparseRows, dense: np.ndarray, k: int, name: str) -> None
     lists=st.lists(st.lists(st.integers(0, 7), min_size=1, max_size=12), min_size=1, max_size=15),
     k=st.integers(1, 8),
     cap=st.integers(1, 12),
+    smoothing=st.sampled_from([0.0, 0.5, 30.0]),
 )
 def test_graphs_equal_their_brute_force_definitions(
-    lists: list[list[int]], k: int, cap: int
+    lists: list[list[int]], k: int, cap: int, smoothing: float
 ) -> None:
-    p = GraphParams(neighbours=k, max_user_items=cap, ease_l2=2.0)
+    p = GraphParams(neighbours=k, max_user_items=cap, ease_l2=2.0, transition_smoothing=smoothing)
     hist = Histories.from_lists([np.asarray(h, np.int32) for h in lists])
     graphs = fit_graphs(hist, 8, p)
     brute = _brute_graphs(lists, 8, p)

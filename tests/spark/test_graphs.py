@@ -63,7 +63,7 @@ def exact_transitions(hist: Histories, n_items: int, params: GraphParams) -> Spa
         )  # integer counts: exact in any order
         total = total + counts * (0.5 ** ((step - 1) / params.transition_half_life))
     coo = total.tocoo()
-    row_sums = np.asarray(total.sum(axis=1)).ravel()
+    row_sums = np.asarray(total.sum(axis=1)).ravel() + params.transition_smoothing
     return top_k_per_row(coo.row, coo.col, coo.data / row_sums[coo.row], n_items, params.neighbours)
 
 
@@ -147,6 +147,13 @@ def test_refit_on_the_same_histories(fitter: Any) -> None:
     second = check(fitter, hist, data.n_items, GraphParams(neighbours=10, transition_half_life=3.0))
     assert second.cooccurrence is first.cooccurrence
     assert not np.allclose(second.transitions.data, first.transitions.data)
+    third = check(fitter, hist, data.n_items, GraphParams(neighbours=10, transition_smoothing=0.0))
+    assert third.cooccurrence is first.cooccurrence
+    # Without the pseudo-count every row is a distribution; with it, every row sums to less.
+    sums = np.add.reduceat(third.transitions.data, third.transitions.indptr[:-1])
+    smoothed = np.add.reduceat(first.transitions.data, first.transitions.indptr[:-1])
+    rows = np.diff(third.transitions.indptr) > 0
+    assert (smoothed[rows] < sums[rows]).all()
 
 
 def test_refit_with_another_ease_penalty(fitter: Any) -> None:

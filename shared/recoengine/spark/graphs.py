@@ -14,7 +14,7 @@ same definitions with DataFrame operations, so a model trained either way is the
 - transitions: each interaction with the items ``1..transition_window`` steps later (``lead``
   over the user's chronological order: one sort, no join, so a heavy user costs ``window`` rows
   per interaction, not ``len²``), ``i == j`` skipped, weighted ``0.5 ** ((step-1)/half_life)``,
-  row-normalised;
+  divided by the row's sum plus ``transition_smoothing``;
 - pruning: per row the ``neighbours`` largest positive values (above the same noise floor),
   ties to the lower column (``row_number`` over ``value desc, column asc``);
 - EASE (small catalogs only): the pair counts are collected and
@@ -285,7 +285,7 @@ class SparkGraphFitter:
             weight = 0.5 ** ((s - 1) / params.transition_half_life)
             weighted = weighted + sf.col(f"n{s}").cast("double") * sf.lit(weight)
         counts = steps.select("i", "j", weighted.alias("w"))
-        row_sum = sf.sum("w").over(Window.partitionBy("i"))
+        row_sum = sf.sum("w").over(Window.partitionBy("i")) + sf.lit(params.transition_smoothing)
         normalised = counts.select("i", "j", (sf.col("w") / row_sum).alias("v"))
         return self._top_k(normalised, n_items, params.neighbours)
 
