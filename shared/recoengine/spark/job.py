@@ -14,7 +14,7 @@
    that mixes an older manifest with newer files: it refuses the artifact, it never serves it).
 
 What the batch needs:
-- Runtime 3.0 (Spark 4.0.1, Java 17) with a custom container: the engine requires Python 3.11
+- Runtime 3.0 (Spark 4.0.1, Java 21) with a custom container: the engine requires Python 3.11
   and ships its scoring kernels as a C extension, which a zip on ``pythonFileUris`` cannot
   carry; the image holds the engine's wheel (``pip install recoengine-*.whl`` with scipy and
   pyarrow) and this file as the main Python file (see ``infra/spark/Dockerfile``). Executors
