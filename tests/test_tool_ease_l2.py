@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from recoengine.data.demo import generate, write_generic
 from tools import ease_l2
 
@@ -25,3 +27,15 @@ def test_ease_neighbours_are_fixed_when_asked(tmp_path: Path) -> None:
     args = ["--data", str(data_dir), "--l2", "25", "--ease-neighbours", "3", "--out", str(out)]
     assert ease_l2.main(args) == 0
     assert json.loads(out.read_text())["rows"][0]["ease_max_row"] <= 3
+
+
+def test_the_transitions_pseudo_count_is_fixed_when_asked(tmp_path: Path) -> None:
+    data_dir = write_generic(generate(n_users=80, n_items=60, per_user=12, seed=4), tmp_path / "d")
+    out = tmp_path / "out.json"
+    args = ["--data", str(data_dir), "--l2", "25", "--transition-smoothing", "0", "30"]
+    assert ease_l2.main([*args, "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["transition_smoothing"] for r in rows] == [0.0, 30.0]
+    # Row-normalised without the pseudo-count; every row shrunk below 1 with it.
+    assert rows[0]["transitions_max_row_sum"] == pytest.approx(1.0)
+    assert rows[1]["transitions_max_row_sum"] < 0.9
