@@ -51,9 +51,9 @@ GraphFitter = Callable[[Histories, int, GraphParams, Progress], ItemGraphs]
 
 # CF's serving parameters, searched on a grid: the graphs stay fitted, so each point costs one
 # validation pass. ML-100K settles on long recency windows; Amazon Toys (short sessions) on a
-# 2-step half-life and heavier transitions; Amazon Sports with EASE at a small penalty on the
-# last item's transitions only (a half-life of 0.5 steps). Without EASE, co-occurrence is the
-# main graph.
+# 5-step half-life and transitions at 4 times EASE (since transitions are smoothed,
+# ``GraphParams.transition_smoothing``); Amazon Sports on EASE and transitions alone, at equal
+# weights. Without EASE, co-occurrence is the main graph.
 CF_GRID: dict[str, tuple[float, ...]] = {
     "half_life": (2.0, 5.0, 10.0, 20.0),
     "transition_weight": (1.0, 2.0, 4.0),
@@ -65,7 +65,8 @@ CF_GRID: dict[str, tuple[float, ...]] = {
 # data's density, one value does not serve all (test NDCG@10 of the tuned blend, 2026-12-06):
 # ML-100K 0.1223 at 400 and 0.1110 at 50 (``python -m tools.ease_l2``; validation 0.1299 and
 # 0.1264, so it keeps 400); Amazon Sports 0.0354 with 50 chosen (``make eval``), 0.0332 with
-# 400; Amazon Toys 0.0724-0.0728 at any of them. Each value costs one more EASE fit of the
+# 400 (and with smoothed transitions 150 chosen: 0.0369); Amazon Toys 0.0724-0.0728 at any of
+# them (raw transitions). Each value costs one more EASE fit of the
 # validation split (about 100 s at 18,000 items on 2 cores), and only catalogs up to
 # ``ease_max_items`` pay it.
 EASE_L2_GRID: tuple[float, ...] = (50.0, 150.0, 400.0)

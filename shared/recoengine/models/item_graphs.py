@@ -13,11 +13,11 @@ Three graphs, each a row per item (the item a user interacted with) holding its 
   distribution, shrunk towards zero where an item was seen followed only a few times). What
   users do next matters, but one user's next purchase is an anecdote: without the pseudo-count
   an item followed once would put weight 1 on that one successor. The shrinkage fades as an
-  item's transitions accumulate, so dense data is barely touched. With 10, test NDCG@10 of
-  the tuned blend (EASE penalty fixed at the one validation picks, 2026-12-06): Amazon
-  Sports 0.0354 -> 0.0370, Amazon Toys 0.0728 -> 0.0754, ML-100K 0.1223 -> 0.1222; with 30,
-  Sports 0.0377 but ML-100K 0.1176 (validation preferred 30 on all three, so it is a fixed
-  value, not a tuned one).
+  item's transitions accumulate, so dense data is barely touched. Test NDCG@10 of the tuned
+  blend without it and with 10 (``make eval``, 2026-12-06): Amazon Sports 0.0354 -> 0.0369,
+  Amazon Toys 0.0728 -> 0.0754, ML-100K 0.1223 -> 0.1222. With 30, Sports reached 0.0377 but
+  ML-100K fell to 0.1176 (``python -m tools.ease_l2 --transition-smoothing``). Validation
+  preferred 30 on all three, so it is a fixed value, not a tuned one.
 - **EASE** (Steck, WWW 2019): ``B = -P / diag(P)``, ``P = (G + λI)⁻¹`` with ``G`` the item Gram
   matrix of the same capped user sets. Exact, so dense n x n at training time: fitted only up to
   ``ease_max_items`` items (a 3.2 GB array at 20,000, inverted in place by its Cholesky
