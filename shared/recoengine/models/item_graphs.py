@@ -26,7 +26,8 @@ Three graphs, each a row per item (the item a user interacted with) holding its 
   validation (``training.EASE_L2_GRID``): the best one follows the data's density, and on
   Amazon Sports (18,357 items) EASE helps only with a small one (test NDCG@10 of CF alone,
   ``tools/ease_l2.py``: 0.0320 without EASE, 0.0361 with λ = 50; at λ = 400 the tuned
-  blend lost to the one without EASE, 0.0332 against 0.0340). EASE solved on each item's 256
+  blend lost to the one without EASE, 0.0332 against 0.0340; all with raw transitions: once
+  transitions are smoothed, validation picks 150 there). EASE solved on each item's 256
   most co-occurring items did worse (0.0328). A catalog small enough to keep all of it
   (``ease_k``: ML-100K) keeps every row whole, negative entries too.
 
