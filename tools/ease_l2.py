@@ -31,7 +31,6 @@ from recoengine.models.item_graphs import GraphParams
 
 
 def measure(
-    data: Any,
     penalty: str,
     split: Any,
     ev: Evaluator,
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ev = Evaluator(split, seed=2024)
     rows = []
     for penalty, smoothing in itertools.product(args.l2, args.transition_smoothing):
-        row = measure(data, penalty, split, ev, args.ease_neighbours, smoothing)
+        row = measure(penalty, split, ev, args.ease_neighbours, smoothing)
         rows.append(row)
         print(
             f"{data.name} l2={penalty} smoothing={smoothing:g}:"

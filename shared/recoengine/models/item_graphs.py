@@ -177,9 +177,7 @@ def transition_counts(hist: Histories, n_items: int, window: int, half_life: flo
     return counts
 
 
-def transition_graph(
-    counts: sparse.csr_matrix, neighbours: int, smoothing: float = 0.0
-) -> SparseRows:
+def transition_graph(counts: sparse.csr_matrix, neighbours: int, smoothing: float) -> SparseRows:
     """Next-item distribution ``c_ij / (sum_j c_ij + smoothing)``, the best ``neighbours`` per
     row (``GraphParams.transition_smoothing``)."""
     coo = counts.tocoo()
